@@ -1,0 +1,91 @@
+"""Entry point: the typer app, global options and the error-to-exit-code boundary."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from shipyard.cli import data as data_cmd
+from shipyard.cli import models as models_cmd
+from shipyard.cli import users as users_cmd
+from shipyard.cli import workspace as workspace_cmd
+from shipyard.cli.context import CliState
+
+app = typer.Typer(
+    name="shipyard",
+    help="Continuous delivery for machine-learning models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    workspace: Path = typer.Option(Path("."), "--workspace", "-C", help="Workspace folder (default: here)."),
+    server: str | None = typer.Option(None, "--server", envvar="SHIPYARD_SERVER",
+                                      help="Control-plane URL; commands then act through its API."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+) -> None:
+    ctx.obj = CliState(workspace=workspace, debug=debug, server=server)
+
+
+workspace_cmd.register(app)
+app.add_typer(data_cmd.app, name="data")
+app.add_typer(models_cmd.app, name="models")
+app.add_typer(users_cmd.app, name="users")
+
+for _extra in ("shipyard.cli.audit", "shipyard.cli.approvals", "shipyard.cli.pipeline", "shipyard.cli.serving",
+               "shipyard.cli.server"):
+    # Command groups owned by other contexts register themselves when present.
+    try:
+        __import__(_extra)
+    except ModuleNotFoundError as _exc:
+        if _exc.name != _extra:
+            raise
+    else:
+        sys.modules[_extra].register(app)
+
+
+def run(argv: list[str] | None = None) -> None:
+    """Console-script entry point; never lets a user mistake end in a traceback."""
+    import click
+
+    from shipyard.cli.errors import EXIT_INTERNAL, EXIT_USAGE, exit_code_for
+    from shipyard.errors import ShipyardError
+
+    debug = "--debug" in (argv if argv is not None else sys.argv)
+    try:
+        rv = app(args=argv, prog_name="shipyard", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_USAGE)
+    except ShipyardError as exc:
+        if debug:
+            raise
+        from shipyard.cli.output import err
+
+        err(f"error: {exc}")
+        sys.exit(exit_code_for(exc))
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:
+        if debug:
+            raise
+        from shipyard.cli.output import err
+
+        err(f"internal error: {type(exc).__name__}: {exc} (a bug in shipyard; rerun with --debug for the traceback)")
+        sys.exit(EXIT_INTERNAL)
+    sys.exit(rv if isinstance(rv, int) else 0)
+
+
+if __name__ == "__main__":
+    run()

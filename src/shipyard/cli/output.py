@@ -1,0 +1,59 @@
+"""The one rich Console, JSON output and small rendering helpers."""
+
+from __future__ import annotations
+
+import json
+import sys
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+@lru_cache(maxsize=2)
+def console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    import os
+
+    width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "160"))
+    return Console(stderr=stderr, highlight=False, width=width)
+
+
+def _default(o: Any) -> Any:
+    if hasattr(o, "to_dict"):
+        return o.to_dict()
+    if hasattr(o, "isoformat"):
+        return o.isoformat()
+    if hasattr(o, "item"):
+        return o.item()
+    return str(o)
+
+
+def to_jsonable(obj: Any) -> Any:
+    return json.loads(json.dumps(obj, default=_default))
+
+
+def print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, default=_default, indent=2, sort_keys=True) + "\n")
+    sys.stdout.flush()
+
+
+def table(title: str | None, columns: list[str], rows: list[list[Any]], **kw: Any) -> Any:
+    from rich.table import Table
+
+    tbl = Table(title=title, title_justify="left", **kw)
+    for c in columns:
+        tbl.add_column(c)
+    for r in rows:
+        tbl.add_row(*["" if v is None else str(v) for v in r])
+    return tbl
+
+
+def out(*objs: Any) -> None:
+    console().print(*objs)
+
+
+def err(message: str) -> None:
+    console(stderr=True).print(message, markup=False)

@@ -1,0 +1,209 @@
+"""Settings (environment, ``SHIPYARD_*``) and the ``shipyard.yaml`` schema.
+
+Settings are parsed once at the edge (CLI or server start) and passed down; nothing reads the
+environment at import time. ``load_project`` turns pydantic's errors into an ``InvalidInputError``
+that names the key, the value and what was expected.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shipyard.errors import InvalidInputError
+
+CONFIG_FILE = "shipyard.yaml"
+STATE_DIR = ".shipyard"
+
+
+class Settings(BaseSettings):
+    """Process settings; each field ``foo_bar`` is read from ``SHIPYARD_FOO_BAR``."""
+
+    model_config = SettingsConfigDict(env_prefix="SHIPYARD_", extra="ignore")
+
+    db_url: str | None = None
+    artifacts_url: str | None = None
+    server: str | None = None
+    token: str | None = None
+    actor: str | None = None
+    auth: Literal["optional", "required"] | None = None
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StoreSpec(_Strict):
+    db_url: str | None = None
+    artifacts_url: str | None = None
+
+
+class DataSpec(_Strict):
+    train: str
+    target: str
+    positive: str | int | None = None
+    dataset: str | None = None
+    task: Literal["classification", "regression"] | None = None
+
+
+class SplitSpec(_Strict):
+    test_size: float = Field(0.25, gt=0, lt=1)
+    seed: int = 7
+    stratify: bool = True
+
+
+class PipelineSpec(_Strict):
+    train: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    split: SplitSpec = Field(default_factory=SplitSpec)
+    flavor: Literal["sklearn", "xgboost", "lightgbm"] = "sklearn"
+
+
+class DriftSpec(_Strict):
+    threshold: float = 0.2
+
+
+class ValidationSpec(_Strict):
+    schema_: Literal["infer"] = Field("infer", alias="schema")
+    drift: DriftSpec = Field(default_factory=DriftSpec)
+    fail_on_drift: bool = False
+
+
+class FairnessSpec(_Strict):
+    sensitive: list[str] = Field(default_factory=list)
+    metric: str = "demographic_parity_difference"
+
+
+class RobustnessSpec(_Strict):
+    missing_rate: float = Field(0.1, ge=0, le=1)
+    noise: float = Field(0.05, ge=0)
+    swap_rate: float = Field(0.1, ge=0, le=1)
+
+
+class EvaluationSpec(_Strict):
+    metrics: list[str] = Field(default_factory=list)
+    slices: list[str] = Field(default_factory=list)
+    fairness: FairnessSpec | None = None
+    robustness: RobustnessSpec | None = Field(default_factory=RobustnessSpec)
+    bootstrap: int = Field(200, ge=0)
+    shap: bool = False
+
+
+class ApprovalSpec(_Strict):
+    required: int = Field(1, ge=0)
+
+
+class DeploySpec(_Strict):
+    endpoint: str | None = None
+    strategy: Literal["canary", "bluegreen", "shadow", "ab"] = "canary"
+    steps: list[int] = Field(default_factory=lambda: [5, 25, 50, 100])
+    interval: str = "30s"
+    min_requests: int = 200
+    analysis: list[str] = Field(default_factory=list)
+
+    @field_validator("steps")
+    @classmethod
+    def _steps_in_range(cls, steps: list[int]) -> list[int]:
+        for i, s in enumerate(steps):
+            if not 0 < s <= 100:
+                raise ValueError(f"steps[{i}]: got {s}, expected an integer 1..100")
+        return steps
+
+
+class MonitorSpec(_Strict):
+    drift: dict[str, Any] = Field(default_factory=dict)
+    retrain: dict[str, Any] = Field(default_factory=dict)
+
+
+class ServingSpec(_Strict):
+    max_batch_size: int = Field(32, ge=1)
+    max_wait_ms: float = Field(2.0, ge=0)
+    log_sample_rate: float = Field(1.0, ge=0, le=1)
+    log_drop_columns: list[str] = Field(default_factory=list)
+    log_hash_columns: list[str] = Field(default_factory=list)
+    max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+
+
+class ProjectConfig(_Strict):
+    """The whole ``shipyard.yaml`` contract."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: str | None = None
+    model: str | None = None
+    store: StoreSpec = Field(default_factory=StoreSpec)
+    auth: Literal["optional", "required"] = "optional"
+    data: DataSpec | None = None
+    pipeline: PipelineSpec | None = None
+    validation: ValidationSpec = Field(default_factory=ValidationSpec)
+    evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
+    gates: list[str] = Field(default_factory=list)
+    approval: ApprovalSpec = Field(default_factory=ApprovalSpec)
+    deploy: DeploySpec | None = None
+    monitor: MonitorSpec | None = None
+    serving: ServingSpec = Field(default_factory=ServingSpec)
+
+
+def _describe(err: dict[str, Any]) -> tuple[str, Any, str]:
+    loc = ".".join(str(p) for p in err.get("loc", ())) or "(root)"
+    kind = err.get("type", "")
+    if kind == "extra_forbidden":
+        return loc, err.get("input"), "one of the known keys (see docs/design.md, shipyard.yaml)"
+    if kind == "missing":
+        return loc, None, "this key to be set"
+    return loc, err.get("input"), err.get("msg", "a valid value")
+
+
+def parse_project(raw: Any, source: str = CONFIG_FILE) -> ProjectConfig:
+    """Validate a parsed YAML mapping; raise InvalidInputError naming the first bad key."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise InvalidInputError(field=source, value=type(raw).__name__, expected="a YAML mapping")
+    try:
+        return ProjectConfig.model_validate(raw)
+    except ValidationError as exc:
+        errors = exc.errors()
+        loc, value, expected = _describe(errors[0])
+        if errors[0].get("type") == "extra_forbidden":
+            known = _known_keys(errors[0].get("loc", ()))
+            if known:
+                expected = "one of " + ", ".join(known)
+        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+        msg = f"{source}: key '{loc}': got {value!r}, expected {expected}{more}"
+        raise InvalidInputError(msg, field=loc, value=value, expected=expected) from None
+
+
+def _known_keys(loc: tuple[Any, ...]) -> list[str]:
+    model: type[BaseModel] = ProjectConfig
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        ann = getattr(field, "annotation", None) if field else None
+        candidates = [a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type)]
+        nxt = next((c for c in candidates if issubclass(c, BaseModel)), None)
+        if nxt is None:
+            return []
+        model = nxt
+    return sorted(f.alias or name for name, f in model.model_fields.items())
+
+
+def load_project(root: Path) -> ProjectConfig:
+    """Read ``shipyard.yaml`` under ``root`` (an absent file is an empty config)."""
+    import yaml
+
+    path = root / CONFIG_FILE
+    if not path.exists():
+        return ProjectConfig()
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise InvalidInputError(
+            f"{path}:{where} is not valid YAML ({getattr(exc, 'problem', exc)})",
+            field=str(path), value=None, expected="valid YAML",
+        ) from None
+    return parse_project(raw, source=str(path))

@@ -1,0 +1,69 @@
+"""Roles and the permission matrix (documented in docs/design.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from shipyard.errors import InvalidInputError, PermissionDeniedError
+
+
+class Role(StrEnum):
+    VIEWER = "viewer"
+    CONTRIBUTOR = "contributor"
+    APPROVER = "approver"
+    DEPLOYER = "deployer"
+    ADMIN = "admin"
+
+
+class Permission(StrEnum):
+    READ = "read"                    # list/show anything but the audit log and users
+    DATA_WRITE = "data:write"        # add dataset versions
+    MODEL_WRITE = "model:write"      # register versions, tags, run pipelines
+    MODEL_APPROVE = "model:approve"  # approve / reject versions
+    MODEL_STAGE = "model:stage"      # move stages, set aliases
+    DEPLOY = "deploy"                # endpoints, routing, rollouts
+    AUDIT_READ = "audit:read"        # read/export/verify the audit log
+    ADMIN = "admin"                  # users and tokens
+
+
+_BASE = frozenset({Permission.READ})
+MATRIX: dict[Role, frozenset[Permission]] = {
+    Role.VIEWER: _BASE,
+    Role.CONTRIBUTOR: _BASE | {Permission.DATA_WRITE, Permission.MODEL_WRITE},
+    Role.APPROVER: _BASE | {Permission.MODEL_APPROVE, Permission.AUDIT_READ},
+    Role.DEPLOYER: _BASE | {Permission.MODEL_STAGE, Permission.DEPLOY},
+    Role.ADMIN: frozenset(Permission),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who acts: a name and a role."""
+
+    name: str
+    role: Role
+
+
+def parse_role(value: str) -> Role:
+    try:
+        return Role(value.lower())
+    except ValueError:
+        raise InvalidInputError(
+            field="role", value=value, expected=" | ".join(r.value for r in Role)
+        ) from None
+
+
+def can(principal: Principal, permission: Permission) -> bool:
+    return permission in MATRIX[principal.role]
+
+
+def authorize(principal: Principal, permission: Permission) -> None:
+    """Raise PermissionDeniedError unless the principal's role grants ``permission``."""
+    if not can(principal, permission):
+        roles = sorted(r.value for r, perms in MATRIX.items() if permission in perms)
+        raise PermissionDeniedError(
+            f"{principal.name} (role {principal.role.value}) may not {permission.value}; "
+            f"roles allowed: {', '.join(roles)}",
+            field="role", value=principal.role.value, expected=" | ".join(roles),
+        )

@@ -1,0 +1,1 @@
+"""Principals, roles, tokens and the hash-chained audit log."""

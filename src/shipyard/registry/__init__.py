@@ -1,0 +1,1 @@
+"""The model registry: models, versions, aliases, stages, tags, lineage, approvals, model cards."""

@@ -1,0 +1,279 @@
+"""Registry use cases: register, read, alias, stage and tag model versions.
+
+Version numbers are allocated inside the registering transaction with ``UPDATE models SET
+latest_version = latest_version + 1 ... RETURNING``: PostgreSQL serialises it by the row lock,
+SQLite by the write lock taken at BEGIN IMMEDIATE, so concurrent registrations get 1..N.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Row, func, select
+
+from shipyard.clock import Clock
+from shipyard.core.hashing import Digest
+from shipyard.core.permissions import Permission, Principal, authorize
+from shipyard.core.stages import Stage, parse_stage, transition
+from shipyard.errors import InvalidInputError, PermissionDeniedError
+from shipyard.governance import audit
+from shipyard.registry.errors import AliasNotFoundError, ModelNotFoundError, VersionNotFoundError
+from shipyard.registry.models import ModelDetail, ModelSummary, ModelVersion
+from shipyard.registry.refs import ModelRef, check_alias, check_name, parse_ref
+from shipyard.store.artifacts.base import ArtifactStore
+from shipyard.store.sql import tables as t
+from shipyard.store.sql.dialects import insert_ignore
+from shipyard.store.sql.engine import Database
+
+MV, M = t.model_versions, t.models
+
+
+def _iso(v: datetime | None) -> str:
+    return "" if v is None else v.isoformat()
+
+
+class RegistryService:
+    def __init__(self, db: Database, artifacts: ArtifactStore, actor: Principal, clock: Clock,
+                 approvals_required: int = 1) -> None:
+        self.db, self.artifacts, self.actor, self.clock = db, artifacts, actor, clock
+        self.approvals_required = approvals_required
+
+    # -- writing -------------------------------------------------------------------------
+    def register(
+        self,
+        name: str,
+        artifact: Path | bytes,
+        flavor: str,
+        *,
+        signature: dict[str, Any] | None = None,
+        provenance: dict[str, Any] | None = None,
+        evaluation: dict[str, Any] | None = None,
+        reports: dict[str, Any] | None = None,
+        lineage: Iterable[dict[str, Any]] = (),
+        stage: Stage = Stage.CANDIDATE,
+        run_id: str | None = None,
+        description: str = "",
+        tags: dict[str, str] | None = None,
+        inspect: bool = True,
+    ) -> ModelVersion:
+        """Store the artifact and create the next version of ``name`` in one transaction."""
+        authorize(self.actor, Permission.MODEL_WRITE)
+        check_name(name, "model")
+        from shipyard.serving.flavors import factory as flavors
+
+        fl = flavors.create(flavor)
+        info = None
+        if isinstance(artifact, Path):
+            if not artifact.is_file():
+                raise InvalidInputError(field="path", value=str(artifact), expected="an existing model file")
+            if inspect:
+                info = fl.inspect(artifact)
+            data = artifact.read_bytes()
+        else:
+            data = artifact
+        digest = self.artifacts.put_bytes(data)  # idempotent; an orphan blob after a failed commit is harmless
+        prov = dict(provenance or {})
+        if info is not None:
+            prov.setdefault("artifact", {"feature_names": info.feature_names, "classes": info.classes,
+                                         "task": info.task, **info.details})
+            if signature is None and info.feature_names:
+                signature = {"inputs": [{"name": n, "type": "float", "nullable": True} for n in info.feature_names],
+                             "outputs": [{"name": "prediction"}], "source": "estimator.feature_names_in_"}
+        now = self.clock.now()
+        lineage = list(lineage)
+        with self.db.begin() as conn:
+            insert_ignore(conn, M, {"name": name, "description": "", "latest_version": 0,
+                                    "created_at": now, "created_by": self.actor.name}, ["name"])
+            row = conn.execute(
+                M.update().where(M.c.name == name).values(latest_version=M.c.latest_version + 1)
+                .returning(M.c.id, M.c.latest_version)
+            ).one()
+            model_id, version = int(row.id), int(row.latest_version)
+            vid = conn.execute(MV.insert().values(
+                model_id=model_id, version=version, flavor=flavor, artifact_digest=digest,
+                artifact_size=len(data), signature=signature, stage=stage.value, provenance=prov,
+                evaluation=evaluation, reports=reports or {}, run_id=run_id, description=description,
+                created_at=now, created_by=self.actor.name,
+            )).inserted_primary_key[0]
+            conn.execute(t.stage_history.insert().values(version_id=vid, from_stage=None, to_stage=stage.value,
+                                                         actor=self.actor.name, reason="registered", at=now))
+            for link in lineage:
+                conn.execute(t.lineage.insert().values(version_id=vid, kind=link["kind"], ref=link["ref"],
+                                                       digest=link.get("digest"), role=link.get("role", "train")))
+            for k, v in (tags or {}).items():
+                conn.execute(t.model_tags.insert().values(version_id=vid, key=k, value=str(v)))
+            audit.append(conn, self.actor.name, "model.register", f"model:{name}:{version}", None,
+                         {"flavor": flavor, "artifact": digest, "stage": stage.value, "run_id": run_id,
+                          "lineage": lineage}, self.clock)
+            return self._version(conn, self._row_by_id(conn, vid))
+
+    def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:
+        authorize(self.actor, Permission.MODEL_STAGE)
+        check_alias(alias)
+        now = self.clock.now()
+        with self.db.begin() as conn:
+            row = self._row(conn, ModelRef(name, version=version))
+            old = conn.execute(select(MV.c.version).join(t.model_aliases, t.model_aliases.c.version_id == MV.c.id)
+                               .where(t.model_aliases.c.model_id == row.model_id,
+                                      t.model_aliases.c.alias == alias)).scalar()
+            conn.execute(t.model_aliases.delete().where(t.model_aliases.c.model_id == row.model_id,
+                                                        t.model_aliases.c.alias == alias))
+            conn.execute(t.model_aliases.insert().values(model_id=row.model_id, alias=alias, version_id=row.id,
+                                                         updated_at=now))
+            audit.append(conn, self.actor.name, "model.alias.set", f"model:{name}@{alias}",
+                         None if old is None else {"version": old}, {"version": version}, self.clock)
+            return self._version(conn, row)
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        authorize(self.actor, Permission.MODEL_STAGE)
+        with self.db.begin() as conn:
+            row = self._row(conn, ModelRef(name, alias=alias))
+            conn.execute(t.model_aliases.delete().where(t.model_aliases.c.model_id == row.model_id,
+                                                        t.model_aliases.c.alias == alias))
+            audit.append(conn, self.actor.name, "model.alias.delete", f"model:{name}@{alias}",
+                         {"version": row.version}, None, self.clock)
+
+    def set_stage(self, ref: str, stage: str, reason: str = "", *, permission: Permission = Permission.MODEL_STAGE,
+                  conn: Connection | None = None) -> ModelVersion:
+        """Move a version along the stage machine (illegal moves name the allowed ones)."""
+        authorize(self.actor, permission)
+        target = parse_stage(stage)
+        if conn is not None:
+            return self._set_stage(conn, parse_ref(ref), target, reason)
+        with self.db.begin() as c:
+            return self._set_stage(c, parse_ref(ref), target, reason)
+
+    def _set_stage(self, conn: Connection, ref: ModelRef, target: Stage, reason: str) -> ModelVersion:
+        row = self._row(conn, ref)
+        current = Stage(row.stage)
+        transition(current, target)
+        if target is Stage.APPROVED:
+            n = self.count_approvals(conn, row.id)
+            if n < self.approvals_required:
+                raise PermissionDeniedError(
+                    f"stage: {ref.name}:{row.version} needs {self.approvals_required} approval(s) before "
+                    f"'approved', has {n}; use `shipyard approve {ref.name}:{row.version}`",
+                    field="stage", value=target.value, expected=f"{self.approvals_required} approvals",
+                )
+        now = self.clock.now()
+        conn.execute(MV.update().where(MV.c.id == row.id).values(stage=target.value))
+        conn.execute(t.stage_history.insert().values(version_id=row.id, from_stage=current.value,
+                                                     to_stage=target.value, actor=self.actor.name,
+                                                     reason=reason, at=now))
+        audit.append(conn, self.actor.name, "model.stage", f"model:{ref.name}:{row.version}",
+                     {"stage": current.value}, {"stage": target.value, "reason": reason}, self.clock)
+        return self._version(conn, self._row_by_id(conn, row.id))
+
+    def set_tag(self, ref: str, key: str, value: str) -> ModelVersion:
+        authorize(self.actor, Permission.MODEL_WRITE)
+        with self.db.begin() as conn:
+            row = self._row(conn, parse_ref(ref))
+            old = conn.execute(select(t.model_tags.c.value).where(t.model_tags.c.version_id == row.id,
+                                                                 t.model_tags.c.key == key)).scalar()
+            conn.execute(t.model_tags.delete().where(t.model_tags.c.version_id == row.id, t.model_tags.c.key == key))
+            conn.execute(t.model_tags.insert().values(version_id=row.id, key=key, value=value))
+            audit.append(conn, self.actor.name, "model.tag", f"model:{row.model_name}:{row.version}",
+                         None if old is None else {key: old}, {key: value}, self.clock)
+            return self._version(conn, row)
+
+    # -- reading -------------------------------------------------------------------------
+    def list_models(self) -> list[ModelSummary]:
+        authorize(self.actor, Permission.READ)
+        with self.db.read() as conn:
+            rows = conn.execute(select(M).order_by(M.c.name)).all()
+            return [self._summary(conn, r) for r in rows]
+
+    def get_model(self, name: str) -> ModelDetail:
+        authorize(self.actor, Permission.READ)
+        with self.db.read() as conn:
+            m = self._model_row(conn, name)
+            vrows = conn.execute(self._vq().where(MV.c.model_id == m.id).order_by(MV.c.version)).all()
+            return ModelDetail(self._summary(conn, m), [self._version(conn, r) for r in vrows])
+
+    def get_version(self, ref: str | ModelRef) -> ModelVersion:
+        authorize(self.actor, Permission.READ)
+        r = parse_ref(ref) if isinstance(ref, str) else ref
+        with self.db.read() as conn:
+            return self._version(conn, self._row(conn, r))
+
+    def resolve(self, ref: str) -> ModelVersion:
+        """``NAME`` resolves to the latest version; ``NAME:V`` and ``NAME@ALIAS`` as written."""
+        return self.get_version(ref)
+
+    def load_artifact(self, ref: str) -> bytes:
+        """The version's artifact bytes, verified against the recorded sha256."""
+        mv = self.get_version(ref)
+        return self.artifacts.get_bytes(Digest(mv.artifact_digest))
+
+    def count_approvals(self, conn: Connection, version_id: int) -> int:
+        return int(conn.execute(select(func.count()).select_from(t.approvals).where(
+            t.approvals.c.version_id == version_id, t.approvals.c.decision == "approve")).scalar() or 0)
+
+    # -- rows -> results -----------------------------------------------------------------
+    @staticmethod
+    def _vq() -> Any:
+        return select(MV, M.c.name.label("model_name")).join(M, M.c.id == MV.c.model_id)
+
+    def _model_row(self, conn: Connection, name: str) -> Row[Any]:
+        m = conn.execute(select(M).where(M.c.name == name)).first()
+        if m is None:
+            raise ModelNotFoundError(field="model", value=name, expected="a registered model (see `shipyard models list`)")
+        return m
+
+    def _row_by_id(self, conn: Connection, vid: int) -> Row[Any]:
+        return conn.execute(self._vq().where(MV.c.id == vid)).one()
+
+    def _row(self, conn: Connection, ref: ModelRef) -> Row[Any]:
+        m = self._model_row(conn, ref.name)
+        q = self._vq().where(MV.c.model_id == m.id)
+        if ref.alias is not None:
+            q = q.join(t.model_aliases, t.model_aliases.c.version_id == MV.c.id).where(
+                t.model_aliases.c.alias == ref.alias)
+            row = conn.execute(q).first()
+            if row is None:
+                known = sorted(conn.execute(select(t.model_aliases.c.alias).where(
+                    t.model_aliases.c.model_id == m.id)).scalars())
+                raise AliasNotFoundError(field="alias", value=ref.alias,
+                                         expected="one of " + (", ".join(known) or "(no aliases set)"))
+            return row
+        if ref.version is not None:
+            row = conn.execute(q.where(MV.c.version == ref.version)).first()
+        else:
+            row = conn.execute(q.order_by(MV.c.version.desc()).limit(1)).first()
+        if row is None:
+            raise VersionNotFoundError(field="version", value=ref.version, expected=f"1..{m.latest_version}"
+                                       if m.latest_version else "a registered version")
+        return row
+
+    def _summary(self, conn: Connection, m: Row[Any]) -> ModelSummary:
+        aliases = {a: int(v) for a, v in conn.execute(
+            select(t.model_aliases.c.alias, MV.c.version).join(MV, MV.c.id == t.model_aliases.c.version_id)
+            .where(t.model_aliases.c.model_id == m.id).order_by(t.model_aliases.c.alias))}
+        stages = {s: int(n) for s, n in conn.execute(
+            select(MV.c.stage, func.count()).where(MV.c.model_id == m.id).group_by(MV.c.stage).order_by(MV.c.stage))}
+        return ModelSummary(m.name, m.description, int(m.latest_version), aliases, stages,
+                            _iso(m.created_at), m.created_by)
+
+    def _version(self, conn: Connection, r: Row[Any]) -> ModelVersion:
+        vid = r.id
+        aliases = sorted(conn.execute(select(t.model_aliases.c.alias).where(t.model_aliases.c.version_id == vid)).scalars())
+        tags = {k: v for k, v in conn.execute(select(t.model_tags.c.key, t.model_tags.c.value)
+                                               .where(t.model_tags.c.version_id == vid).order_by(t.model_tags.c.key))}
+        lin = [{"kind": x.kind, "ref": x.ref, "digest": x.digest, "role": x.role} for x in conn.execute(
+            select(t.lineage).where(t.lineage.c.version_id == vid).order_by(t.lineage.c.id))]
+        appr = [{"principal": x.principal, "decision": x.decision, "reason": x.reason, "at": _iso(x.at)}
+                for x in conn.execute(select(t.approvals).where(t.approvals.c.version_id == vid)
+                                      .order_by(t.approvals.c.id))]
+        hist = [{"from": x.from_stage, "to": x.to_stage, "actor": x.actor, "reason": x.reason, "at": _iso(x.at)}
+                for x in conn.execute(select(t.stage_history).where(t.stage_history.c.version_id == vid)
+                                      .order_by(t.stage_history.c.id))]
+        return ModelVersion(
+            model=r.model_name, version=int(r.version), flavor=r.flavor, stage=r.stage,
+            artifact_digest=r.artifact_digest, artifact_size=int(r.artifact_size), signature=r.signature,
+            provenance=r.provenance or {}, evaluation=r.evaluation, reports=r.reports or {}, run_id=r.run_id,
+            description=r.description or "", created_at=_iso(r.created_at), created_by=r.created_by,
+            aliases=aliases, tags=tags, lineage=lin, approvals=appr, stage_history=hist,
+        )

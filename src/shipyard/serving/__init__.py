@@ -1,0 +1,1 @@
+"""The data plane: flavors (loaders), signature checks, batching, routing, the gateway app."""

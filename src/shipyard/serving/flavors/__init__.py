@@ -1,0 +1,1 @@
+"""Model flavors: how an artifact's bytes become a predicting object, safely."""

@@ -1,0 +1,43 @@
+"""The Flavor protocol: inspect an artifact at registration, load it for prediction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from shipyard.errors import InvalidInputError
+
+
+class UnsafeArtifactError(InvalidInputError):
+    """The artifact would need untrusted code or types to load (e.g. a pickle)."""
+
+
+class ArtifactFormatError(InvalidInputError):
+    """The artifact is not in the format its flavor expects."""
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactInfo:
+    """What registration learns from an artifact without trusting it."""
+
+    feature_names: list[str] | None = None
+    classes: list[Any] | None = None
+    task: str | None = None  # classification | regression
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class LoadedModel(Protocol):
+    def predict(self, X: Any) -> Any: ...
+
+
+class Flavor(Protocol):
+    name: str
+
+    def inspect(self, path: Path) -> ArtifactInfo:
+        """Check the file is a safe, loadable artifact of this flavor; raise UnsafeArtifactError otherwise."""
+        ...
+
+    def load(self, data: bytes) -> LoadedModel:
+        """Load verified bytes into a model object."""
+        ...

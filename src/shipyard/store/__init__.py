@@ -1,0 +1,1 @@
+"""Persistence: SQL metadata (SQLAlchemy + Alembic) and content-addressed artifacts (fsspec)."""

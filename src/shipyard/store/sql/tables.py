@@ -1,0 +1,231 @@
+"""All SQL tables (SQLAlchemy Core). Schema changes go through Alembic migrations beside this file."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+TS = DateTime(timezone=True)
+
+datasets = Table(
+    "datasets", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("latest_version", Integer, nullable=False, default=0),
+    Column("created_at", TS, nullable=False),
+    Column("created_by", String(200), nullable=False),
+)
+
+dataset_versions = Table(
+    "dataset_versions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("dataset_id", Integer, ForeignKey("datasets.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("format", String(20), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("n_columns", Integer, nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("schema", JSON, nullable=False),
+    Column("profile", JSON, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    UniqueConstraint("dataset_id", "version", name="uq_dataset_versions_version"),
+    UniqueConstraint("dataset_id", "digest", name="uq_dataset_versions_digest"),
+)
+
+models = Table(
+    "models", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("latest_version", Integer, nullable=False, default=0),
+    Column("created_at", TS, nullable=False),
+    Column("created_by", String(200), nullable=False),
+)
+
+model_versions = Table(
+    "model_versions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("model_id", Integer, ForeignKey("models.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("flavor", String(40), nullable=False),
+    Column("artifact_digest", String(64), nullable=False),
+    Column("artifact_size", BigInteger, nullable=False),
+    Column("signature", JSON, nullable=True),
+    Column("stage", String(20), nullable=False),
+    Column("provenance", JSON, nullable=False),
+    Column("evaluation", JSON, nullable=True),
+    Column("reports", JSON, nullable=False),
+    Column("run_id", String(64), nullable=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("created_at", TS, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    UniqueConstraint("model_id", "version", name="uq_model_versions_version"),
+)
+
+model_aliases = Table(
+    "model_aliases", metadata,
+    Column("model_id", Integer, ForeignKey("models.id"), primary_key=True),
+    Column("alias", String(100), primary_key=True),
+    Column("version_id", Integer, ForeignKey("model_versions.id"), nullable=False),
+    Column("updated_at", TS, nullable=False),
+)
+
+model_tags = Table(
+    "model_tags", metadata,
+    Column("version_id", Integer, ForeignKey("model_versions.id"), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+lineage = Table(
+    "lineage", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version_id", Integer, ForeignKey("model_versions.id"), nullable=False),
+    Column("kind", String(20), nullable=False),  # dataset | run | parent
+    Column("ref", String(300), nullable=False),  # "credit@3", a run id, "credit-risk:2"
+    Column("digest", String(64), nullable=True),
+    Column("role", String(40), nullable=False, default="train"),
+    Index("ix_lineage_version", "version_id"),
+)
+
+stage_history = Table(
+    "stage_history", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version_id", Integer, ForeignKey("model_versions.id"), nullable=False),
+    Column("from_stage", String(20), nullable=True),
+    Column("to_stage", String(20), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("at", TS, nullable=False),
+    Index("ix_stage_history_version", "version_id"),
+)
+
+approvals = Table(
+    "approvals", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version_id", Integer, ForeignKey("model_versions.id"), nullable=False),
+    Column("principal", String(200), nullable=False),
+    Column("decision", String(10), nullable=False),  # approve | reject
+    Column("reason", Text, nullable=False, default=""),
+    Column("at", TS, nullable=False),
+    UniqueConstraint("version_id", "principal", "decision", name="uq_approvals_once"),
+)
+
+principals = Table(
+    "principals", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("role", String(20), nullable=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", TS, nullable=False),
+)
+
+tokens = Table(
+    "tokens", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("principal_id", Integer, ForeignKey("principals.id"), nullable=False),
+    Column("name", String(200), nullable=False, default=""),
+    Column("prefix", String(16), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", TS, nullable=False),
+    Column("expires_at", TS, nullable=True),
+    Column("revoked_at", TS, nullable=True),
+)
+
+audit_events = Table(
+    "audit_events", metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("time", String(40), nullable=False),  # ISO-8601 UTC, hashed as stored
+    Column("actor", String(200), nullable=False),
+    Column("action", String(100), nullable=False),
+    Column("subject", String(300), nullable=False),
+    Column("before", Text, nullable=True),  # canonical JSON, hashed as stored
+    Column("after", Text, nullable=True),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_actor", "actor"),
+    Index("ix_audit_action", "action"),
+)
+
+runs = Table(
+    "runs", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("model", String(200), nullable=True),
+    Column("status", String(20), nullable=False),  # running | succeeded | failed | rejected
+    Column("actor", String(200), nullable=False),
+    Column("started_at", TS, nullable=False),
+    Column("finished_at", TS, nullable=True),
+    Column("git", JSON, nullable=True),
+    Column("config", JSON, nullable=True),
+    Column("result", JSON, nullable=True),
+)
+
+run_steps = Table(
+    "run_steps", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run_id", String(64), ForeignKey("runs.id"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("cache_key", String(64), nullable=False),
+    Column("cached", Boolean, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("duration_s", Float, nullable=False),
+    Column("outputs", JSON, nullable=True),
+    Column("log", Text, nullable=False, default=""),
+    Index("ix_run_steps_run", "run_id"),
+)
+
+step_cache = Table(
+    "step_cache", metadata,
+    Column("cache_key", String(64), primary_key=True),
+    Column("step", String(100), nullable=False),
+    Column("outputs", JSON, nullable=False),
+    Column("created_at", TS, nullable=False),
+)
+
+endpoints = Table(
+    "endpoints", metadata,
+    Column("name", String(200), primary_key=True),
+    Column("model", String(200), nullable=False),
+    # routing: {"routes": [{"version": 3, "weight": 90}, ...], "shadow": [4], "sticky_header": "x-user"}
+    Column("routing", JSON, nullable=False),
+    Column("generation", Integer, nullable=False, default=1),
+    Column("config", JSON, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+)
+
+feedback = Table(
+    "feedback", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("endpoint", String(200), nullable=False),
+    Column("request_id", String(100), nullable=False),
+    Column("label", JSON, nullable=False),
+    Column("at", TS, nullable=False),
+    Index("ix_feedback_endpoint_request", "endpoint", "request_id"),
+)
