@@ -1,0 +1,21 @@
+"""Test builders: small real models and data files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def make_skops_model(path: Path, n_features: int = 4, seed: int = 0) -> Path:
+    """Train a tiny real classifier on synthetic data and save it with skops."""
+    import numpy as np
+    import pandas as pd
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(rng.normal(size=(200, n_features)), columns=[f"f{i}" for i in range(n_features)])
+    y = (X["f0"] + rng.normal(scale=0.5, size=200) > 0).astype(int)
+    model = LogisticRegression().fit(X, y)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sio.dump(model, path)
+    return path
