@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shipyard.clock import Clock, SystemClock
 from shipyard.config import CONFIG_FILE, STATE_DIR, ProjectConfig, Settings, load_project
@@ -14,6 +15,10 @@ from shipyard.governance.service import UserService
 from shipyard.registry.service import RegistryService
 from shipyard.store.artifacts.base import ArtifactStore
 from shipyard.store.sql.engine import Database
+
+if TYPE_CHECKING:
+    from shipyard.governance.audit_service import AuditService
+    from shipyard.registry.approvals import ApprovalService
 
 DEFAULT_CONFIG = """\
 # shipyard workspace configuration; see docs/design.md for every key.
@@ -97,6 +102,18 @@ class Workspace:
     @cached_property
     def users(self) -> UserService:
         return UserService(self.db, self.actor, self.clock)
+
+    @cached_property
+    def approvals(self) -> ApprovalService:
+        from shipyard.registry.approvals import ApprovalService
+
+        return ApprovalService(self.db, self.models, self.actor, self.clock, required=self.config.approval.required)
+
+    @cached_property
+    def audit(self) -> AuditService:
+        from shipyard.governance.audit_service import AuditService
+
+        return AuditService(self.db, self.actor, self.clock)
 
     def close(self) -> None:
         self.db.dispose()

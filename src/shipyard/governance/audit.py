@@ -66,7 +66,20 @@ def append(conn: Connection, actor: str, action: str, subject: str,
         seq=seq, time=time, actor=actor, action=action, subject=subject,
         before=b, after=a, prev_hash=prev, hash=h,
     ))
+    _advance_head(conn, seq, h)
     return AuditEvent(seq, time, actor, action, subject, b, a, prev, h)
+
+
+def _advance_head(conn: Connection, seq: int, h: str) -> None:
+    """Move the tamper-evident head (seq + hash of the newest event) in the append's transaction."""
+    if conn.execute(t.audit_head.update().where(t.audit_head.c.id == 1).values(seq=seq, hash=h)).rowcount == 0:
+        conn.execute(t.audit_head.insert().values(id=1, seq=seq, hash=h))
+
+
+def read_head(conn: Connection) -> tuple[int, str] | None:
+    """The recorded (seq, hash) of the newest event, or None for a log that never had one."""
+    row = conn.execute(select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == 1)).first()
+    return None if row is None else (int(row.seq), str(row.hash))
 
 
 def iter_events(conn: Connection, *, actor: str | None = None, action: str | None = None,

@@ -229,3 +229,11 @@ feedback = Table(
     Column("at", TS, nullable=False),
     Index("ix_feedback_endpoint_request", "endpoint", "request_id"),
 )
+
+# Governance (issue 3): seq and hash of the newest audit event, updated with every append (one row, id=1).
+audit_head = Table(
+    "audit_head", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
