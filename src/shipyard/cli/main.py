@@ -51,22 +51,27 @@ for _extra in ("shipyard.cli.audit", "shipyard.cli.approvals", "shipyard.cli.pip
         sys.modules[_extra].register(app)
 
 
+def _click_exception_types() -> tuple[type[BaseException], type[BaseException], type[BaseException]]:
+    """Typer vendors its own click; find its Exit/Abort/ClickException through public names."""
+    click_exc = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+    return typer.Exit, typer.Abort, click_exc
+
+
 def run(argv: list[str] | None = None) -> None:
     """Console-script entry point; never lets a user mistake end in a traceback."""
-    import click
-
     from shipyard.cli.errors import EXIT_INTERNAL, EXIT_USAGE, exit_code_for
     from shipyard.errors import ShipyardError
 
+    exit_exc, abort_exc, click_exc = _click_exception_types()
     debug = "--debug" in (argv if argv is not None else sys.argv)
     try:
         rv = app(args=argv, prog_name="shipyard", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except exit_exc as exc:
+        sys.exit(getattr(exc, "exit_code", 0))
+    except abort_exc:
         sys.exit(130)
-    except click.exceptions.ClickException as exc:
-        exc.show()
+    except click_exc as exc:
+        exc.show()  # type: ignore[attr-defined]
         sys.exit(EXIT_USAGE)
     except ShipyardError as exc:
         if debug:

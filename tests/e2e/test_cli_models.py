@@ -1,0 +1,61 @@
+"""`shipyard models ...` through the real CLI, and `shipyard --help` staying light."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+from builders import make_skops_model
+
+
+def test_register_list_show_alias_stage(cli, credit_csv: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cli("init")
+    model = make_skops_model(tmp_path / "m.skops")
+    r = cli("models", "register", "churn", str(model), "--flavor", "sklearn", "--json", "--tag", "team=risk")
+    assert r.returncode == 0, r.stderr
+    mv = json.loads(r.stdout)
+    assert mv["version"] == 1 and mv["stage"] == "candidate" and mv["tags"] == {"team": "risk"}
+    assert mv["provenance"]["environment"]["python"].startswith("3.")
+    assert cli("models", "register", "churn", str(model)).returncode == 0
+    assert cli("models", "alias", "churn", "champion", "2").returncode == 0
+    shown = json.loads(cli("models", "show", "churn@champion", "--json").stdout)
+    assert shown["version"] == 2 and shown["aliases"] == ["champion"]
+    listing = json.loads(cli("models", "list", "--json").stdout)
+    assert listing[0]["aliases"] == {"champion": 2} and listing[0]["latest_version"] == 2
+    bad = cli("models", "stage", "churn:1", "production")
+    assert bad.returncode == 2 and "validated" in bad.stderr
+    assert cli("models", "stage", "churn:1", "validated").returncode == 0
+
+
+def test_register_with_dataset_lineage(cli, credit_csv: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cli("init")
+    cli("data", "add", str(credit_csv), "--name", "credit")
+    model = make_skops_model(tmp_path / "m.skops")
+    r = cli("models", "register", "credit-risk", str(model), "--dataset", "credit", "--target", "Status", "--json")
+    mv = json.loads(r.stdout)
+    assert mv["lineage"][0]["ref"] == "credit@1" and len(mv["lineage"][0]["digest"]) == 64
+    names = [i["name"] for i in mv["signature"]["inputs"]]
+    assert "Status" not in names and "Home" in names
+    home = next(i for i in mv["signature"]["inputs"] if i["name"] == "Home")
+    assert home["type"] == "category" and "owner" in home["categories"]
+
+
+def test_pickle_is_refused(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cli("init")
+    path = tmp_path / "model.pkl"
+    path.write_bytes(pickle.dumps({"not": "a model"}))
+    r = cli("models", "register", "m", str(path))
+    assert r.returncode == 2 and "pickle" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_help_does_not_import_heavy_libraries() -> None:
+    code = ("import sys; from shipyard.cli.main import app; "
+            "heavy = [m for m in ('sqlalchemy', 'pandas', 'sklearn', 'pyarrow', 'fastapi', 'skops', 'numpy') "
+            "if m in sys.modules]; print(','.join(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+    r = subprocess.run([sys.executable, "-m", "shipyard.cli.main", "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "models" in r.stdout
