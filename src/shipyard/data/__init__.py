@@ -1,0 +1,1 @@
+"""Dataset versions: readers, schema inference, profiling, validation and diffs."""
