@@ -19,6 +19,7 @@ from shipyard.store.sql.engine import Database
 if TYPE_CHECKING:
     from shipyard.governance.audit_service import AuditService
     from shipyard.registry.approvals import ApprovalService
+    from shipyard.rollout.endpoints import EndpointService
 
 DEFAULT_CONFIG = """\
 # shipyard workspace configuration; see docs/design.md for every key.
@@ -98,6 +99,12 @@ class Workspace:
     def models(self) -> RegistryService:
         return RegistryService(self.db, self.artifacts, self.actor, self.clock,
                                approvals_required=self.config.approval.required)
+
+    @cached_property
+    def endpoints(self) -> EndpointService:
+        from shipyard.rollout.endpoints import EndpointService
+
+        return EndpointService(self.db, self.actor, self.clock, registry=self.models)
 
     @cached_property
     def users(self) -> UserService:

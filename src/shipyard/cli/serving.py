@@ -1,0 +1,128 @@
+"""`shipyard serve`, `shipyard deploy` and `shipyard endpoints list | show | route`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+JSON = typer.Option(False, "--json", help="Print JSON.")
+endpoints_app = typer.Typer(help="Endpoints and their routing tables.", no_args_is_help=True)
+
+
+def _print_endpoint(ep: Any) -> None:
+    from shipyard.cli.output import out, table
+
+    r = ep.routing
+    out(f"[bold]{ep.name}[/]  model {ep.model}  generation {ep.generation}"
+        + (f"  sticky header {r.get('sticky_header')}" if r.get("sticky_header") else ""))
+    rows = [[f"{ep.model}:{x['version']}", f"{x['weight']}%", "answers"] for x in r.get("routes", [])]
+    rows += [[f"{ep.model}:{v}", "-", "shadow (mirrored, never returned)"] for v in r.get("shadow", [])]
+    out(table(None, ["version", "weight", "role"], rows))
+
+
+def _parse_set(items: list[str]) -> list[dict[str, int]]:
+    from shipyard.errors import InvalidInputError
+
+    routes = []
+    for s in items:
+        v, sep, w = s.partition("=")
+        if not sep or not v.strip().isdigit() or not w.strip().lstrip("-").isdigit():
+            raise InvalidInputError(field="--set", value=s, expected="VERSION=WEIGHT, e.g. --set 3=90")
+        routes.append({"version": int(v), "weight": int(w)})
+    return routes
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(endpoints_app, name="endpoints")
+
+    @app.command("deploy")
+    def deploy(
+        ctx: typer.Context,
+        ref: str = typer.Argument(..., help="Model version: NAME:VERSION, NAME@ALIAS or NAME (latest)."),
+        endpoint: str | None = typer.Option(None, "--endpoint", help="Endpoint name (default: the model's name)."),
+        weight: int | None = typer.Option(None, "--weight", help="Percent of traffic (rest stays on the current "
+                                                                 "version); default 100."),
+        as_json: bool = JSON,
+    ) -> None:
+        """Create the endpoint or route its traffic to a version (audited; needs the deploy permission)."""
+        from shipyard.cli.context import open_workspace
+        from shipyard.cli.output import out, print_json
+
+        ep = open_workspace(ctx).endpoints.deploy(ref, endpoint, weight)
+        if as_json:
+            print_json(ep.to_dict())
+            return
+        out(f"[green]deployed[/] {ref} to endpoint {ep.name} (generation {ep.generation})")
+        _print_endpoint(ep)
+
+    @app.command("serve")
+    def serve(
+        ctx: typer.Context,
+        host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
+        port: int = typer.Option(8080, "--port", min=1, max=65535),
+        workers: int = typer.Option(1, "--workers", min=1, max=64, help="Worker processes (share routing "
+                                                                         "through the store)."),
+        predict_threads: int | None = typer.Option(None, "--predict-threads", min=1, max=64,
+                                                   help="Prediction threads per worker (default min(2, CPUs))."),
+        log_level: str = typer.Option("info", "--log-level", help="debug | info | warning | error"),
+    ) -> None:
+        """Run the inference gateway (OIP v2 + /v1 predict) for every endpoint of the workspace."""
+        from shipyard.cli.context import open_workspace
+        from shipyard.core.permissions import Permission, authorize
+        from shipyard.serving.server import serve as run
+
+        ws = open_workspace(ctx)
+        authorize(ws.actor, Permission.READ)
+        run(ws, host, port, workers=workers, predict_threads=predict_threads, log_level=log_level)
+
+    @endpoints_app.command("list")
+    def list_(ctx: typer.Context, as_json: bool = JSON) -> None:
+        """List endpoints with their routing."""
+        from shipyard.cli.context import open_workspace
+        from shipyard.cli.output import out, print_json, table
+
+        items = open_workspace(ctx).endpoints.list()
+        if as_json:
+            print_json([e.to_dict() for e in items])
+            return
+        out(table(None, ["endpoint", "model", "routes", "shadow", "generation", "updated"],
+                  [[e.name, e.model, ", ".join(f"{r['version']}={r['weight']}%" for r in e.routing["routes"]),
+                    ", ".join(map(str, e.routing.get("shadow") or [])), e.generation, e.updated_at] for e in items]))
+
+    @endpoints_app.command("show")
+    def show(ctx: typer.Context, name: str = typer.Argument(...), as_json: bool = JSON) -> None:
+        """Show one endpoint's routing table."""
+        from shipyard.cli.context import open_workspace
+        from shipyard.cli.output import print_json
+
+        ep = open_workspace(ctx).endpoints.get(name)
+        if as_json:
+            print_json(ep.to_dict())
+            return
+        _print_endpoint(ep)
+
+    @endpoints_app.command("route")
+    def route(
+        ctx: typer.Context,
+        name: str = typer.Argument(..., help="Endpoint."),
+        set_: list[str] = typer.Option([], "--set", help="VERSION=WEIGHT (repeatable; weights sum to 100)."),
+        shadow: list[int] = typer.Option([], "--shadow", help="Version receiving a mirrored copy (repeatable)."),
+        sticky_header: str | None = typer.Option(None, "--sticky-header", help="Header whose value pins a "
+                                                                               "client to a version."),
+        as_json: bool = JSON,
+    ) -> None:
+        """Replace an endpoint's routing table, e.g. --set 3=90 --set 4=10 --shadow 5 --sticky-header x-user."""
+        from shipyard.cli.context import open_workspace
+        from shipyard.cli.output import out, print_json
+        from shipyard.errors import InvalidInputError
+
+        if not set_:
+            raise InvalidInputError(field="--set", value=None, expected="at least one VERSION=WEIGHT")
+        raw = {"routes": _parse_set(set_), "shadow": list(shadow), "sticky_header": sticky_header}
+        ep = open_workspace(ctx).endpoints.set_routing(name, raw)
+        if as_json:
+            print_json(ep.to_dict())
+            return
+        out(f"[green]routing updated[/] {ep.name} (generation {ep.generation})")
+        _print_endpoint(ep)

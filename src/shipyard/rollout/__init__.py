@@ -1,0 +1,1 @@
+"""Rollouts: endpoints and their routing state, strategies, analysis, the controller."""

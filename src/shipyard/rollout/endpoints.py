@@ -1,0 +1,196 @@
+"""Endpoints and their routing state in the store: the single truth of "which version gets traffic".
+
+Every change (create, deploy, set routing) bumps the endpoint's ``generation`` inside one
+transaction together with its audit event; gateways poll ``snapshot()`` and reload on a new
+generation. Feedback rows (request id + label) are data-plane traffic, stored without an audit
+event (auditing every label would flood the chain; the endpoint's routing changes are audited).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, select
+
+from shipyard.clock import Clock
+from shipyard.core import routing
+from shipyard.core.permissions import Permission, Principal, authorize
+from shipyard.core.routing import RoutingTable
+from shipyard.errors import ConflictError, InvalidInputError, NotFoundError
+from shipyard.governance import audit
+from shipyard.registry.refs import check_name, parse_ref
+from shipyard.store.sql import tables as t
+from shipyard.store.sql.engine import Database
+
+E = t.endpoints
+
+
+class EndpointNotFoundError(NotFoundError):
+    """No endpoint with that name."""
+
+
+@dataclass(slots=True)
+class Endpoint:
+    name: str
+    model: str
+    routing: dict[str, Any]
+    generation: int
+    config: dict[str, Any]
+    created_at: str
+    updated_at: str
+
+    @property
+    def table(self) -> RoutingTable:
+        return routing.parse(self.routing)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointState:
+    """What a gateway needs per endpoint: the model, the routing table and its generation."""
+
+    name: str
+    model: str
+    generation: int
+    table: RoutingTable
+
+
+@dataclass(frozen=True, slots=True)
+class VersionSpec:
+    """What a gateway needs to load and check one model version."""
+
+    model: str
+    version: int
+    flavor: str
+    digest: str
+    signature: dict[str, Any] | None
+    classes: list[Any] | None
+    task: str | None
+
+
+def _iso(v: datetime | None) -> str:
+    return "" if v is None else v.isoformat()
+
+
+class EndpointService:
+    def __init__(self, db: Database, actor: Principal, clock: Clock, registry: Any = None) -> None:
+        self.db, self.actor, self.clock, self.registry = db, actor, clock, registry
+
+    # -- writing -------------------------------------------------------------------------
+    def deploy(self, ref: str, endpoint: str | None = None, weight: int | None = None) -> Endpoint:
+        """Point ``endpoint`` (default: the model's name) at the version ``ref`` resolves to.
+
+        A new endpoint gets 100% of that version; an existing one gets 100% (no ``weight``) or
+        ``weight`` percent with the rest on its current heaviest version.
+        """
+        authorize(self.actor, Permission.DEPLOY)
+        mref = parse_ref(ref)
+        mv = self._resolve(ref)
+        name = check_name(endpoint or mref.name, "endpoint")
+        now = self.clock.now()
+        with self.db.begin() as conn:
+            row = conn.execute(select(E).where(E.c.name == name)).first()
+            if row is None:
+                table = routing.single(mv.version) if weight in (None, 100) else None
+                if table is None:
+                    raise InvalidInputError(field="weight", value=weight,
+                                            expected="100 or unset for a new endpoint (nothing else serves it)")
+                conn.execute(E.insert().values(name=name, model=mv.model, routing=table.to_dict(), generation=1,
+                                               config={}, created_at=now, updated_at=now))
+                audit.append(conn, self.actor.name, "endpoint.create", f"endpoint:{name}", None,
+                             {"model": mv.model, "routing": table.to_dict()}, self.clock)
+            else:
+                self._same_model(row, mv.model)
+                old = routing.parse(row.routing)
+                table = routing.with_weight(old, mv.version, 100 if weight is None else weight)
+                self._write(conn, row, table, "endpoint.deploy", now)
+            return self._endpoint(self._row(conn, name))
+
+    def set_routing(self, name: str, table: RoutingTable | dict[str, Any]) -> Endpoint:
+        """Replace the endpoint's routing table (validated; every version must exist)."""
+        authorize(self.actor, Permission.DEPLOY)
+        tbl = table if isinstance(table, RoutingTable) else routing.parse(table)
+        with self.db.begin() as conn:
+            row = self._row(conn, name)
+        for v in tbl.versions:
+            self._resolve(f"{row.model}:{v}")
+        now = self.clock.now()
+        with self.db.begin() as conn:
+            row = self._row(conn, name)
+            self._write(conn, row, tbl, "endpoint.route", now)
+            return self._endpoint(self._row(conn, name))
+
+    def record_feedback(self, items: Iterable[tuple[str, str, Any]]) -> int:
+        """Store (endpoint, request_id, label) rows for later evaluation; returns how many."""
+        rows = [{"endpoint": e, "request_id": r, "label": lab, "at": self.clock.now()} for e, r, lab in items]
+        if not rows:
+            return 0
+        with self.db.begin() as conn:
+            conn.execute(t.feedback.insert(), rows)
+        return len(rows)
+
+    def list_feedback(self, endpoint: str) -> list[dict[str, Any]]:
+        authorize(self.actor, Permission.READ)
+        with self.db.read() as conn:
+            return [{"request_id": r.request_id, "label": r.label, "at": _iso(r.at)} for r in conn.execute(
+                select(t.feedback).where(t.feedback.c.endpoint == endpoint).order_by(t.feedback.c.id))]
+
+    # -- reading -------------------------------------------------------------------------
+    def get(self, name: str) -> Endpoint:
+        authorize(self.actor, Permission.READ)
+        with self.db.read() as conn:
+            return self._endpoint(self._row(conn, name))
+
+    def list(self) -> list[Endpoint]:
+        authorize(self.actor, Permission.READ)
+        with self.db.read() as conn:
+            return [self._endpoint(r) for r in conn.execute(select(E).order_by(E.c.name))]
+
+    def snapshot(self) -> dict[str, EndpointState]:
+        """Every endpoint's routing and generation (the gateway's poll; one small query)."""
+        with self.db.read() as conn:
+            rows = conn.execute(select(E.c.name, E.c.model, E.c.generation, E.c.routing)).all()
+        return {r.name: EndpointState(r.name, r.model, int(r.generation), routing.parse(r.routing)) for r in rows}
+
+    def version_spec(self, model: str, version: int) -> VersionSpec:
+        mv = self._resolve(f"{model}:{version}")
+        art = (mv.provenance or {}).get("artifact") or {}
+        return VersionSpec(mv.model, mv.version, mv.flavor, mv.artifact_digest, mv.signature,
+                           art.get("classes"), art.get("task"))
+
+    # -- helpers -------------------------------------------------------------------------
+    def _resolve(self, ref: str) -> Any:
+        if self.registry is None:
+            raise InvalidInputError(field="registry", value=None, expected="an EndpointService built with a registry")
+        return self.registry.get_version(ref)
+
+    @staticmethod
+    def _same_model(row: Row[Any], model: str) -> None:
+        if row.model != model:
+            raise ConflictError(f"endpoint {row.name} serves model {row.model}, not {model}",
+                                field="model", value=model, expected=row.model)
+
+    def _write(self, conn: Connection, row: Row[Any], table: RoutingTable, action: str, now: datetime) -> None:
+        conn.execute(E.update().where(E.c.name == row.name).values(
+            routing=table.to_dict(), generation=E.c.generation + 1, updated_at=now))
+        audit.append(conn, self.actor.name, action, f"endpoint:{row.name}",
+                     {"routing": row.routing, "generation": int(row.generation)},
+                     {"routing": table.to_dict(), "generation": int(row.generation) + 1}, self.clock)
+
+    @staticmethod
+    def _row(conn: Connection, name: str) -> Row[Any]:
+        row = conn.execute(select(E).where(E.c.name == name)).first()
+        if row is None:
+            raise EndpointNotFoundError(field="endpoint", value=name,
+                                        expected="an existing endpoint (see `shipyard endpoints list`)")
+        return row
+
+    @staticmethod
+    def _endpoint(r: Row[Any]) -> Endpoint:
+        return Endpoint(r.name, r.model, r.routing, int(r.generation), r.config or {},
+                        _iso(r.created_at), _iso(r.updated_at))

@@ -1,0 +1,266 @@
+"""The gateway: a raw ASGI app (no framework on the request path), its lifespan and dispatch.
+
+``Gateway(deps)`` is the app. Start-up loads every endpoint's versions before the server accepts
+a request, then a background task polls routing, a thread flushes the prediction log and
+another flushes feedback. Each request: read the body (size-limited), route, check against the
+chosen version's signature, submit to that version's batcher, answer; metrics and the prediction
+log record are in-memory appends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from shipyard.core.routing import pick
+from shipyard.errors import InvalidInputError, NotFoundError, ShipyardError
+from shipyard.serving.batching import Batcher
+from shipyard.serving.feedback import FeedbackBuffer
+from shipyard.serving.http import HttpError, Request, Response, oip_error, status_for, v1_error
+from shipyard.serving.metrics import UNKNOWN, GatewayMetrics
+from shipyard.serving.prediction_log import PredictionLog
+from shipyard.serving.routing_table import EndpointRuntime, RoutingSource, RoutingState, VersionSource
+from shipyard.serving.runtime import LoadedVersion, make_executor
+from shipyard.serving.signature import RequestError, Rows
+from shipyard.store.artifacts.base import ArtifactStore
+
+log = logging.getLogger("shipyard.serving")
+
+
+class EndpointNotServedError(NotFoundError):
+    """The gateway serves no endpoint (or version) by that name."""
+
+
+@dataclass
+class GatewayOptions:
+    max_batch_size: int = 32
+    max_wait_ms: float = 2.0
+    max_body_bytes: int = 8 * 1024 * 1024
+    log_sample_rate: float = 1.0
+    log_drop_columns: list[str] = field(default_factory=list)
+    log_hash_columns: list[str] = field(default_factory=list)
+    log_interval_s: float = 5.0
+    poll_interval_s: float = 0.5
+    predict_threads: int | None = None
+
+
+@dataclass
+class GatewayDeps:
+    routing: RoutingSource
+    versions: VersionSource
+    artifacts: ArtifactStore
+    record_feedback: Any  # Callable[[list[tuple[str, str, Any]]], int]
+    options: GatewayOptions = field(default_factory=GatewayOptions)
+
+
+class Gateway:
+    def __init__(self, deps: GatewayDeps) -> None:
+        from shipyard.serving.routes import health, oip_v2, predict
+
+        self.deps, self.options = deps, deps.options
+        self.metrics = GatewayMetrics()
+        self.executor = make_executor(self.options.predict_threads)
+        self.state = RoutingState(deps.routing, deps.versions, deps.artifacts, self._attach, self.metrics,
+                                  self.options.poll_interval_s)
+        self.predlog = PredictionLog(deps.artifacts.put_object, sample_rate=self.options.log_sample_rate,
+                                     drop_columns=self.options.log_drop_columns,
+                                     hash_columns=self.options.log_hash_columns,
+                                     interval_s=self.options.log_interval_s)
+        self.feedback = FeedbackBuffer(deps.record_feedback)
+        self._rid_prefix = uuid.uuid4().hex[:8] + "-"
+        self._rid = itertools.count(1)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._poller: asyncio.Task[None] | None = None
+        self.routes = {**health.ROUTES, **oip_v2.ROUTES, **predict.ROUTES}
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def _attach(self, lv: LoadedVersion) -> None:
+        lv.batcher = Batcher(lv.predict, self.executor, max_batch_size=self.options.max_batch_size,
+                             max_wait_ms=self.options.max_wait_ms,
+                             observe=self.metrics.batch_observer(lv.model, lv.version))
+
+    async def startup(self) -> None:
+        await asyncio.to_thread(self.state.sync)
+        self._poller = asyncio.create_task(self.state.run())
+        self.predlog.start()
+        self.feedback.start()
+        log.info("gateway ready (pid %d): endpoints %s", os.getpid(), sorted(self.state.endpoints))
+
+    async def shutdown(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+        await asyncio.to_thread(self.predlog.stop)
+        await asyncio.to_thread(self.feedback.stop)
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            msg = await receive()
+            if msg["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:  # reported to uvicorn, which exits with the message
+                    log.exception("gateway start-up failed")
+                    await send({"type": "lifespan.startup.failed", "message": f"{type(exc).__name__}: {exc}"})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif msg["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # -- ASGI ----------------------------------------------------------------------------
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        headers = dict(scope["headers"])
+        rid_raw = headers.get(b"x-request-id")
+        if rid_raw and len(rid_raw) <= 100 and rid_raw.isascii() and rid_raw.decode("ascii").isprintable():
+            rid = rid_raw.decode("ascii")
+        else:
+            rid = f"{self._rid_prefix}{next(self._rid):x}"
+        path = scope["path"]
+        v1 = path.startswith("/v1/")
+        try:
+            body = await self._read_body(headers, receive) if scope["method"] in ("POST", "PUT", "PATCH") else b""
+            req = Request(scope["method"], path, headers, body, rid, scope.get("query_string", b""))
+            resp = await self._dispatch(req)
+        except HttpError as exc:
+            resp = (v1_error if v1 else oip_error)(exc.status, exc.error, exc.version)
+        except ShipyardError as exc:
+            resp = (v1_error if v1 else oip_error)(status_for(exc), exc)
+        except Exception as exc:  # a bug or a model crash: logged, answered as JSON 500
+            log.exception("request %s %s failed", scope["method"], path)
+            err = ShipyardError(f"internal error: {type(exc).__name__}: {exc}")
+            resp = (v1_error if v1 else oip_error)(500, err)
+        if resp.status >= 400 and (path.endswith("/infer") or path.endswith("/predict")):
+            parts = path.split("/")
+            name = parts[3] if len(parts) > 3 and parts[3] in self.state.endpoints else UNKNOWN
+            self.metrics.observe_error(name, resp.version, resp.status)  # unknown names: one label, bounded
+        hdrs = [(b"content-type", resp.content_type), (b"content-length", str(len(resp.body)).encode()),
+                (b"x-request-id", rid.encode()), (b"x-model-version", resp.version.encode()), *resp.extra]
+        await send({"type": "http.response.start", "status": resp.status, "headers": hdrs})
+        await send({"type": "http.response.body", "body": resp.body})
+
+    async def _read_body(self, headers: dict[bytes, bytes], receive: Any) -> bytes:
+        limit = self.options.max_body_bytes
+        declared = headers.get(b"content-length")
+        too_big = InvalidInputError(f"body: larger than the limit of {limit} bytes", field="body",
+                                    value=int(declared) if declared and declared.isdigit() else None,
+                                    expected=f"at most {limit} bytes (serving.max_body_bytes)")
+        too_big.status = 413  # type: ignore[attr-defined]
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise too_big
+        msg = await receive()
+        body = msg.get("body", b"")
+        if not msg.get("more_body"):
+            return bytes(body)
+        chunks = [body]
+        size = len(body)
+        while msg.get("more_body"):
+            msg = await receive()
+            chunk = msg.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise too_big
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def _dispatch(self, req: Request) -> Response:
+        parts = tuple(req.path.strip("/").split("/"))
+        key = _template(parts)
+        entry = self.routes.get(key)
+        if entry is None:
+            raise NotFoundError(f"path {req.path} not found", field="path", value=req.path,
+                                expected="a gateway route (see /openapi.json)")
+        methods, handler = entry
+        if req.method not in methods:
+            err = InvalidInputError(field="method", value=req.method, expected=" | ".join(methods))
+            err.status = 405  # type: ignore[attr-defined]
+            raise err
+        return await handler(self, req, parts)
+
+    # -- shared by the routes ------------------------------------------------------------
+    def endpoint(self, name: str) -> EndpointRuntime:
+        ep = self.state.endpoints.get(name)
+        if ep is None:
+            known = sorted(self.state.endpoints)
+            reason = self.state.failures.get(name)
+            if reason is not None:
+                raise HttpError(503, EndpointNotServedError(
+                    f"endpoint {name}: no version loaded ({reason[1]})", field="endpoint", value=name,
+                    expected="a loadable version"))
+            raise HttpError(404, EndpointNotServedError(
+                f"model {name!r} not found; expected one of: {', '.join(known) or '(no endpoints deployed)'}",
+                field="model", value=name, expected=" | ".join(known) or "a deployed endpoint"))
+        return ep
+
+    def choose(self, ep: EndpointRuntime, req: Request, version: str | None, key: Any = None) -> LoadedVersion:
+        if version is not None:
+            lv = ep.versions.get(int(version)) if version.isdigit() else None
+            if lv is None:
+                raise HttpError(404, EndpointNotServedError(
+                    f"version {version!r} of {ep.name} not served; expected one of "
+                    f"{', '.join(map(str, sorted(ep.versions)))}", field="version", value=version,
+                    expected=" | ".join(map(str, sorted(ep.versions)))))
+            return lv
+        if ep.single is not None:
+            return ep.single
+        table = ep.table
+        if key is None and table.sticky_header:
+            raw = req.headers.get(table.sticky_header.encode())
+            key = raw.decode("latin-1") if raw else None
+        return ep.versions[pick(table, str(key) if key is not None else random.random())]
+
+    async def infer(self, ep: EndpointRuntime, lv: LoadedVersion, rows: Rows, req: Request, payload: Any,
+                    parse: Any) -> dict[str, Any]:
+        """Predict through the version's batcher, mirror to shadows, record metrics and the log."""
+        t0 = time.perf_counter()
+        try:
+            outputs = await lv.batcher.submit(rows)
+        except (ValueError, TypeError) as exc:  # the model refused rows the signature let through
+            raise HttpError(422, RequestError(
+                f"model {lv.model}:{lv.version} could not predict these rows: {exc}", status=422,
+                field="inputs", value=None, expected="rows the model accepts"), str(lv.version)) from None
+        for shadow in ep.shadows:
+            task = asyncio.create_task(self._shadow(ep.name, shadow, payload, parse))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        elapsed = time.perf_counter() - t0
+        self.metrics.observe_request(ep.name, str(lv.version), "v2" if req.path[2] == "2" else "v1",
+                                     elapsed, rows.n)
+        self.predlog.record(ep.name, lv, req.request_id, rows, outputs, elapsed * 1e3)
+        return outputs
+
+    async def _shadow(self, endpoint: str, lv: LoadedVersion, payload: Any, parse: Any) -> None:
+        try:
+            rows = parse(lv, payload)
+            outputs = await lv.batcher.submit(rows)
+        except (ShipyardError, ValueError, TypeError) as exc:
+            self.metrics.observe_shadow(endpoint, lv.version, "rejected")
+            log.debug("shadow %s:%s rejected a request: %s", lv.model, lv.version, exc)
+            return
+        self.metrics.observe_shadow(endpoint, lv.version, "ok")
+        self.predlog.record(endpoint, lv, "shadow", rows, outputs, 0.0)
+
+
+
+def _template(parts: tuple[str, ...]) -> tuple[str, ...]:
+    """Replace name positions by '*' (models/{name}, versions/{v}, endpoints/{name})."""
+    out = list(parts)
+    for i in range(1, len(out)):
+        if out[i - 1] in ("models", "versions", "endpoints"):
+            out[i] = "*"
+    return tuple(out)

@@ -1,0 +1,92 @@
+"""pyfunc: a user class with ``predict``, shipped as a zip of Python source (never a pickle).
+
+Artifact layout (a ``.zip``)::
+
+    pyfunc.json      {"entrypoint": "model:Model"}       module:Class inside the zip
+    model.py         class Model: def __init__(self, path=None); def predict(self, X); [predict_proba]
+    ...              any data files the class reads from ``path`` (JSON, .npy, ...), no pickles
+
+Trust model: loading runs the archive's code, so pyfunc is for code the workspace itself
+registered. Registering needs ``model:write`` (audited), the bytes are verified against their
+sha256 before every load, ``inspect`` refuses archives carrying pickle/joblib files, and nothing
+outside the workspace's artifact store is ever imported this way.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect as pyinspect
+import io
+import json
+import re
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from shipyard.core.hashing import sha256_bytes
+from shipyard.serving.flavors.base import ArtifactFormatError, ArtifactInfo, UnsafeArtifactError
+
+MANIFEST = "pyfunc.json"
+ENTRY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$")
+PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".dill", ".cloudpickle")
+
+
+def _open(data: bytes) -> tuple[zipfile.ZipFile, str]:
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        manifest = json.loads(zf.read(MANIFEST))
+    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+        raise ArtifactFormatError(field="artifact", value="<bytes>",
+                                  expected=f"a zip with {MANIFEST} {{'entrypoint': 'module:Class'}} ({exc})") from None
+    entry = manifest.get("entrypoint") if isinstance(manifest, dict) else None
+    if not isinstance(entry, str) or not ENTRY_RE.match(entry):
+        raise ArtifactFormatError(field=f"{MANIFEST}.entrypoint", value=entry, expected="'module:Class'")
+    for info in zf.infolist():
+        name = info.filename
+        if name.startswith("/") or ".." in Path(name).parts:
+            raise UnsafeArtifactError(field="artifact", value=name, expected="relative paths inside the zip")
+        if name.lower().endswith(PICKLE_SUFFIXES):
+            raise UnsafeArtifactError(field="artifact", value=name,
+                                      expected="no pickle/joblib files (loading them runs arbitrary code)")
+    module = entry.split(":")[0].replace(".", "/") + ".py"
+    if module not in zf.namelist():
+        raise ArtifactFormatError(field=f"{MANIFEST}.entrypoint", value=entry, expected=f"{module} inside the zip")
+    return zf, entry
+
+
+class PyfuncFlavor:
+    name = "pyfunc"
+
+    def inspect(self, path: Path) -> ArtifactInfo:
+        data = Path(path).read_bytes()
+        _, entry = _open(data)
+        model = self.load(data)
+        names = getattr(model, "feature_names", None) or getattr(model, "feature_names_in_", None)
+        classes = getattr(model, "classes_", None)
+        return ArtifactInfo(feature_names=[str(n) for n in names] if names is not None else None,
+                            classes=list(classes) if classes is not None else None,
+                            task="classification" if hasattr(model, "predict_proba") else "regression",
+                            details={"entrypoint": entry})
+
+    def load(self, data: bytes) -> Any:
+        zf, entry = _open(data)
+        digest = sha256_bytes(data)
+        target = Path(tempfile.gettempdir()) / "shipyard-pyfunc" / digest
+        if not (target / MANIFEST).exists():
+            target.mkdir(parents=True, exist_ok=True)
+            zf.extractall(target)
+        module_name, cls_name = entry.split(":")
+        unique = f"shipyard_pyfunc_{digest[:16]}_{module_name.replace('.', '_')}"
+        spec = importlib.util.spec_from_file_location(unique, target / (module_name.replace(".", "/") + ".py"))
+        if spec is None or spec.loader is None:
+            raise ArtifactFormatError(field="entrypoint", value=entry, expected="an importable module")
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[unique] = mod
+        spec.loader.exec_module(mod)
+        cls = getattr(mod, cls_name, None)
+        if cls is None or not hasattr(cls, "predict"):
+            raise ArtifactFormatError(field="entrypoint", value=entry, expected="a class with a predict method")
+        takes_path = len(pyinspect.signature(cls).parameters) >= 1
+        return cls(str(target)) if takes_path else cls()

@@ -1,0 +1,79 @@
+"""Prometheus metrics of the gateway, per endpoint and model version.
+
+Each gateway app owns a private ``CollectorRegistry`` (several apps can live in one test process).
+With ``--workers N`` the CLI sets ``PROMETHEUS_MULTIPROC_DIR`` before the workers start, so
+prometheus_client backs every value by a per-process mmap file and ``/metrics`` on any worker
+aggregates all of them (``MultiProcessCollector``). Label children are cached: the request path
+pays a dict lookup and an increment, nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+UNKNOWN = "(unknown)"
+
+
+class GatewayMetrics:
+    def __init__(self) -> None:
+        self.multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        r = self.registry = CollectorRegistry()
+        self.requests = Counter("shipyard_requests", "Requests answered, by endpoint, version and protocol.",
+                                ["endpoint", "version", "protocol"], registry=r)
+        self.rows = Counter("shipyard_predicted_rows", "Rows predicted, by endpoint and version.",
+                            ["endpoint", "version"], registry=r)
+        self.errors = Counter("shipyard_request_errors", "Requests answered with an error, by HTTP status.",
+                              ["endpoint", "version", "status"], registry=r)
+        self.latency = Histogram("shipyard_request_latency_seconds", "Time from request to response body.",
+                                 ["endpoint", "version"], buckets=LATENCY_BUCKETS, registry=r)
+        self.batch = Histogram("shipyard_batch_size", "Rows per predict call (adaptive batching).",
+                               ["model", "version"], buckets=BATCH_BUCKETS, registry=r)
+        self.shadow = Counter("shipyard_shadow_requests", "Mirrored requests to shadow versions.",
+                              ["endpoint", "version", "outcome"], registry=r)
+        self.loads = Counter("shipyard_model_loads", "Model version loads, by outcome (ok | failed).",
+                             ["model", "version", "outcome"], registry=r)
+        self.generation = Gauge("shipyard_routing_generation", "Routing generation in effect, per endpoint.",
+                                ["endpoint"], registry=r, multiprocess_mode="max")
+        self._cache: dict[tuple[Any, ...], Any] = {}
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (id(metric), *labels)
+        child = self._cache.get(key)
+        if child is None:
+            child = self._cache[key] = metric.labels(*labels)
+        return child
+
+    def observe_request(self, endpoint: str, version: str, protocol: str, seconds: float, rows: int) -> None:
+        self._child(self.requests, endpoint, version, protocol).inc()
+        self._child(self.rows, endpoint, version).inc(rows)
+        self._child(self.latency, endpoint, version).observe(seconds)
+
+    def observe_error(self, endpoint: str, version: str, status: int) -> None:
+        self._child(self.errors, endpoint or UNKNOWN, version, str(status)).inc()
+
+    def batch_observer(self, model: str, version: int) -> Any:
+        return self._child(self.batch, model, str(version)).observe
+
+    def observe_shadow(self, endpoint: str, version: int, outcome: str) -> None:
+        self._child(self.shadow, endpoint, str(version), outcome).inc()
+
+    def observe_load(self, model: str, version: int, outcome: str) -> None:
+        self._child(self.loads, model, str(version), outcome).inc()
+
+    def set_generation(self, endpoint: str, generation: int) -> None:
+        self._child(self.generation, endpoint).set(generation)
+
+    def render(self) -> tuple[bytes, str]:
+        if self.multiprocess_dir:
+            from prometheus_client import multiprocess
+
+            reg = CollectorRegistry()
+            multiprocess.MultiProcessCollector(reg)
+            return generate_latest(reg), CONTENT_TYPE_LATEST
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

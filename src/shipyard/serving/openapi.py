@@ -1,0 +1,78 @@
+"""The gateway's OpenAPI 3.1 document, written by hand (the request path uses no framework).
+
+Endpoint names are listed as an ``enum`` of what the gateway serves right now, so contract
+testers (schemathesis) exercise real endpoints as well as unknown ones.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ERROR_OIP = {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}
+ERROR_V1 = {"type": "object", "properties": {"error": {"type": "object", "properties": {
+    "type": {"type": "string"}, "field": {"type": ["string", "null"]}, "value": {},
+    "expected": {"type": ["string", "null"]}, "message": {"type": "string"}}}}, "required": ["error"]}
+SCALAR: dict[str, Any] = {"type": ["number", "integer", "string", "boolean", "null"]}
+TENSOR = {"type": "object", "required": ["name", "shape", "datatype", "data"], "properties": {
+    "name": {"type": "string"}, "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+    "datatype": {"type": "string", "enum": ["BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32",
+                                            "INT64", "FP16", "FP32", "FP64", "BYTES"]},
+    "parameters": {"type": "object"}, "data": {"type": "array"}}}
+INFER_REQUEST = {"type": "object", "required": ["inputs"], "properties": {
+    "id": {"type": "string"}, "parameters": {"type": "object"},
+    "inputs": {"type": "array", "items": TENSOR},
+    "outputs": {"type": "array", "items": {"type": "object", "required": ["name"],
+                                           "properties": {"name": {"type": "string"}}}}}}
+INFER_RESPONSE = {"type": "object", "required": ["model_name", "outputs"], "properties": {
+    "model_name": {"type": "string"}, "model_version": {"type": "string"}, "id": {"type": "string"},
+    "outputs": {"type": "array", "items": TENSOR}}}
+PREDICT_REQUEST = {"type": "object", "properties": {
+    "instances": {"type": "array", "items": {"type": "object", "additionalProperties": SCALAR}},
+    "dataframe_split": {"type": "object", "properties": {"columns": {"type": "array", "items": {"type": "string"}},
+                                                         "data": {"type": "array", "items": {"type": "array"}}}},
+    "key": {"type": "string"}}}
+FEEDBACK_REQUEST = {"type": "object", "properties": {"request_id": {"type": "string"}, "label": SCALAR}}
+
+
+def _errors(schema: dict[str, Any], codes: tuple[str, ...] = ("400", "404", "413", "422")) -> dict[str, Any]:
+    return {c: {"description": "error", "content": {"application/json": {"schema": schema}}} for c in codes}
+
+
+def document(endpoints: list[str]) -> dict[str, Any]:
+    name = {"name": "model_name", "in": "path", "required": True,
+            "schema": {"type": "string", "enum": endpoints} if endpoints else {"type": "string"}}
+    version = {"name": "model_version", "in": "path", "required": True, "schema": {"type": "string"}}
+    ep = {**name, "name": "endpoint"}
+    empty = {"200": {"description": "true"}, "400": {"description": "false"}}
+
+    def op(summary: str, params: list[Any], body: dict[str, Any] | None, ok: dict[str, Any], err: Any,
+           method: str = "post") -> dict[str, Any]:
+        o: dict[str, Any] = {"summary": summary, "parameters": params,
+                             "responses": {"200": {"description": "ok", "content": {"application/json": {
+                                 "schema": ok}}}, **_errors(err)}}
+        if body is not None:
+            o["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+        return {method: o}
+
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "shipyard inference gateway", "version": "1",
+                 "description": "Open Inference Protocol v2 plus shipyard's /v1 predict and feedback."},
+        "paths": {
+            "/v2/health/live": {"get": {"summary": "liveness", "responses": empty}},
+            "/v2/health/ready": {"get": {"summary": "readiness", "responses": empty}},
+            "/v2/models/{model_name}": op("model metadata", [name], None, {"type": "object"}, ERROR_OIP, "get"),
+            "/v2/models/{model_name}/ready": {"get": {"summary": "model readiness", "parameters": [name],
+                                                      "responses": empty}},
+            "/v2/models/{model_name}/infer": op("infer", [name], INFER_REQUEST, INFER_RESPONSE, ERROR_OIP),
+            "/v2/models/{model_name}/versions/{model_version}/infer": op(
+                "infer on one version", [name, version], INFER_REQUEST, INFER_RESPONSE, ERROR_OIP),
+            "/v1/endpoints/{endpoint}/predict": op("predict", [ep], PREDICT_REQUEST, {"type": "object"}, ERROR_V1),
+            "/v1/endpoints/{endpoint}/feedback": {"post": {
+                "summary": "feedback", "parameters": [ep],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": FEEDBACK_REQUEST}}},
+                "responses": {"202": {"description": "accepted"}, **_errors(ERROR_V1)}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {
+                "200": {"description": "text exposition", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+        },
+    }

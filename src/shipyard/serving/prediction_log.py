@@ -1,0 +1,131 @@
+"""The prediction log: sampled request records, buffered, flushed as Parquet by endpoint and hour.
+
+``record`` runs on the request path and only appends a tuple to a list (after the sampling coin).
+A background thread flushes every ``interval_s`` (or sooner past ``max_rows``) and on shutdown:
+one Parquet file per (endpoint, model version, hour) at
+``predictions/{endpoint}/{YYYY-MM-DD}/{HH}/{uuid}.parquet`` through ``put_object``. Configured
+columns are dropped or replaced by their sha256 before anything is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger("shipyard.serving")
+
+
+def _hash(v: Any) -> str | None:
+    return None if v is None else hashlib.sha256(str(v).encode("utf-8")).hexdigest()
+
+
+class PredictionLog:
+    def __init__(self, put_object: Callable[[str, bytes], str], *, sample_rate: float = 1.0,
+                 drop_columns: list[str] | None = None, hash_columns: list[str] | None = None,
+                 interval_s: float = 5.0, max_rows: int = 50_000) -> None:
+        self.put_object = put_object
+        self.sample_rate = sample_rate
+        self.drop = set(drop_columns or [])
+        self.hash = set(hash_columns or []) - self.drop
+        self.interval_s, self.max_rows = interval_s, max_rows
+        self._buf: list[tuple[Any, ...]] = []
+        self._rows = 0
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.written: list[str] = []
+
+    def record(self, endpoint: str, lv: Any, request_id: str, rows: Any, outputs: dict[str, Any],
+               latency_ms: float) -> None:
+        """Cheap: a coin flip and an append; conversion happens at flush time."""
+        if self.sample_rate < 1.0 and random.random() >= self.sample_rate:
+            return
+        rec = (endpoint, lv.model, lv.version, lv.signature.names, request_id, time.time(), rows, outputs,
+               latency_ms)
+        with self._lock:  # the flusher swaps the buffer from its own thread
+            self._buf.append(rec)
+            self._rows += rows.n
+        if self._rows >= self.max_rows:
+            threading.Thread(target=self.flush, daemon=True).start()
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="shipyard-predlog", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+        self.flush()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.flush()
+            except Exception:  # a failing store must not kill the flusher; the batch is logged and dropped
+                log.exception("prediction log flush failed")
+
+    def flush(self) -> list[str]:
+        """Write everything buffered; returns the object URLs written."""
+        with self._flush_lock:
+            with self._lock:
+                buf, self._buf, self._rows = self._buf, [], 0
+            if not buf:
+                return []
+            groups: dict[tuple[str, str, int, str], list[tuple[Any, ...]]] = {}
+            for rec in buf:
+                hour = datetime.fromtimestamp(rec[5], UTC).strftime("%Y-%m-%d/%H")
+                groups.setdefault((rec[0], rec[1], rec[2], hour), []).append(rec)
+            urls = []
+            for (endpoint, _model, _version, hour), recs in groups.items():
+                data = self._parquet(recs)
+                key = f"predictions/{endpoint}/{hour}/{uuid.uuid4().hex}.parquet"
+                urls.append(self.put_object(key, data))
+            self.written.extend(urls)
+            return urls
+
+    def _parquet(self, recs: list[tuple[Any, ...]]) -> bytes:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        names = recs[0][3]
+        cols: dict[str, list[Any]] = {k: [] for k in ("request_id", "timestamp", "endpoint", "model", "version",
+                                                      "row", "latency_ms")}
+        inputs: dict[str, list[Any]] = {n: [] for n in names if n not in self.drop}
+        outputs: dict[str, list[Any]] = {}
+        for endpoint, model, version, _names, rid, ts, rows, outs, lat in recs:
+            n = rows.n
+            cols["request_id"] += [rid] * n
+            cols["timestamp"] += [datetime.fromtimestamp(ts, UTC)] * n
+            cols["endpoint"] += [endpoint] * n
+            cols["model"] += [model] * n
+            cols["version"] += [version] * n
+            cols["row"] += list(range(n))
+            cols["latency_ms"] += [lat] * n
+            for j, name in enumerate(names):
+                if name in self.drop:
+                    continue
+                vals = rows.matrix[:, j].tolist() if rows.matrix is not None else list(rows.columns[name])
+                if rows.matrix is not None:
+                    vals = [None if v != v else v for v in vals]  # NaN was a null in the request
+                inputs[name] += [_hash(v) for v in vals] if name in self.hash else vals
+            for k, v in outs.items():
+                arr = np.asarray(v)
+                outputs.setdefault(f"output_{k}", []).extend(arr.tolist())
+        table = pa.table({**cols, **{f"input_{k}": v for k, v in inputs.items()}, **outputs})
+        sink = io.BytesIO()
+        pq.write_table(table, sink)
+        return sink.getvalue()

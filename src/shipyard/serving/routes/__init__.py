@@ -1,0 +1,1 @@
+"""Gateway routes: each module maps (method set, path template) to an async handler."""

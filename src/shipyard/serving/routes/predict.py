@@ -1,0 +1,85 @@
+"""shipyard's own routes: ``POST /v1/endpoints/{name}/predict`` and ``.../feedback``, ``GET /v1/endpoints``.
+
+predict takes ``{"instances": [{column: value}, ...]}`` or ``{"dataframe_split": {"columns", "data"}}``
+(optionally ``"key"`` for sticky routing) and answers ``{"request_id", "model", "version",
+"predictions", ["probabilities", "classes"]}``. feedback takes ``{"request_id", "label"}`` or
+``{"feedback": [{...}, ...]}`` and answers 202; the rows reach the store within about a second.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from shipyard.serving.http import HttpError, Request, Response, object_body
+from shipyard.serving.signature import RequestError
+
+OPTS = orjson.OPT_SERIALIZE_NUMPY
+
+
+def _rows(lv: Any, body: dict[str, Any]) -> Any:
+    if "instances" in body:
+        return lv.signature.from_instances(body["instances"])
+    if "dataframe_split" in body:
+        return lv.signature.from_dataframe_split(body["dataframe_split"])
+    raise RequestError(field="body", value=sorted(body)[:5], expected="'instances' or 'dataframe_split'")
+
+
+async def predict(gw: Any, req: Request, parts: tuple[str, ...]) -> Response:
+    ep = gw.endpoint(parts[2])
+    body = object_body(req.body)
+    extra = sorted(set(body) - {"instances", "dataframe_split", "key"})
+    if extra:
+        raise RequestError(field=f"body.{extra[0]}", value=extra[0],
+                           expected="only instances | dataframe_split | key")
+    lv = gw.choose(ep, req, None, body.get("key"))
+    try:
+        rows = _rows(lv, body)
+    except RequestError as exc:
+        raise HttpError(exc.status, exc, str(lv.version)) from None
+    outputs = await gw.infer(ep, lv, rows, req, body, _rows)
+    pred = outputs["predict"]
+    doc: dict[str, Any] = {"request_id": req.request_id, "model": lv.model, "version": lv.version,
+                           "predictions": pred if pred.dtype.kind in "fiub" else pred.tolist()}
+    if "predict_proba" in outputs:
+        doc["probabilities"] = outputs["predict_proba"]
+        doc["classes"] = lv.classes
+    return Response(200, orjson.dumps(doc, option=OPTS), version=str(lv.version))
+
+
+async def feedback(gw: Any, req: Request, parts: tuple[str, ...]) -> Response:
+    ep = gw.endpoint(parts[2])
+    body = object_body(req.body)
+    items = body.get("feedback") if "feedback" in body else [body]
+    if not isinstance(items, list) or not items:
+        raise RequestError(field="feedback", value=items, expected="a non-empty list of {request_id, label}")
+    rows = []
+    for i, it in enumerate(items):
+        where = f"feedback[{i}]" if "feedback" in body else "body"
+        if not isinstance(it, dict):
+            raise RequestError(field=where, value=it, expected="an object {request_id, label}")
+        rid = it.get("request_id")
+        if not isinstance(rid, str) or not 0 < len(rid) <= 100:
+            raise RequestError(field=f"{where}.request_id", value=rid, expected="the x-request-id of a prediction")
+        if "label" not in it or isinstance(it["label"], (dict, list)):
+            raise RequestError(field=f"{where}.label", value=it.get("label"), expected="a scalar label")
+        extra = sorted(set(it) - {"request_id", "label"})
+        if extra:
+            raise RequestError(field=f"{where}.{extra[0]}", value=extra[0], expected="only request_id, label")
+        rows.append((ep.name, rid, it["label"]))
+    gw.feedback.add(rows)
+    return Response(202, orjson.dumps({"accepted": len(rows)}))
+
+
+async def list_endpoints(gw: Any, req: Request, parts: tuple[str, ...]) -> Response:
+    doc = [{"name": ep.name, "model": ep.model, "generation": ep.generation, "routing": ep.table.to_dict()}
+           for ep in sorted(gw.state.endpoints.values(), key=lambda e: e.name)]
+    return Response(200, orjson.dumps({"endpoints": doc}))
+
+
+ROUTES: dict[tuple[str, ...], tuple[tuple[str, ...], Any]] = {
+    ("v1", "endpoints", "*", "predict"): (("POST",), predict),
+    ("v1", "endpoints", "*", "feedback"): (("POST",), feedback),
+    ("v1", "endpoints"): (("GET",), list_endpoints),
+}

@@ -1,0 +1,138 @@
+"""The gateway's routing state: polled from the store, versions loaded before the table is swapped.
+
+``RoutingSource`` returns every endpoint's routing table and generation (one small query, in a
+background thread every ~0.5 s; never on the request path). For a new generation the poller
+loads every version the table needs (hash verified, flavor loaded, signature compiled, warmed
+up) and only then replaces the endpoint's runtime with one assignment, which requests read
+without a lock. A version that fails to load is logged with the reason (an
+``ArtifactIntegrityError`` names the expected and actual sha256) and the endpoint keeps the
+runtime it had.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from shipyard.core.routing import RoutingTable
+from shipyard.serving.runtime import LoadedVersion, load_version
+from shipyard.serving.signature import Rows
+from shipyard.store.artifacts.base import ArtifactStore
+
+log = logging.getLogger("shipyard.serving")
+
+
+class RoutingSource(Protocol):
+    def __call__(self) -> dict[str, Any]:
+        """endpoint name -> state with ``.model``, ``.generation``, ``.table`` (a RoutingTable)."""
+        ...
+
+
+class VersionSource(Protocol):
+    def __call__(self, model: str, version: int) -> Any:
+        """A version spec with model, version, flavor, digest, signature."""
+        ...
+
+
+@dataclass(slots=True)
+class EndpointRuntime:
+    name: str
+    model: str
+    generation: int
+    table: RoutingTable
+    versions: dict[int, LoadedVersion]
+    shadows: tuple[LoadedVersion, ...]
+    single: LoadedVersion | None  # set when one version takes all traffic (no pick needed)
+
+
+class RoutingState:
+    def __init__(self, source: RoutingSource, versions: VersionSource, artifacts: ArtifactStore,
+                 attach: Callable[[LoadedVersion], None], metrics: Any = None, interval_s: float = 0.5) -> None:
+        self.source, self.versions, self.artifacts = source, versions, artifacts
+        self.attach, self.metrics, self.interval_s = attach, metrics, interval_s
+        self.endpoints: dict[str, EndpointRuntime] = {}
+        self.ready = False
+        self.failures: dict[str, tuple[int, str]] = {}  # endpoint -> (generation, reason) not applied
+        self._loaded: dict[tuple[str, int], LoadedVersion] = {}
+        self._lock = threading.Lock()
+
+    def sync(self) -> bool:
+        """One poll: load what new generations need, then swap. Returns whether anything changed."""
+        with self._lock:
+            snap = self.source()
+            current = self.endpoints
+            new = dict(current)
+            changed = False
+            for name, st in snap.items():
+                cur = current.get(name)
+                if cur is not None and cur.generation == st.generation and cur.model == st.model:
+                    continue
+                if self.failures.get(name, (None,))[0] == st.generation:
+                    continue  # already reported; wait for the next generation
+                try:
+                    loaded = {v: self._load(st.model, v) for v in st.table.versions}
+                except Exception as exc:  # any load failure: report and keep serving the old runtime
+                    reason = f"{type(exc).__name__}: {exc}"
+                    self.failures[name] = (st.generation, reason)
+                    kept = f"generation {cur.generation}" if cur else "nothing (endpoint unavailable)"
+                    log.error("endpoint %s: cannot apply routing generation %d: %s; keeping %s",
+                              name, st.generation, reason, kept)
+                    continue
+                self.failures.pop(name, None)
+                table = st.table
+                served = table.served
+                new[name] = EndpointRuntime(
+                    name, st.model, st.generation, table, {v: loaded[v] for v in table.versions},
+                    tuple(loaded[v] for v in table.shadow),
+                    loaded[served[0]] if len(served) == 1 else None)
+                if self.metrics is not None:
+                    self.metrics.set_generation(name, st.generation)
+                log.info("endpoint %s: routing generation %d in effect: %s", name, st.generation, table.to_dict())
+                changed = True
+            for name in list(new):
+                if name not in snap:
+                    del new[name]
+                    changed = True
+            if changed:
+                self.endpoints = new  # one assignment: requests see the old or the new state, never a mix
+                used = {(ep.model, v) for ep in new.values() for v in ep.versions}
+                self._loaded = {k: lv for k, lv in self._loaded.items() if k in used}
+            self.ready = True
+            return changed
+
+    def _load(self, model: str, version: int) -> LoadedVersion:
+        key = (model, version)
+        lv = self._loaded.get(key)
+        if lv is not None:
+            return lv
+        try:
+            lv = load_version(self.versions(model, version), self.artifacts)
+        except Exception:
+            if self.metrics is not None:
+                self.metrics.observe_load(model, version, "failed")
+            raise
+        if self.metrics is not None:
+            self.metrics.observe_load(model, version, "ok")
+        if lv.signature.numeric and lv.signature.names:
+            try:  # warm-up: first-call allocations and lazy imports happen now, not on a request
+                lv.predict(Rows(1, matrix=np.zeros((1, len(lv.signature.names)))))
+            except Exception as exc:  # noqa: BLE001 - a model that rejects zeros is still servable
+                log.debug("warm-up of %s:%s skipped: %s", model, version, exc)
+        self.attach(lv)
+        self._loaded[key] = lv
+        return lv
+
+    async def run(self) -> None:
+        """Poll forever (cancel to stop); a failing poll is logged and retried."""
+        while True:
+            await asyncio.sleep(self.interval_s)
+            try:
+                await asyncio.to_thread(self.sync)
+            except Exception as exc:  # database briefly unavailable, etc.: keep serving what we have
+                log.warning("routing poll failed: %s: %s", type(exc).__name__, exc)
