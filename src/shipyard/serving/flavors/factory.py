@@ -14,7 +14,32 @@ def _sklearn() -> Flavor:
     return SklearnFlavor()
 
 
-FLAVORS: dict[str, Callable[[], Flavor]] = {"sklearn": _sklearn}
+def _xgboost() -> Flavor:
+    from shipyard.serving.flavors.xgboost import XGBoostFlavor
+
+    return XGBoostFlavor()
+
+
+def _lightgbm() -> Flavor:
+    from shipyard.serving.flavors.lightgbm import LightGBMFlavor
+
+    return LightGBMFlavor()
+
+
+def _onnx() -> Flavor:
+    from shipyard.serving.flavors.onnx import OnnxFlavor
+
+    return OnnxFlavor()
+
+
+def _pyfunc() -> Flavor:
+    from shipyard.serving.flavors.pyfunc import PyfuncFlavor
+
+    return PyfuncFlavor()
+
+
+FLAVORS: dict[str, Callable[[], Flavor]] = {"sklearn": _sklearn, "xgboost": _xgboost, "lightgbm": _lightgbm,
+                                            "onnx": _onnx, "pyfunc": _pyfunc}
 
 
 def create(name: str) -> Flavor:

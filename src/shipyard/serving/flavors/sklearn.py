@@ -59,6 +59,12 @@ class SklearnFlavor:
             details={"estimator": type(model).__module__ + "." + type(model).__name__},
         )
 
+    def dump(self, model: Any) -> bytes:
+        """Serialise a fitted estimator with skops (the format ``load`` accepts)."""
+        import skops.io as sio
+
+        return bytes(sio.dumps(model))
+
     def load(self, data: bytes) -> Any:
         import skops.io as sio
 

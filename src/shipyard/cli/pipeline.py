@@ -1,0 +1,130 @@
+"""`shipyard run` (the pipeline) and `shipyard models card` (model cards)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from shipyard.cli.context import open_workspace
+
+
+def register(app: typer.Typer) -> None:
+    from shipyard.cli.models import app as models_app
+
+    app.command("run")(run)
+    models_app.command("card")(card)
+
+
+def run(
+    ctx: typer.Context,
+    force: bool = typer.Option(False, "--force", help="Ignore the step cache: run every step."),
+    junit: Path | None = typer.Option(None, "--junit", help="Write the gates as JUnit XML to PATH (for CI)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the run result as JSON."),
+    report_dir: Path | None = typer.Option(None, "--report-dir",
+                                           help="Where to write report files (default .shipyard/reports/MODEL/VERSION)."),
+) -> None:
+    """Validate, split, train, evaluate, gate and register; exit 0 if all gates pass, 1 if a gate or validation fails."""
+    from shipyard.cli.output import console
+    from shipyard.pipeline.runner import run_pipeline
+
+    ws = open_workspace(ctx)
+    con = console(stderr=as_json)
+    status: list[Any] = []
+
+    def on_event(kind: str, name: str, rec: Any) -> None:
+        if kind == "start":
+            status.append(con.status(f"[bold]{name}[/] running ...", spinner="dots"))
+            status[-1].start()
+            return
+        if status:
+            status.pop().stop()
+        if rec.status == "failed":
+            con.print(f"  [red]✗[/] {rec.name:<9} failed after {rec.duration_s:.2f}s")
+        else:
+            con.print(f"  [green]✓[/] {rec.name:<9} {'[dim]cache hit[/]' if rec.cached else f'{rec.duration_s:.2f}s'}")
+
+    try:
+        result = run_pipeline(ws, force=force, report_dir=report_dir, on_event=on_event)
+    finally:
+        while status:
+            status.pop().stop()
+    if junit is not None:
+        _write_junit(ws, result, junit)
+    if as_json:
+        from shipyard.cli.output import print_json
+
+        print_json(result.to_dict())
+    else:
+        _render(result, con)
+    ws.close()
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)
+
+
+def _write_junit(ws: Any, result: Any, path: Path) -> None:
+    from shipyard.core.hashing import Digest
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if "junit.xml" in result.reports:
+        path.write_bytes(ws.artifacts.get_bytes(Digest(result.reports["junit.xml"])))
+        return
+    from shipyard.evaluation.reports.junit import render_junit
+
+    path.write_text(render_junit(result.model, result.run_id, [], validation_failure=result.error or "run failed"),
+                    encoding="utf-8")
+
+
+def _render(result: Any, con: Any) -> None:
+    from shipyard.cli.output import table
+
+    if result.cached and not result.executed:
+        con.print(f"nothing changed: all {len(result.cached)} steps were cache hits ({', '.join(result.cached)})")
+    elif result.cached:
+        con.print(f"cache hits: {', '.join(result.cached)}; ran: {', '.join(result.executed)}")
+    if result.validation is not None:
+        v = result.validation
+        con.print(f"[red]validation failed[/]: {v.get('dataset')} against {v.get('previous')}")
+        if v.get("violations"):
+            con.print(table("violations", ["column", "check", "failing", "examples", "expected"],
+                            [[x["column"], x["check"], x["failing"], ", ".join(x["examples"]), x["expected"]]
+                             for x in v["violations"]]))
+        drifted = [d for d in (v.get("drift") or {}).get("columns", []) if d.get("drifted")]
+        if drifted:
+            con.print(table("drift", ["column", "test", "shift"], [[d["column"], d["test"], f"{d['shift']:.4f}"]
+                                                                  for d in drifted]))
+        con.print(f"run {result.run_id} failed at validate; nothing was trained or registered")
+        return
+    if result.gates:
+        con.print(table("gates", ["gate", "value", "threshold", "result", "note"],
+                        [[g["gate"], "-" if g["value"] is None else f"{g['value']:.4g}", f"{g['threshold']:g}",
+                          "[green]pass[/]" if g["passed"] else "[red]FAIL[/]", g["note"]] for g in result.gates]))
+    colour = "green" if result.status == "succeeded" else "red"
+    con.print(f"[{colour}]{result.model}:{result.version}[/] registered, stage [bold]{result.stage}[/] (run {result.run_id})")
+    if result.report_dir:
+        con.print(f"reports: {result.report_dir}/report.html")
+
+
+def card(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help="NAME:VERSION (or NAME@ALIAS)"),
+    out_dir: Path = typer.Option(Path("."), "-o", "--output", help="Folder for model-card.md and model-card.html."),
+    as_json: bool = typer.Option(False, "--json", help="Print the written paths as JSON."),
+) -> None:
+    """Write a model card (Markdown + HTML): intended use, data, metrics, slices, fairness, limitations, lineage."""
+    from shipyard.cli.output import out, print_json
+    from shipyard.evaluation.reports.card import render_card
+
+    ws = open_workspace(ctx)
+    mv = ws.models.get_version(ref)
+    md, html = render_card(mv.to_dict(), ws.config.model_dump(mode="json", by_alias=True))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"markdown": out_dir / "model-card.md", "html": out_dir / "model-card.html"}
+    paths["markdown"].write_text(md, encoding="utf-8")
+    paths["html"].write_text(html, encoding="utf-8")
+    ws.close()
+    if as_json:
+        print_json({"model": mv.model, "version": mv.version, **{k: str(v) for k, v in paths.items()}})
+    else:
+        out(f"model card for {mv.ref}: {paths['markdown']} and {paths['html']}")

@@ -1,0 +1,1 @@
+"""Model evaluation: metrics, slices, fairness, robustness, efficiency, bootstrap intervals, reports."""

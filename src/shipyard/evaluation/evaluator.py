@@ -1,0 +1,120 @@
+"""Evaluate one model (and the champion, on the same test set) into the evaluation document.
+
+The document is plain JSON: ``metrics`` (flat name -> number: task metrics, fairness, robustness
+drops, efficiency) is what gates read and what ``shipyard models show`` prints; the rest is detail
+for reports (curves, slices, fairness by group, robustness, importance, intervals, champion).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from shipyard.evaluation import bootstrap, metrics as m
+from shipyard.evaluation.scoring import score
+
+
+@dataclass
+class EvaluationOptions:
+    task: str
+    main: str
+    slices: list[str] = field(default_factory=list)
+    sensitive: list[str] = field(default_factory=list)
+    robustness: dict[str, float] | None = None  # missing_rate, noise, swap_rate
+    bootstrap: int = 200
+    ci_metrics: list[str] = field(default_factory=list)
+    shap: bool = False
+    seed: int = 0
+    headline: list[str] = field(default_factory=list)
+
+
+def evaluate(model: Any, X: Any, y: np.ndarray, opts: EvaluationOptions, *, artifact_size: int,
+             champion: Any = None, champion_ref: str | None = None) -> dict[str, Any]:
+    """Compute the whole evaluation; ``champion`` is a loaded model scored on the same ``X``."""
+    s = score(model, X, opts.task)
+    task_metrics = m.compute(opts.task, y, s)
+    flat: dict[str, float] = dict(task_metrics)
+    doc: dict[str, Any] = {"task": opts.task, "main_metric": opts.main, "test_rows": int(len(y)),
+                           "headline": opts.headline or list(m.names_for(opts.task))}
+    if opts.task == "classification":
+        doc["curves"] = m.curves(y, s)
+        doc["positive_rate"] = float(np.mean(y))
+    else:
+        doc["residuals"] = _residual_summary(y, s)
+    if opts.slices:
+        doc["slices"] = _slices(X, opts.slices, y, s, opts.task)
+    if opts.sensitive:
+        from shipyard.evaluation.fairness import fairness
+
+        fair = fairness(X, opts.sensitive, y, s, opts.task)
+        doc["fairness"] = fair["columns"]
+        flat.update(fair["metrics"])
+    base = task_metrics[opts.main]
+    if opts.robustness:
+        from shipyard.evaluation.robustness import robustness
+
+        rob = robustness(model, X, y, opts.task, opts.main, base, seed=opts.seed, **opts.robustness)
+        doc["robustness"] = rob["perturbations"]
+        flat.update(rob["metrics"])
+    from shipyard.evaluation.efficiency import efficiency
+
+    eff = efficiency(model, X, opts.task, artifact_size)
+    doc["efficiency"] = eff
+    flat.update(eff)
+    from shipyard.evaluation.importance import permutation_importance, shap_importance
+
+    doc["importance"] = {"method": "permutation",
+                         "values": permutation_importance(model, X, y, opts.task, opts.main, base, seed=opts.seed)}
+    if opts.shap:
+        doc["importance"] = {"method": "shap", "values": shap_importance(model, X, opts.task, seed=opts.seed),
+                             "permutation": doc["importance"]["values"]}
+    ci: dict[str, list[float]] = {}
+    if opts.bootstrap:
+        for name in dict.fromkeys([opts.main, *opts.ci_metrics]):
+            if name in m.METRICS:
+                ci[name] = bootstrap.metric_ci(name, y, s, b=opts.bootstrap, seed=opts.seed).to_list()
+    doc["ci"] = ci
+    doc["bootstrap"] = {"resamples": opts.bootstrap, "confidence": 0.95, "method": "percentile"}
+    doc["champion"] = None
+    if champion is not None:
+        doc["champion"] = _champion(champion, champion_ref, X, y, s, opts)
+    doc["metrics"] = {k: _finite(v) for k, v in flat.items()}
+    return doc
+
+
+def _champion(champion: Any, ref: str | None, X: Any, y: np.ndarray, s: np.ndarray,
+              opts: EvaluationOptions) -> dict[str, Any]:
+    cs = score(champion, X, opts.task)
+    cm: dict[str, float] = m.compute(opts.task, y, cs)
+    if opts.sensitive:
+        from shipyard.evaluation.fairness import fairness
+
+        cm.update(fairness(X, opts.sensitive, y, cs, opts.task)["metrics"])
+    diff_ci: dict[str, list[float]] = {}
+    if opts.bootstrap:
+        for name in dict.fromkeys([opts.main, *opts.ci_metrics]):
+            if name in m.METRICS:
+                d, rel = bootstrap.paired_diff_ci(name, y, s, cs, b=opts.bootstrap, seed=opts.seed)
+                diff_ci[name], diff_ci[name + "%"] = d.to_list(), rel.to_list()
+    return {"ref": ref, "metrics": {k: _finite(v) for k, v in cm.items()}, "diff_ci": diff_ci}
+
+
+def _finite(v: float) -> float | None:
+    v = float(v)
+    return None if math.isnan(v) else v
+
+
+def _residual_summary(y: np.ndarray, p: np.ndarray) -> dict[str, Any]:
+    r = y - p
+    pick = np.linspace(0, y.size - 1, min(300, y.size)).round().astype(int)
+    return {"actual": [float(v) for v in y[pick]], "predicted": [float(v) for v in p[pick]],
+            "mean": float(r.mean()), "std": float(r.std())}
+
+
+def _slices(X: Any, columns: list[str], y: np.ndarray, s: np.ndarray, task: str) -> dict[str, Any]:
+    from shipyard.evaluation.slices import slice_metrics
+
+    return slice_metrics(X, columns, y, s, task)

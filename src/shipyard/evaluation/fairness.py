@@ -1,0 +1,79 @@
+"""Fairness per sensitive column with fairlearn: demographic parity and equalized odds differences, per-group metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from shipyard.errors import InvalidInputError
+from shipyard.evaluation import metrics as m
+from shipyard.evaluation.slices import slice_keys
+
+
+def fairness(X: Any, sensitive: list[str], y: np.ndarray, s: np.ndarray, task: str) -> dict[str, Any]:
+    """``{"columns": {col: {...}}, "metrics": {flat name: value}}``.
+
+    Classification: ``demographic_parity_difference`` and ``equalized_odds_difference`` per column
+    (also as ``<name>.<column>``) and their maximum over columns as the headline value; per group the
+    selection rate, true/false positive rates, accuracy and size. Regression: per-group rmse/mae and
+    the largest gap in rmse between groups (``rmse_group_gap``).
+    """
+    try:
+        from fairlearn.metrics import (
+            MetricFrame,
+            demographic_parity_difference,
+            equalized_odds_difference,
+            false_positive_rate,
+            selection_rate,
+            true_positive_rate,
+        )
+    except ImportError:
+        raise InvalidInputError(field="evaluation.fairness", value=sensitive,
+                                expected="the fairness extra: pip install 'shipyard[fairness]'") from None
+    columns: dict[str, Any] = {}
+    flat: dict[str, float] = {}
+    for col in sensitive:
+        groups = slice_keys(X[col])
+        if task == "classification":
+            pred = (s >= 0.5).astype(int)
+            dpd = float(demographic_parity_difference(y, pred, sensitive_features=groups))
+            eod = float(equalized_odds_difference(y, pred, sensitive_features=groups))
+            frame = MetricFrame(metrics={"selection_rate": selection_rate, "tpr": true_positive_rate,
+                                         "fpr": false_positive_rate, "accuracy": _acc, "n": _count},
+                                y_true=y, y_pred=pred, sensitive_features=groups)
+            by_group = [{"group": str(g), **{k: _num(v) for k, v in row.items()}}
+                        for g, row in frame.by_group.to_dict(orient="index").items()]
+            columns[col] = {"demographic_parity_difference": dpd, "equalized_odds_difference": eod,
+                            "by_group": by_group}
+            flat[f"demographic_parity_difference.{col}"] = dpd
+            flat[f"equalized_odds_difference.{col}"] = eod
+        else:
+            by_group = []
+            for g in sorted(set(groups)):
+                mask = groups == g
+                by_group.append({"group": str(g), "n": int(mask.sum()), "rmse": m.rmse(y[mask], s[mask]),
+                                 "mae": m.mae(y[mask], s[mask])})
+            gap = max(r["rmse"] for r in by_group) - min(r["rmse"] for r in by_group)
+            columns[col] = {"rmse_group_gap": gap, "by_group": by_group}
+            flat[f"rmse_group_gap.{col}"] = gap
+    for name in ("demographic_parity_difference", "equalized_odds_difference", "rmse_group_gap"):
+        vals = [v for k, v in flat.items() if k.startswith(name + ".")]
+        if vals:
+            flat[name] = max(vals)
+    return {"columns": columns, "metrics": flat}
+
+
+def _acc(y_true: Any, y_pred: Any) -> float:
+    return float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))
+
+
+def _count(y_true: Any, y_pred: Any) -> int:
+    return int(len(y_true))
+
+
+def _num(v: Any) -> float | int | None:
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    v = float(v)
+    return None if v != v else round(v, 6)

@@ -1,0 +1,89 @@
+"""Report plots as base64 PNGs (matplotlib, Agg backend), so the HTML report is one self-contained file."""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any
+
+
+def _figure(w: float = 4.2, h: float = 3.2) -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(w, h), dpi=90)
+    return fig, ax
+
+
+def _png(fig: Any) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def plots(evaluation: dict[str, Any]) -> dict[str, str]:
+    """Title -> base64 PNG for every plot the evaluation supports."""
+    out: dict[str, str] = {}
+    curves = evaluation.get("curves")
+    if curves:
+        fig, ax = _figure()
+        ax.plot(curves["roc"]["fpr"], curves["roc"]["tpr"], label="model")
+        ax.plot([0, 1], [0, 1], "--", color="grey", linewidth=0.8)
+        ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
+        out["ROC curve"] = _png(fig)
+        fig, ax = _figure()
+        ax.plot(curves["pr"]["recall"], curves["pr"]["precision"])
+        ax.axhline(evaluation.get("positive_rate", 0.0), linestyle="--", color="grey", linewidth=0.8)
+        ax.set(xlabel="recall", ylabel="precision", title="Precision-recall", ylim=(0, 1.02))
+        out["Precision-recall curve"] = _png(fig)
+        cal = curves["calibration"]
+        fig, ax = _figure()
+        ax.plot([0, 1], [0, 1], "--", color="grey", linewidth=0.8)
+        ax.plot(cal["mean_predicted"], cal["fraction_positive"], marker="o")
+        ax.set(xlabel="mean predicted probability", ylabel="fraction positive", title="Calibration")
+        out["Calibration curve"] = _png(fig)
+    res = evaluation.get("residuals")
+    if res:
+        fig, ax = _figure()
+        ax.scatter(res["actual"], res["predicted"], s=8, alpha=0.6)
+        lo, hi = min(res["actual"]), max(res["actual"])
+        ax.plot([lo, hi], [lo, hi], "--", color="grey", linewidth=0.8)
+        ax.set(xlabel="actual", ylabel="predicted", title="Predicted vs actual")
+        out["Predicted vs actual"] = _png(fig)
+    main = evaluation.get("main_metric", "")
+    for column, rows in (evaluation.get("slices") or {}).items():
+        vals = [(r["value"], r["metrics"].get(main)) for r in rows if r["metrics"].get(main) is not None]
+        if vals:
+            fig, ax = _figure()
+            ax.bar([str(v[0]) for v in vals], [v[1] for v in vals], color="#4c72b0")
+            ax.set(ylabel=main, title=f"{main} by {column}")
+            ax.tick_params(axis="x", rotation=30)
+            out[f"Slices: {column}"] = _png(fig)
+    for column, fair in (evaluation.get("fairness") or {}).items():
+        groups = fair.get("by_group", [])
+        key = "selection_rate" if groups and "selection_rate" in groups[0] else "rmse"
+        fig, ax = _figure()
+        ax.bar([g["group"] for g in groups], [g.get(key) or 0.0 for g in groups], color="#dd8452")
+        ax.set(ylabel=key, title=f"Fairness: {key} by {column}")
+        ax.tick_params(axis="x", rotation=30)
+        out[f"Fairness: {column}"] = _png(fig)
+    rob = evaluation.get("robustness") or {}
+    if rob:
+        fig, ax = _figure()
+        ax.bar(list(rob), [v["drop"] for v in rob.values()], color="#c44e52")
+        ax.set(ylabel=f"{main} degradation", title="Robustness")
+        out["Robustness"] = _png(fig)
+    imp = (evaluation.get("importance") or {}).get("values") or {}
+    if imp:
+        items = list(imp.items())[:15][::-1]
+        fig, ax = _figure(4.6, 3.6)
+        ax.barh([k for k, _ in items], [v for _, v in items], color="#55a868")
+        ax.set(xlabel="importance", title=f"Feature importance ({evaluation['importance'].get('method')})")
+        out["Feature importance"] = _png(fig)
+    return out

@@ -1,0 +1,1 @@
+"""Report writers: report.json, a self-contained HTML report, JUnit XML of the gates, model cards."""

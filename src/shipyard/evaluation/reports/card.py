@@ -1,0 +1,67 @@
+"""Model cards (Markdown + HTML) from a registered version: intended use, data, metrics, slices,
+fairness, limitations and lineage (after Mitchell et al., "Model Cards for Model Reporting", 2019)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+FAIRNESS_FLAG = 0.1   # a parity/odds difference above this is listed as a limitation
+ROBUSTNESS_FLAG = 0.02
+SMALL_SLICE = 30
+
+
+def limitations(mv: dict[str, Any]) -> list[str]:
+    """Plain sentences derived from the evaluation, so the card says what the numbers imply."""
+    ev = mv.get("evaluation") or {}
+    prov = mv.get("provenance") or {}
+    out = [f"Evaluated on a held-out split of {ev.get('test_rows', '?')} rows of the training data "
+           f"({', '.join(d['ref'] for d in prov.get('datasets', [])) or 'unknown dataset'}); performance on "
+           "data from another period or population may differ. Monitor drift after deployment."]
+    for column, fair in (ev.get("fairness") or {}).items():
+        for k in ("demographic_parity_difference", "equalized_odds_difference"):
+            v = fair.get(k)
+            if v is not None and v > FAIRNESS_FLAG:
+                out.append(f"{k.replace('_', ' ')} across {column} is {v:.3f} (> {FAIRNESS_FLAG}): outcomes differ "
+                           f"between groups; review before use in decisions about people.")
+    for column, rows in (ev.get("slices") or {}).items():
+        small = [r["value"] for r in rows if r["n"] < SMALL_SLICE]
+        if small:
+            out.append(f"Slices of {column} with fewer than {SMALL_SLICE} test rows ({', '.join(small)}) have "
+                       "unreliable metrics.")
+    for kind, r in (ev.get("robustness") or {}).items():
+        if r.get("drop") is not None and r["drop"] > ROBUSTNESS_FLAG:
+            out.append(f"{r['metric']} degrades by {r['drop']:.3f} under {kind} perturbation "
+                       f"(setting {r['setting']}).")
+    failed = [g["gate"] for g in ev.get("gates", []) if not g.get("passed")]
+    if failed:
+        out.append("Failed gates: " + "; ".join(failed) + ".")
+    return out
+
+
+def card_context(mv: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    ev = mv.get("evaluation") or {}
+    prov = mv.get("provenance") or {}
+    task = ev.get("task") or prov.get("task") or "unknown"
+    target = prov.get("target") or (config.get("data") or {}).get("target")
+    positive = prov.get("positive")
+    if task == "classification":
+        use = (f"Estimates the probability that {target} is '{positive}' for one record of the input columns "
+               "below; intended as decision support with a human in the loop, not as the sole basis of a decision.")
+    else:
+        use = f"Predicts {target} from the input columns below; intended for estimation, with monitoring."
+    headline = ev.get("headline") or []
+    metrics = ev.get("metrics") or {}
+    return {"mv": mv, "ev": ev, "prov": prov, "task": task, "target": target, "intended_use": use,
+            "description": mv.get("description") or "",
+            "headline": [(m, metrics.get(m), (ev.get("ci") or {}).get(m)) for m in headline],
+            "other_metrics": {k: v for k, v in metrics.items() if k not in headline},
+            "limitations": limitations(mv)}
+
+
+def render_card(mv: dict[str, Any], config: dict[str, Any]) -> tuple[str, str]:
+    """(Markdown, HTML) of the card for one version (``ModelVersion.to_dict()``)."""
+    from shipyard.evaluation.reports.html import environment
+
+    env = environment()
+    ctx = card_context(mv, config)
+    return env.get_template("card.md.j2").render(**ctx), env.get_template("card.html.j2").render(**ctx)

@@ -1,0 +1,1 @@
+"""Runnable example workspaces written by ``shipyard init --example NAME`` (package data)."""

@@ -1,0 +1,66 @@
+"""``shipyard init --example NAME``: copy a runnable example workspace (config, train code, data)."""
+
+from __future__ import annotations
+
+from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
+
+from shipyard.errors import ConflictError, InvalidInputError
+
+EXAMPLES = ("credit", "regression")
+
+
+def write_example(root: Path, name: str) -> list[str]:
+    """Write the example's files under ``root`` and return their paths relative to it.
+
+    Raises:
+        InvalidInputError: ``name`` is not an example (naming the choices).
+        ConflictError: a file the example would write already exists with other content.
+    """
+    if name not in EXAMPLES:
+        raise InvalidInputError(field="--example", value=name, expected=" | ".join(EXAMPLES))
+    root = Path(root)
+    files = _package_files(name)
+    if name == "regression":
+        files["data/diabetes.csv"] = _diabetes_csv()
+    for rel, data in files.items():
+        target = root / rel
+        if target.exists() and target.read_bytes() != data:
+            raise ConflictError(field=str(target), value="exists",
+                                expected="an empty folder (or one without the example's files)")
+    written = []
+    for rel, data in sorted(files.items()):
+        target = root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        written.append(rel)
+    return written
+
+
+def _package_files(name: str) -> dict[str, bytes]:
+    base = resources.files("shipyard.examples").joinpath(name)
+    out: dict[str, bytes] = {}
+
+    def walk(node: Traversable, prefix: str) -> None:
+        for child in node.iterdir():
+            if child.name in ("__pycache__", "__init__.py") or child.name.endswith(".pyc"):
+                continue
+            rel = f"{prefix}{child.name}"
+            if child.is_dir():
+                walk(child, rel + "/")
+            else:
+                out[rel] = child.read_bytes()
+
+    walk(base, "")
+    return out
+
+
+def _diabetes_csv() -> bytes:
+    """scikit-learn's bundled diabetes data (Efron et al. 2004), unscaled, with ``sex`` as a category."""
+    from sklearn.datasets import load_diabetes
+
+    frame = load_diabetes(as_frame=True, scaled=False).frame
+    frame = frame.rename(columns={"target": "progression"})
+    frame["sex"] = frame["sex"].map({1.0: "a", 2.0: "b"})
+    return frame.to_csv(index=False, float_format="%.6g").encode("utf-8")

@@ -1,0 +1,83 @@
+"""evaluate: score the new model (and the champion, on the same test set) into the evaluation document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shipyard.pipeline.context import RunContext
+
+
+def champion_of(ctx: RunContext) -> Any:
+    """The model's ``champion`` version, or None (no model, no alias yet)."""
+    if "champion" not in ctx.memo:
+        from shipyard.errors import NotFoundError
+
+        try:
+            ctx.memo["champion"] = ctx.ws.models.get_version(f"{ctx.spec.model}@champion")
+        except NotFoundError:
+            ctx.memo["champion"] = None
+    return ctx.memo["champion"]
+
+
+class EvaluateStep:
+    name = "evaluate"
+    version = "1"
+
+    def key_inputs(self, ctx: RunContext) -> dict[str, Any]:
+        from shipyard.evaluation.gates import ci_metrics
+
+        champ = champion_of(ctx)
+        return {"model": ctx.outputs["train"]["model"], "split": ctx.outputs["split"]["split"],
+                "evaluation": ctx.spec.evaluation, "ci_metrics": ci_metrics(ctx.spec.gates), "flavor": ctx.spec.flavor,
+                "champion": None if champ is None else [champ.ref, champ.artifact_digest]}
+
+    def run(self, ctx: RunContext) -> dict[str, Any]:
+        from shipyard.core.hashing import Digest
+        from shipyard.evaluation.evaluator import EvaluationOptions, evaluate
+        from shipyard.evaluation.gates import ci_metrics
+        from shipyard.evaluation.names import CLASSIFICATION, DEFAULT_MAIN, REGRESSION
+        from shipyard.pipeline.steps.split import split_frames
+        from shipyard.serving.flavors import factory
+
+        s, ev = ctx.spec, ctx.spec.evaluation
+        task = ctx.outputs["split"]["task"]
+        model = ctx.memo.get("model")
+        if model is None:
+            model = factory.create(s.flavor).load(ctx.ws.artifacts.get_bytes(Digest(ctx.outputs["train"]["model"])))
+        _, _, X_test, y_test = split_frames(ctx)
+        allowed = CLASSIFICATION if task == "classification" else REGRESSION
+        headline = [m for m in ev["metrics"] if m in allowed]
+        if ev["metrics"] and not headline:
+            from shipyard.errors import InvalidInputError
+
+            raise InvalidInputError(field="evaluation.metrics", value=ev["metrics"],
+                                    expected=f"{task} metrics: " + ", ".join(allowed))
+        for col in [*ev["slices"], *((ev.get("fairness") or {}).get("sensitive") or [])]:
+            if col not in X_test.columns:
+                from shipyard.errors import InvalidInputError
+
+                raise InvalidInputError(field="evaluation", value=col,
+                                        expected="a feature column: " + ", ".join(map(str, X_test.columns)))
+        rob = ev.get("robustness")
+        opts = EvaluationOptions(
+            task=task, main=headline[0] if headline else DEFAULT_MAIN[task], slices=list(ev["slices"]),
+            sensitive=list((ev.get("fairness") or {}).get("sensitive") or []),
+            robustness=None if rob is None else {"missing_rate": rob["missing_rate"], "noise": rob["noise"],
+                                                 "swap_rate": rob["swap_rate"]},
+            bootstrap=int(ev["bootstrap"]), ci_metrics=ci_metrics(s.gates), shap=bool(ev.get("shap")),
+            seed=s.seed, headline=headline)
+        champ_mv = champion_of(ctx)
+        champion = None
+        if champ_mv is not None:
+            champion = factory.create(champ_mv.flavor).load(ctx.ws.models.load_artifact(champ_mv.ref))
+            ctx.log(f"champion {champ_mv.ref} scored on the same {len(y_test)} test rows")
+        doc = evaluate(model, X_test, y_test, opts, artifact_size=int(ctx.outputs["train"]["size"]),
+                       champion=champion, champion_ref=None if champ_mv is None else champ_mv.ref)
+        doc["positive"] = ctx.outputs["split"].get("positive")
+        doc["classes"] = ctx.outputs["split"].get("classes")
+        ctx.memo["evaluation"] = doc
+        digest = ctx.put_json(doc)
+        main = opts.main
+        ctx.log(f"{main} = {doc['metrics'].get(main)}; CI {doc['ci'].get(main)}")
+        return {"evaluation": digest, "main_metric": main, "metrics": doc["metrics"],
+                "champion": None if champ_mv is None else champ_mv.ref}

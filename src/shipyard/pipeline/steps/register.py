@@ -1,0 +1,82 @@
+"""register: render the reports and register the version (validated if every gate passed, else rejected)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shipyard.pipeline.context import RunContext
+
+REPORT_FILES = ("report.json", "report.html", "junit.xml")
+
+
+class RegisterStep:
+    name = "register"
+    version = "1"
+
+    def key_inputs(self, ctx: RunContext) -> dict[str, Any]:
+        o = ctx.outputs
+        return {"model_name": ctx.spec.model, "model": o["train"]["model"], "flavor": ctx.spec.flavor,
+                "evaluation": o["evaluate"]["evaluation"], "gates": o["gate"], "dataset": o["validate"]["dataset"],
+                "dataset_digest": o["validate"]["dataset_digest"], "params": ctx.spec.params}
+
+    def run(self, ctx: RunContext) -> dict[str, Any]:
+        from shipyard.core.hashing import Digest
+        from shipyard.core.stages import Stage
+        from shipyard.evaluation.reports.html import render_html
+        from shipyard.evaluation.reports.json import build_report, dumps
+        from shipyard.evaluation.reports.junit import render_junit
+        from shipyard.registry.provenance import environment, git_info
+        from shipyard.registry.signature import signature_from_schema
+
+        s, o = ctx.spec, ctx.outputs
+        passed = bool(o["gate"]["passed"])
+        stage = Stage.VALIDATED if passed else Stage.REJECTED
+        dv = ctx.ws.datasets.show(o["validate"]["dataset"])
+        evaluation = ctx.memo.get("evaluation") or ctx.get_json(o["evaluate"]["evaluation"])
+        validation = ctx.get_json(o["validate"]["report"])
+        provenance = {
+            "run_id": ctx.run_id,
+            "datasets": [{"ref": dv.ref, "digest": dv.digest, "rows": dv.rows, "role": "train",
+                          "source": str(s.data_path.relative_to(s.root)) if s.data_path.is_relative_to(s.root)
+                          else str(s.data_path)}],
+            "git": git_info(s.root),
+            "params": s.params,
+            "environment": environment(),
+            "code": {"train": f"{s.train_file.relative_to(s.root) if s.train_file.is_relative_to(s.root) else s.train_file}"
+                              f":{s.train_function}", "sha256": ctx.train_digest},
+            "split": {**s.split, "train_rows": o["split"]["train_rows"], "test_rows": o["split"]["test_rows"]},
+            "task": o["split"]["task"], "target": s.target, "positive": o["split"].get("positive"),
+            "classes": o["split"].get("classes"),
+            "steps": dict(ctx.timings),
+            "estimator": o["train"]["estimator"],
+        }
+        task = o["split"]["task"]
+        out_type = "integer" if task == "classification" else "float"
+        signature = signature_from_schema(dv.schema, target=s.target,
+                                          outputs=[{"name": "prediction", "type": out_type}])
+        report = build_report(model=s.model, run_id=ctx.run_id, stage=stage.value, passed=passed,
+                              validation=validation, evaluation=evaluation, gates=o["gate"]["results"],
+                              provenance=provenance, config=s.config.model_dump(mode="json", by_alias=True))
+        files = {"report.json": dumps(report).encode("utf-8"),
+                 "report.html": render_html(report).encode("utf-8"),
+                 "junit.xml": render_junit(s.model, ctx.run_id, o["gate"]["results"]).encode("utf-8")}
+        reports = {name: str(ctx.ws.artifacts.put_bytes(data)) for name, data in files.items()}
+        ctx.memo["report_files"] = files
+        failed = [r["gate"] for r in o["gate"]["results"] if not r["passed"]]
+        mv = ctx.ws.models.register(
+            s.model, ctx.ws.artifacts.get_bytes(Digest(o["train"]["model"])), s.flavor, signature=signature,
+            provenance=provenance, evaluation=_registry_evaluation(evaluation, o["gate"]["results"]),
+            reports=reports, stage=stage, run_id=ctx.run_id,
+            lineage=[{"kind": "dataset", "ref": dv.ref, "digest": dv.digest, "role": "train"},
+                     {"kind": "run", "ref": ctx.run_id, "digest": None, "role": "produced_by"}],
+            description="" if passed else "rejected by gates: " + "; ".join(failed),
+        )
+        ctx.log(f"registered {mv.ref} stage {mv.stage}")
+        return {"model": mv.model, "version": mv.version, "stage": mv.stage, "reports": reports}
+
+
+def _registry_evaluation(doc: dict[str, Any], gates: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the registry keeps inline: everything but the long curve arrays (those are in report.json)."""
+    slim = {k: v for k, v in doc.items() if k not in ("curves", "residuals")}
+    slim["gates"] = gates
+    return slim

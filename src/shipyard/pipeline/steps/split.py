@@ -1,0 +1,104 @@
+"""split: encode the target, decide the task, split rows into train and test (stratified, seeded)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from shipyard.errors import InvalidInputError
+from shipyard.pipeline.context import RunContext
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+class SplitStep:
+    name = "split"
+    version = "1"
+
+    def key_inputs(self, ctx: RunContext) -> dict[str, Any]:
+        s = ctx.spec
+        return {"data": ctx.data_digest, "target": s.target, "positive": s.positive, "task": s.task,
+                "split": s.split}
+
+    def run(self, ctx: RunContext) -> dict[str, Any]:
+        import numpy as np
+        from sklearn.model_selection import train_test_split
+
+        X, y, task, positive, classes = frame(ctx)
+        sp = ctx.spec.split
+        strat = y if task == "classification" and sp.get("stratify", True) else None
+        idx = np.arange(len(y))
+        try:
+            train_idx, test_idx = train_test_split(idx, test_size=float(sp["test_size"]), random_state=int(sp["seed"]),
+                                                   stratify=strat)
+        except ValueError as exc:
+            raise InvalidInputError(field="pipeline.split", value=sp, expected=f"a feasible split ({exc})") from None
+        doc = {"train": sorted(int(i) for i in train_idx), "test": sorted(int(i) for i in test_idx)}
+        digest = ctx.put_json(doc)
+        ctx.memo["split"] = doc
+        ctx.log(f"{task}: {len(doc['train'])} train rows, {len(doc['test'])} test rows")
+        return {"split": digest, "task": task, "positive": positive, "classes": classes,
+                "train_rows": len(doc["train"]), "test_rows": len(doc["test"])}
+
+
+def frame(ctx: RunContext) -> tuple[Any, np.ndarray, str, Any, list[str] | None]:
+    """The training file as (X DataFrame, encoded y, task, positive label, class labels), memoised."""
+    if "frame" in ctx.memo:
+        return ctx.memo["frame"]  # type: ignore[no-any-return]
+    import numpy as np
+    import pandas as pd
+
+    from shipyard.data.readers import read_table
+
+    s = ctx.spec
+    table = ctx.memo["table"] if "table" in ctx.memo else read_table(s.data_path)
+    if s.target not in table.column_names:
+        raise InvalidInputError(field="data.target", value=s.target,
+                                expected="one of the columns: " + ", ".join(table.column_names))
+    df = table.to_pandas()
+    target = df.pop(s.target)
+    if target.isna().any():
+        raise InvalidInputError(field="data.target", value=f"{int(target.isna().sum())} missing value(s)",
+                                expected=f"a label in every row of {s.target}")
+    task = s.task or _infer_task(target, s.positive)
+    positive: Any = None
+    classes: list[str] | None = None
+    if task == "classification":
+        labels = sorted({str(v) for v in target.tolist()})
+        if s.positive is not None:
+            positive = str(s.positive)
+            if positive not in labels:
+                raise InvalidInputError(field="data.positive", value=s.positive,
+                                        expected="one of the target's labels: " + ", ".join(labels))
+        elif len(labels) == 2:
+            positive = labels[1]
+        if len(labels) != 2:
+            raise InvalidInputError(field="data.target", value=f"{len(labels)} labels",
+                                    expected="a binary target (2 labels) for classification")
+        classes = [next(lbl for lbl in labels if lbl != positive), positive]
+        y = (target.astype(str) == positive).to_numpy().astype(np.int64)
+    else:
+        if not pd.api.types.is_numeric_dtype(target):
+            raise InvalidInputError(field="data.target", value=str(target.dtype), expected="a numeric target for regression")
+        y = target.to_numpy(dtype=float)
+    ctx.memo["frame"] = (df, y, task, positive, classes)
+    return ctx.memo["frame"]  # type: ignore[no-any-return]
+
+
+def _infer_task(target: Any, positive: Any) -> str:
+    import pandas as pd
+
+    if positive is not None or not pd.api.types.is_numeric_dtype(target) or target.nunique() <= 2:
+        return "classification"
+    return "regression"
+
+
+def split_frames(ctx: RunContext) -> tuple[Any, np.ndarray, Any, np.ndarray]:
+    """(X_train, y_train, X_test, y_test) from the memo or the stored split."""
+    import numpy as np
+
+    X, y, *_ = frame(ctx)
+    doc = ctx.memo.get("split") or ctx.get_json(ctx.outputs["split"]["split"])
+    ctx.memo["split"] = doc
+    tr, te = np.asarray(doc["train"], dtype=int), np.asarray(doc["test"], dtype=int)
+    return X.iloc[tr].reset_index(drop=True), y[tr], X.iloc[te].reset_index(drop=True), y[te]

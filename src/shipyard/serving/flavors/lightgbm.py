@@ -1,0 +1,78 @@
+"""LightGBM models as LightGBM's own model text (``model_to_string``), never pickle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shipyard.serving.flavors.base import ArtifactFormatError, ArtifactInfo, UnsafeArtifactError
+from shipyard.serving.flavors.xgboost import as_categories
+
+
+def _require() -> Any:
+    try:
+        import lightgbm
+    except ImportError:
+        from shipyard.errors import InvalidInputError
+
+        raise InvalidInputError(field="flavor", value="lightgbm",
+                                expected="the lightgbm extra: pip install 'shipyard[lightgbm]'") from None
+    return lightgbm
+
+
+class LightGBMModel:
+    """A loaded ``lightgbm.Booster`` with ``predict`` and, for classifiers, ``predict_proba``."""
+
+    def __init__(self, booster: Any) -> None:
+        self.booster = booster
+        self.objective = str(booster.params.get("objective") or booster.dump_model().get("objective", ""))
+        self.classifier = self.objective.split()[0] in ("binary", "multiclass", "multiclassova", "cross_entropy")
+        self.feature_names_in_ = np.array(booster.feature_name(), dtype=object)
+
+    def _raw(self, X: Any) -> np.ndarray:
+        return np.asarray(self.booster.predict(as_categories(X)))
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        p = self._raw(X)
+        return p if p.ndim == 2 else np.column_stack([1.0 - p, p])
+
+    def predict(self, X: Any) -> np.ndarray:
+        p = self._raw(X)
+        if not self.classifier:
+            return p
+        return (p >= 0.5).astype(np.int64) if p.ndim == 1 else p.argmax(axis=1)
+
+
+class LightGBMFlavor:
+    name = "lightgbm"
+
+    def dump(self, model: Any) -> bytes:
+        """LightGBM model text of a fitted ``LGBMModel`` or ``Booster``."""
+        _require()
+        booster = getattr(model, "booster_", model)
+        if not hasattr(booster, "model_to_string"):
+            raise ArtifactFormatError(field="model", value=type(model).__name__,
+                                      expected="a fitted lightgbm.LGBMModel or lightgbm.Booster")
+        return str(booster.model_to_string()).encode("utf-8")
+
+    def load(self, data: bytes) -> LightGBMModel:
+        lightgbm = _require()
+        if data[:2] in (b"\x80\x03", b"\x80\x04", b"\x80\x05"):
+            raise UnsafeArtifactError(field="artifact", value="<pickle>", expected="LightGBM model text")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = ""
+        if not text.startswith("tree"):
+            raise ArtifactFormatError(field="artifact", value="<bytes>",
+                                      expected="LightGBM model text (Booster.model_to_string)")
+        return LightGBMModel(lightgbm.Booster(model_str=text))
+
+    def inspect(self, path: Path) -> ArtifactInfo:
+        model = self.load(Path(path).read_bytes())
+        return ArtifactInfo(feature_names=[str(n) for n in model.feature_names_in_],
+                            classes=[0, 1] if model.objective.startswith("binary") else None,
+                            task="classification" if model.classifier else "regression",
+                            details={"estimator": "lightgbm.Booster", "objective": model.objective})

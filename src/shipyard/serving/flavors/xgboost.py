@@ -1,0 +1,94 @@
+"""XGBoost models in XGBoost's own JSON format (``save_model``), never pickle."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shipyard.serving.flavors.base import ArtifactFormatError, ArtifactInfo, UnsafeArtifactError
+
+
+def _require() -> Any:
+    try:
+        import xgboost
+    except ImportError:
+        from shipyard.errors import InvalidInputError
+
+        raise InvalidInputError(field="flavor", value="xgboost",
+                                expected="the xgboost extra: pip install 'shipyard[xgboost]'") from None
+    return xgboost
+
+
+def as_categories(X: Any) -> Any:
+    """Text columns of a DataFrame become pandas categoricals (what ``enable_categorical`` models expect)."""
+    import pandas as pd
+
+    if not isinstance(X, pd.DataFrame):
+        return X
+    text = [c for c in X.columns if not (pd.api.types.is_numeric_dtype(X[c]) or
+                                         isinstance(X[c].dtype, pd.CategoricalDtype))]
+    return X.astype({c: "category" for c in text}) if text else X
+
+
+class XGBoostModel:
+    """A loaded booster with a scikit-learn-like face (``predict``, ``predict_proba`` for classifiers)."""
+
+    def __init__(self, booster: Any, objective: str) -> None:
+        self.booster, self.objective = booster, objective
+        self.classifier = objective.startswith(("binary:", "multi:"))
+        names = booster.feature_names
+        self.feature_names_in_ = np.array(names, dtype=object) if names else None
+
+    def _raw(self, X: Any) -> np.ndarray:
+        import xgboost
+
+        data = xgboost.DMatrix(as_categories(X), enable_categorical=True)
+        return np.asarray(self.booster.predict(data))
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        p = self._raw(X)
+        return p if p.ndim == 2 else np.column_stack([1.0 - p, p])
+
+    def predict(self, X: Any) -> np.ndarray:
+        p = self._raw(X)
+        if not self.classifier:
+            return p
+        return (p >= 0.5).astype(np.int64) if p.ndim == 1 else p.argmax(axis=1)
+
+
+class XGBoostFlavor:
+    name = "xgboost"
+
+    def dump(self, model: Any) -> bytes:
+        """XGBoost JSON of a fitted ``XGBModel`` or ``Booster``."""
+        _require()
+        booster = model.get_booster() if hasattr(model, "get_booster") else model
+        if not hasattr(booster, "save_raw"):
+            raise ArtifactFormatError(field="model", value=type(model).__name__,
+                                      expected="an xgboost.XGBModel or xgboost.Booster")
+        return bytes(booster.save_raw("json"))
+
+    def load(self, data: bytes) -> XGBoostModel:
+        xgboost = _require()
+        if data[:2] in (b"\x80\x03", b"\x80\x04", b"\x80\x05"):
+            raise UnsafeArtifactError(field="artifact", value="<pickle>", expected="XGBoost JSON (save_model)")
+        try:
+            doc = json.loads(data)
+            objective = doc["learner"]["objective"]["name"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ArtifactFormatError(field="artifact", value="<bytes>",
+                                      expected=f"an XGBoost JSON model ({type(exc).__name__})") from None
+        booster = xgboost.Booster()
+        booster.load_model(bytearray(data))
+        return XGBoostModel(booster, str(objective))
+
+    def inspect(self, path: Path) -> ArtifactInfo:
+        model = self.load(Path(path).read_bytes())
+        names = model.feature_names_in_
+        return ArtifactInfo(feature_names=None if names is None else [str(n) for n in names],
+                            classes=[0, 1] if model.objective.startswith("binary:") else None,
+                            task="classification" if model.classifier else "regression",
+                            details={"estimator": "xgboost.Booster", "objective": model.objective})
