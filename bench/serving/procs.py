@@ -1,0 +1,204 @@
+"""Server processes for the benchmark: start, wait, measure RSS of the tree, and always kill.
+
+Every server is started in its own session (process group). `Reaper.kill_all()` terminates each
+group and any descendant that left it, and runs from `finally`, atexit and SIGTERM/SIGHUP.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def children_map() -> dict[int, list[int]]:
+    kids: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # comm may contain spaces/parens: fields after the last ')'
+        fields = stat[stat.rfind(")") + 2 :].split()
+        kids.setdefault(int(fields[1]), []).append(int(entry))
+    return kids
+
+
+def tree(pid: int) -> list[int]:
+    kids = children_map()
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(kids.get(p, []))
+    return out
+
+
+def rss_bytes(pids: list[int]) -> int:
+    total = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/statm") as f:
+                total += int(f.read().split()[1]) * PAGE
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def tree_rss_mb(pid: int) -> float:
+    return rss_bytes(tree(pid)) / 2**20
+
+
+class RssSampler:
+    """Samples the RSS of a process tree in a thread; keeps the maximum."""
+
+    def __init__(self, pid: int, every: float = 0.5):
+        self.pid, self.every, self.max_mb = pid, every, 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.max_mb = max(self.max_mb, tree_rss_mb(self.pid))
+            self._stop.wait(self.every)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.max_mb = max(self.max_mb, tree_rss_mb(self.pid))
+
+
+class Reaper:
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen] = []
+        atexit.register(self.kill_all)
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, self._on_signal)
+        # Ctrl-C must stop the run even when started from a shell that ignores SIGINT (`cmd &`)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    def start(self, cmd: list[str], *, cwd: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(log, "wb")
+        proc = subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        fh.close()
+        self.procs.append(proc)
+        return proc
+
+    def kill(self, proc: subprocess.Popen, grace: float = 5.0) -> None:
+        pids = tree(proc.pid)
+        groups = set()
+        for p in pids:
+            try:
+                groups.add(os.getpgid(p))
+            except OSError:
+                pass
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for g in groups:
+                try:
+                    os.killpg(g, sig)
+                except OSError:
+                    pass
+            for p in pids:  # descendants that started their own group
+                try:
+                    os.kill(p, sig)
+                except OSError:
+                    pass
+            deadline = time.monotonic() + grace
+            while time.monotonic() < deadline and any(_alive(p) for p in pids):
+                try:
+                    proc.wait(timeout=0.1)
+                except subprocess.TimeoutExpired:
+                    pass
+            if not any(_alive(p) for p in pids):
+                break
+        try:
+            proc.wait(timeout=1)
+        except subprocess.TimeoutExpired:
+            pass
+        if proc in self.procs:
+            self.procs.remove(proc)
+
+    def kill_all(self) -> None:
+        for proc in list(self.procs):
+            self.kill(proc)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+        return state != "Z"
+    except OSError:
+        return False
+
+
+def wait_http(url: str, proc: subprocess.Popen, timeout: float) -> None:
+    """Wait until GET url answers 200; raise RuntimeError if the process dies or time runs out."""
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with code {proc.returncode} before becoming ready")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+                last = f"HTTP {r.status}"
+        except urllib.error.HTTPError as e:
+            last = f"HTTP {e.code}"
+        except (urllib.error.URLError, OSError) as e:
+            last = str(e)
+        time.sleep(0.25)
+    raise RuntimeError(f"not ready after {timeout:.0f} s ({url}: {last})")
+
+
+def post_json(url: str, body: bytes, timeout: float = 30) -> tuple[int, bytes]:
+    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()

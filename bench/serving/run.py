@@ -1,0 +1,388 @@
+"""Serving benchmark: shipyard's gateway against MLflow, MLServer and BentoML, same model, wrk load.
+
+    .venv/bin/python bench/serving/run.py [--duration 10] [--only shipyard,mlflow,...]
+
+Prints a table and writes bench/results/serving.json. Servers not run this time keep their
+previous figures from that file (marked "carried_over"). See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import loadgen  # noqa: E402
+import procs  # noqa: E402
+from servers import PEER_NAMES, PROJECT_VENV, ROOT, WORK, Server, Unavailable, all_servers  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results" / "serving.json"
+MODEL_DIR = WORK / "model"
+SCENARIOS = [  # name, rows per request, connections
+    ("single_c1", 1, 1),
+    ("single_c8", 1, 8),
+    ("single_c32", 1, 32),
+    ("batch32_c8", 32, 8),
+]
+N_BODIES = 64
+
+
+def project_python() -> str:
+    py = PROJECT_VENV / "bin" / "python"
+    return str(py) if py.exists() else sys.executable
+
+
+def model_step(cmd: str) -> dict:
+    r = subprocess.run(
+        [project_python(), str(Path(__file__).parent / "model.py"), cmd, str(MODEL_DIR)], capture_output=True, text=True
+    )
+    if r.returncode != 0:
+        sys.exit(f"model.py {cmd} failed:\n{r.stderr}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def numbers(obj) -> list[float]:
+    if isinstance(obj, bool):
+        return []
+    if isinstance(obj, (int, float)):
+        return [float(obj)]
+    if isinstance(obj, dict):
+        return [v for k in obj for v in numbers(obj[k])]
+    if isinstance(obj, list):
+        return [v for x in obj for v in numbers(x)]
+    return []
+
+
+def check_answer(raw: bytes, proba: list[list[float]], labels: list[int]) -> str:
+    """Does the response carry the in-process predict_proba (or labels) for the rows sent?"""
+    try:
+        got = numbers(json.loads(raw))
+    except ValueError:
+        return "unparsable response"
+    want = [v for row in proba for v in row]
+    for i in range(len(got) - len(want) + 1):
+        if all(abs(got[i + j] - w) < 1e-6 for j, w in enumerate(want)):
+            return "ok (predict_proba matches in-process)"
+    if any(got[i : i + len(labels)] == [float(x) for x in labels] for i in range(len(got))):
+        return "labels only (matches in-process predict)"
+    return f"mismatch: got {json.dumps(got[:6])}..."
+
+
+def bench_server(server: Server, data: dict, args, reaper: procs.Reaper) -> dict:
+    entry: dict = {"name": server.name, "status": "ok"}
+    proc = None
+    try:
+        port = procs.free_port()
+        cmd = server.prepare(MODEL_DIR, port)
+        entry.update(versions=server.versions, command=" ".join(cmd), notes=server.notes, port=port)
+        env = {**os.environ, **server.env}
+        log = WORK / "logs" / f"{server.name}.log"
+        t0 = time.monotonic()
+        proc = reaper.start(cmd, cwd=server.cwd, env=env, log=log)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            procs.wait_http(base + server.health, proc, server.start_timeout)
+        except RuntimeError as e:
+            tail = log.read_text(errors="replace").strip().splitlines()[-3:]
+            raise Unavailable(f"{e}; log {log}: {' | '.join(tail)}") from e
+        entry["startup_s"] = round(time.monotonic() - t0, 2)
+        entry["rss_idle_mb"] = round(procs.tree_rss_mb(proc.pid), 1)
+
+        status, raw = procs.post_json(base + server.path, server.body(data["rows"][:2], data["columns"]))
+        if status != 200:
+            raise Unavailable(f"POST {server.path} answered {status}: {raw[:200].decode(errors='replace')}")
+        entry["answer_check"] = check_answer(raw, data["proba"][:2], data["labels"][:2])
+
+        scripts = {}
+        for rows in sorted({r for _, r, _ in SCENARIOS}):
+            bodies = [
+                server.body(data["rows"][(i * rows) % (len(data["rows"]) - rows) :][:rows], data["columns"])
+                for i in range(N_BODIES)
+            ]
+            scripts[rows] = loadgen.write_script(WORK / "lua" / f"{server.name}_{rows}.lua", server.path, bodies)
+
+        loadgen.run(base, scripts[1], 8, args.warmup)  # warm-up: JIT caches, lazy imports, pools
+        entry["scenarios"] = {}
+        for name, rows, conns in SCENARIOS:
+            if proc.poll() is not None:
+                raise Unavailable(f"server exited with code {proc.returncode} during the load")
+            with procs.RssSampler(proc.pid) as rss:
+                res = loadgen.run(base, scripts[rows], conns, args.duration)
+            res["rows_per_request"] = rows
+            res["rows_per_s"] = res["req_per_s"] * rows
+            res["rss_max_mb"] = round(rss.max_mb, 1)
+            entry["scenarios"][name] = res
+            time.sleep(0.5)
+        entry["rss_after_mb"] = round(procs.tree_rss_mb(proc.pid), 1)
+    except Unavailable as e:
+        entry.update(status="not available", reason=str(e))
+    except RuntimeError as e:  # wrk failure and the like: keep going with the next server
+        entry.update(status="failed", reason=str(e))
+    finally:
+        if proc is not None:
+            reaper.kill(proc)
+        server.cleanup()
+    return entry
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or not b:
+        return None
+    return a / b
+
+
+def scen(results: dict, server: str, name: str, key: str) -> float | None:
+    s = results.get(server, {})
+    if s.get("status") != "ok":
+        return None
+    return s.get("scenarios", {}).get(name, {}).get(key)
+
+
+def analyse(results: dict, limit: dict) -> tuple[dict, list[dict]]:
+    ratios: dict = {}
+    for srv in results:
+        r: dict = {}
+        for name, rows, _ in SCENARIOS:
+            rps = scen(results, srv, name, "req_per_s")
+            lim = limit["single_row_per_s"] if rows == 1 else limit["batch32_rows_per_s"]
+            p50 = scen(results, srv, name, "p50_ms")
+            lim_p50 = limit["single_row_p50_ms"] if rows == 1 else limit["batch32_p50_ms"]
+            r[name] = {
+                "req_per_s_vs_mlflow": ratio(rps, scen(results, "mlflow", name, "req_per_s")),
+                "rows_per_s_vs_in_process_1thread": ratio(scen(results, srv, name, "rows_per_s"), lim),
+                "p50_overhead_ms_vs_in_process": None if p50 is None else p50 - lim_p50,
+            }
+        ratios[srv] = r
+
+    peers_c8 = {p: scen(results, p, "single_c8", "req_per_s") for p in PEER_NAMES}
+    peers_c8 = {p: v for p, v in peers_c8.items() if v}
+    best_peer = max(peers_c8, key=peers_c8.get) if peers_c8 else None
+    ship_c8 = scen(results, "shipyard", "single_c8", "req_per_s")
+    ship_c1 = scen(results, "shipyard", "single_c1", "p50_ms")
+    ship_c32 = scen(results, "shipyard", "single_c32", "rows_per_s")
+    mlflow_c8 = peers_c8.get("mlflow")
+
+    def target(name: str, value: float | None, threshold: float | None, op: str, detail: str) -> dict:
+        if value is None or threshold is None:
+            verdict = "n/a"
+        else:
+            verdict = "pass" if (value >= threshold if op == ">=" else value <= threshold) else "FAIL"
+        return {"target": name, "value": value, "op": op, "threshold": threshold, "result": verdict, "detail": detail}
+
+    targets = [
+        target(
+            "c8 single-row: shipyard req/s >= 10x MLflow",
+            ratio(ship_c8, mlflow_c8),
+            10.0,
+            ">=",
+            "ratio shipyard/mlflow req/s at concurrency 8",
+        ),
+        target(
+            f"c8 single-row: shipyard req/s >= 2x best peer ({best_peer or 'none'})",
+            ratio(ship_c8, peers_c8.get(best_peer) if best_peer else None),
+            2.0,
+            ">=",
+            "ratio shipyard/best-peer req/s at concurrency 8",
+        ),
+        target(
+            "c1: shipyard p50 <= in-process single-row p50 + 1 ms",
+            ship_c1,
+            limit["single_row_p50_ms"] + 1.0,
+            "<=",
+            "milliseconds",
+        ),
+        target(
+            "c32 single-row: shipyard rows/s >= 50% of in-process batch-32 rows/s",
+            ratio(ship_c32, limit["batch32_rows_per_s"]),
+            0.5,
+            ">=",
+            "fraction of in-process batch-32 rows/s",
+        ),
+    ]
+    return ratios, targets
+
+
+def fmt(v: float | None, spec: str = ".0f") -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
+
+
+def print_report(report: dict) -> None:
+    try:
+        from rich.console import Console
+        from rich.table import Table
+    except ImportError:
+        Console = Table = None  # noqa: N806
+    limit = report["in_process"]
+    header = ["server", "scenario", "req/s", "rows/s", "p50 ms", "p99 ms", "RSS MB", "vs mlflow", "vs in-proc"]
+    rows = [
+        [
+            "in-process (1 thread)",
+            "single row",
+            fmt(limit["single_row_per_s"]),
+            fmt(limit["single_row_per_s"]),
+            fmt(limit["single_row_p50_ms"], ".3f"),
+            fmt(limit["single_row_p99_ms"], ".3f"),
+            "",
+            "",
+            "",
+        ],
+        [
+            "in-process (1 thread)",
+            "batch 32",
+            fmt(limit["batch32_rows_per_s"] / 32),
+            fmt(limit["batch32_rows_per_s"]),
+            fmt(limit["batch32_p50_ms"], ".3f"),
+            "",
+            "",
+            "",
+            "",
+        ],
+    ]
+    missing: list[str] = []
+    for name, res in report["servers"].items():
+        label = name + (" (carried over)" if res.get("carried_over") else "")
+        if res.get("status") != "ok":
+            rows.append([label, f"{res.get('status')} (reason below)"] + [""] * 7)
+            missing.append(f"{label}: {res.get('status')}: {res.get('reason', '')}")
+            continue
+        for sc, s in res["scenarios"].items():
+            r = report["ratios"][name][sc]
+            rows.append(
+                [
+                    label,
+                    sc,
+                    fmt(s["req_per_s"]),
+                    fmt(s["rows_per_s"]),
+                    fmt(s["p50_ms"], ".2f"),
+                    fmt(s["p99_ms"], ".2f"),
+                    fmt(s["rss_max_mb"]),
+                    fmt(r["req_per_s_vs_mlflow"], ".2f") + "x",
+                    fmt(r["rows_per_s_vs_in_process_1thread"], ".2f") + "x",
+                ]
+            )
+    trows = [
+        [t["target"], fmt(t["value"], ".3f"), f"{t['op']} {fmt(t['threshold'], '.3f')}", t["result"]]
+        for t in report["targets"]
+    ]
+    if Table is None:
+        for r in [header, *rows]:
+            print(" | ".join(f"{c:>12}" for c in r))
+        for r in trows:
+            print(" | ".join(r))
+        print("\n".join(missing))
+        return
+    console = Console(width=max(120, Console().width))
+    table = Table(title="serving benchmark (wrk on 127.0.0.1; one model, HistGradientBoostingClassifier, 20 features)")
+    for h in header:
+        table.add_column(h, justify="left" if h in ("server", "scenario") else "right", overflow="fold")
+    for r in rows:
+        table.add_row(*r)
+    console.print(table)
+    for m in missing:
+        console.print(m, markup=False, highlight=False)
+    tt = Table(title="targets")
+    for h in ("target", "value", "threshold", "result"):
+        tt.add_column(h)
+    for r in trows:
+        tt.add_row(*r[:3], f"[green]{r[3]}[/]" if r[3] == "pass" else f"[red]{r[3]}[/]" if r[3] == "FAIL" else r[3])
+    console.print(tt)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--duration", type=float, default=10.0, help="seconds per scenario (default 10)")
+    ap.add_argument("--warmup", type=float, default=3.0, help="warm-up seconds per server (default 3)")
+    ap.add_argument("--only", default="", help="comma list of: shipyard, shipyard-v1, mlflow, mlserver, bentoml")
+    ap.add_argument("--shipyard-workers", type=int, default=None, help="pass --workers N to shipyard serve")
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    args = ap.parse_args()
+
+    if not loadgen.wrk_path():
+        sys.exit("wrk not found: run bash bench/serving/setup_peers.sh wrk (apt-get install -y wrk)")
+    servers = all_servers(args.shipyard_workers)
+    wanted = [s.strip() for s in args.only.split(",") if s.strip()] or list(servers)
+    unknown = set(wanted) - set(servers)
+    if unknown:
+        sys.exit(f"--only: unknown server(s) {sorted(unknown)}; choose from {list(servers)}")
+
+    WORK.mkdir(parents=True, exist_ok=True)
+    model_meta = model_step("train")
+    limit = model_step("limit")
+    data = json.loads((MODEL_DIR / "rows.json").read_text())
+
+    previous: dict = {}
+    if args.out.exists():
+        try:
+            previous = json.loads(args.out.read_text()).get("servers", {})
+        except ValueError:
+            previous = {}
+
+    reaper = procs.Reaper()
+    results: dict = {}
+    try:
+        for name in wanted:
+            print(f"[bench] {name} ...", file=sys.stderr, flush=True)
+            res = bench_server(servers[name], data, args, reaper)
+            res["measured_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+            print(f"[bench] {name}: {res['status']} {res.get('reason', '')}", file=sys.stderr, flush=True)
+            results[name] = res
+    except KeyboardInterrupt:
+        print("[bench] interrupted: stopping servers", file=sys.stderr)
+        reaper.kill_all()
+        return 130
+    finally:
+        reaper.kill_all()
+
+    for name, res in previous.items():
+        if name not in results:
+            results[name] = {**res, "carried_over": True}
+    order = [n for n in servers if n in results]
+    results = {n: results[n] for n in order}
+
+    ratios, targets = analyse(results, limit)
+    report = {
+        "benchmark": "serving",
+        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "wrk": subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0].strip(),
+        },
+        "config": {
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+            "scenarios": [
+                {"name": n, "rows_per_request": r, "connections": c, "wrk_threads": loadgen.threads_for(c)}
+                for n, r, c in SCENARIOS
+            ],
+            "peer_env": {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
+            "shipyard_workers": args.shipyard_workers,
+        },
+        "model": model_meta,
+        "in_process": limit,
+        "servers": results,
+        "ratios": ratios,
+        "targets": targets,
+        "note": "shared, noisy 2-core machine: compare ratios measured in the same run, not absolute numbers",
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(report, indent=2) + "\n")
+    tmp.replace(args.out)
+    print_report(report)
+    print(f"\nwrote {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
