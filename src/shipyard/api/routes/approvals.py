@@ -1,0 +1,33 @@
+"""Approvals: approve or reject a version (needs model:approve; the author may not approve)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import Field
+
+from shipyard.api.deps import WS
+from shipyard.api.errors import ERROR_RESPONSES
+from shipyard.api.schemas import Body, Text
+
+router = APIRouter(prefix="/approvals", tags=["approvals"], responses=ERROR_RESPONSES)
+REF_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}([:@][A-Za-z0-9_-]{1,100})?$"
+
+
+class DecisionBody(Body):
+    ref: Annotated[str, Field(pattern=REF_PATTERN, description="NAME, NAME:VERSION or NAME@ALIAS")]
+    decision: Literal["approve", "reject"]
+    reason: Text = ""
+
+
+@router.post("", summary="Record a decision; returns the version (stage moves when approvals suffice)")
+def decide(body: DecisionBody, ws: WS) -> dict[str, Any]:
+    if body.decision == "approve":
+        return ws.approvals.approve(body.ref, body.reason).to_dict()
+    return ws.approvals.reject(body.ref, body.reason).to_dict()
+
+
+@router.get("", summary="The decisions recorded on a version")
+def list_decisions(ws: WS, ref: Annotated[str, Query(pattern=REF_PATTERN)]) -> list[dict[str, Any]]:
+    return list(ws.models.get_version(ref).approvals)

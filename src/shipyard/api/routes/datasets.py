@@ -1,0 +1,74 @@
+"""Datasets: list, add a version (raw file body), show versions."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as PathParam
+from starlette.concurrency import run_in_threadpool
+
+from shipyard.api.deps import WS, NameParam, principal_workspace
+from shipyard.api.errors import ERROR_RESPONSES
+from shipyard.errors import InvalidInputError
+from shipyard.workspace import Workspace
+
+router = APIRouter(prefix="/datasets", tags=["datasets"], responses=ERROR_RESPONSES)
+VERSION_PATTERN = r"^([1-9][0-9]{0,9}|[0-9a-fA-F]{4,64})$"
+FILENAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,199}$"
+MAX_UPLOAD = 2 * 1024**3
+
+
+@router.get("", summary="Datasets with their latest version")
+def list_datasets(ws: WS) -> list[dict[str, Any]]:
+    return [d.to_dict() for d in ws.datasets.list()]
+
+
+@router.post(
+    "/{name}/versions",
+    summary="Add a dataset version from the request body (CSV or Parquet bytes); identical content is a no-op",
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}},
+)
+async def add_version(
+    name: NameParam,
+    request: Request,
+    ws: Annotated[Workspace, Depends(principal_workspace)],
+    filename: Annotated[str, Query(pattern=FILENAME_PATTERN, description="Original file name (source).")] = "data.csv",
+) -> dict[str, Any]:
+    from shipyard.core.permissions import Permission, authorize
+
+    authorize(ws.actor, Permission.DATA_WRITE)  # refuse before reading a large body
+    size = int(request.headers.get("content-length") or 0)
+    if size > MAX_UPLOAD:
+        raise InvalidInputError(field="body", value=size, expected=f"at most {MAX_UPLOAD} bytes")
+    data = await request.body()
+    return await run_in_threadpool(_add, ws, name, filename, data)
+
+
+def _add(ws: Workspace, name: str, filename: str, data: bytes) -> dict[str, Any]:
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", Path(filename).name) or "data.csv"
+    with tempfile.TemporaryDirectory(prefix="shipyard-upload-") as tmp:
+        path = Path(tmp) / safe
+        path.write_bytes(data)
+        dv = ws.datasets.add(path, name)
+    return dv.to_dict()
+
+
+@router.get("/{name}", summary="The latest version of a dataset")
+def show_latest(name: NameParam, ws: WS) -> dict[str, Any]:
+    return ws.datasets.show(name).to_dict()
+
+
+@router.get("/{name}/versions", summary="All versions of a dataset")
+def list_versions(name: NameParam, ws: WS) -> list[dict[str, Any]]:
+    return [v.to_dict() for v in ws.datasets.versions(name)]
+
+
+@router.get("/{name}/versions/{version}", summary="One version (a number or a digest prefix)")
+def show_version(name: NameParam, version: Annotated[str, PathParam(pattern=VERSION_PATTERN)], ws: WS,
+                 ) -> dict[str, Any]:
+    return ws.datasets.show(f"{name}@{version}").to_dict()
