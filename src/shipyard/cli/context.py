@@ -34,4 +34,8 @@ def open_workspace(ctx: typer.Context) -> Workspace:
     settings = Settings()
     if st.server:
         settings = settings.model_copy(update={"server": st.server})
+    if settings.server:  # --server / SHIPYARD_SERVER: act through the control plane's API
+        from shipyard.api.client import RemoteWorkspace
+
+        return RemoteWorkspace(settings.server, settings.token, root=st.workspace)  # type: ignore[return-value]
     return Workspace.open(st.workspace, settings=settings)
