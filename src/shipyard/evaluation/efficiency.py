@@ -11,7 +11,7 @@ import numpy as np
 from shipyard.evaluation.scoring import score
 
 
-def efficiency(model: Any, X: Any, task: str, artifact_size: int, *, single_rows: int = 200,
+def efficiency(model: Any, X: Any, task: str, artifact_size: int, *, single_rows: int = 100,
                batch_repeats: int = 3) -> dict[str, float]:
     """Latency is measured with one BLAS/OpenMP thread: the default pool stalls single-row predicts."""
     from threadpoolctl import threadpool_limits

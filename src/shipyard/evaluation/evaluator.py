@@ -33,7 +33,20 @@ class EvaluationOptions:
 
 def evaluate(model: Any, X: Any, y: np.ndarray, opts: EvaluationOptions, *, artifact_size: int,
              champion: Any = None, champion_ref: str | None = None) -> dict[str, Any]:
-    """Compute the whole evaluation; ``champion`` is a loaded model scored on the same ``X``."""
+    """Compute the whole evaluation; ``champion`` is a loaded model scored on the same ``X``.
+
+    Runs with one BLAS/OpenMP thread: the many small predictions here (permutations, perturbations,
+    single rows) stall for up to a second each when OpenMP threads spin on a busy machine.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        return _evaluate(model, X, y, opts, artifact_size=artifact_size, champion=champion,
+                         champion_ref=champion_ref)
+
+
+def _evaluate(model: Any, X: Any, y: np.ndarray, opts: EvaluationOptions, *, artifact_size: int,
+              champion: Any = None, champion_ref: str | None = None) -> dict[str, Any]:
     s = score(model, X, opts.task)
     task_metrics = m.compute(opts.task, y, s)
     flat: dict[str, float] = dict(task_metrics)

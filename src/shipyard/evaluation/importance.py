@@ -21,7 +21,7 @@ def permutation_importance(model: Any, X: Any, y: np.ndarray, task: str, main: s
         drops = []
         for _ in range(repeats):
             Xp = X.copy()
-            Xp[c] = Xp[c].to_numpy()[rng.permutation(len(Xp))]
+            Xp[c] = X[c].iloc[rng.permutation(len(Xp))].set_axis(X.index)  # keeps the column's dtype
             drops.append(m.degradation(main, base, fn(y, score(model, Xp, task))))
         result[str(c)] = float(np.mean(drops))
     return dict(sorted(result.items(), key=lambda kv: -kv[1]))

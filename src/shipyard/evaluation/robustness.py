@@ -43,6 +43,8 @@ def with_noise(X: Any, scale: float, rng: np.random.Generator) -> Any:
 
 
 def with_swaps(X: Any, rate: float, rng: np.random.Generator) -> Any:
+    import pandas as pd
+
     out = X.copy()
     for c in _text_columns(X):
         domain = np.array(sorted({str(v) for v in X[c].dropna().tolist()}), dtype=object)
@@ -52,7 +54,7 @@ def with_swaps(X: Any, rate: float, rng: np.random.Generator) -> Any:
         if mask.any():
             col = out[c].astype(object).to_numpy(copy=True)
             col[mask] = rng.choice(domain, size=int(mask.sum()))
-            out[c] = col
+            out[c] = pd.Series(col, index=out.index).astype(X[c].dtype)
     return out
 
 
