@@ -66,6 +66,7 @@ class EvaluateStep:
                                                  "swap_rate": rob["swap_rate"]},
             bootstrap=int(ev["bootstrap"]), ci_metrics=ci_metrics(s.gates), shap=bool(ev.get("shap")),
             seed=s.seed, headline=headline)
+        _check_scores(model, X_test, task, s.flavor)
         champ_mv = champion_of(ctx)
         champion = None
         if champ_mv is not None:
@@ -81,3 +82,17 @@ class EvaluateStep:
         ctx.log(f"{main} = {doc['metrics'].get(main)}; CI {doc['ci'].get(main)}")
         return {"evaluation": digest, "main_metric": main, "metrics": doc["metrics"],
                 "champion": None if champ_mv is None else champ_mv.ref}
+
+
+def _check_scores(model: Any, X: Any, task: str, flavor: str) -> None:
+    """A model that cannot score the test set is the train function's mistake (exit 2), not shipyard's."""
+    from shipyard.evaluation.scoring import score
+    from shipyard.pipeline.errors import TrainFunctionError
+
+    try:
+        score(model, X.head(5), task)
+    except Exception as exc:  # whatever the user's estimator raises
+        raise TrainFunctionError(
+            f"evaluate: the trained model (flavor {flavor}) cannot score the test set: {type(exc).__name__}: {exc}",
+            field="pipeline.train", value=flavor,
+            expected="a model that predicts on the data's feature columns as loaded from its flavor") from None

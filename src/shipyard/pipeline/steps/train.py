@@ -47,9 +47,11 @@ class TrainStep:
             raise TrainFunctionError(field="pipeline.train", value=type(model).__name__,
                                      expected="train() to return a fitted estimator with predict()")
         data = flavor.dump(model)  # type: ignore[attr-defined]
-        flavor.load(data)  # refuse now what the gateway would refuse later (untrusted types, bad format)
+        # Load it back as the gateway will: refuses now what serving would refuse later (untrusted types,
+        # bad format), and evaluation then scores exactly the artifact that gets registered.
+        loaded = flavor.load(data)
         digest = str(ctx.ws.artifacts.put_bytes(data))
-        ctx.memo["model"] = model
+        ctx.memo["model"] = loaded
         estimator = type(model).__module__ + "." + type(model).__name__
         ctx.log(f"trained {estimator} on {len(y_train)} rows; {s.flavor} artifact {len(data)} B sha256:{digest[:12]}")
         return {"model": digest, "size": len(data), "estimator": estimator}
