@@ -26,7 +26,7 @@ def write_example(root: Path, name: str) -> list[str]:
         files["data/diabetes.csv"] = _diabetes_csv()
     for rel, data in files.items():
         target = root / rel
-        if target.exists() and target.read_bytes() != data:
+        if target.exists() and target.read_bytes() != data and not _replaceable(target):
             raise ConflictError(field=str(target), value="exists",
                                 expected="an empty folder (or one without the example's files)")
     written = []
@@ -36,6 +36,19 @@ def write_example(root: Path, name: str) -> list[str]:
         target.write_bytes(data)
         written.append(rel)
     return written
+
+
+def _replaceable(path: Path) -> bool:
+    """A ``shipyard.yaml`` without data or pipeline sections (what plain ``shipyard init`` writes) may be replaced."""
+    if path.name != "shipyard.yaml":
+        return False
+    import yaml
+
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError):
+        return False
+    return raw is None or (isinstance(raw, dict) and not ({"data", "pipeline", "model", "gates"} & set(raw)))
 
 
 def _package_files(name: str) -> dict[str, bytes]:
