@@ -63,8 +63,9 @@ def register(app: typer.Typer) -> None:
         port: int = typer.Option(8080, "--port", min=1, max=65535),
         workers: int = typer.Option(1, "--workers", min=1, max=64, help="Worker processes (share routing "
                                                                          "through the store)."),
-        predict_threads: int | None = typer.Option(None, "--predict-threads", min=1, max=64,
-                                                   help="Prediction threads per worker (default min(2, CPUs))."),
+        predict_threads: int | None = typer.Option(None, "--predict-threads", min=0, max=64,
+                                                   help="Prediction threads per worker (default min(2, CPUs); "
+                                                        "0 predicts on the event loop)."),
         log_level: str = typer.Option("info", "--log-level", help="debug | info | warning | error"),
     ) -> None:
         """Run the inference gateway (OIP v2 + /v1 predict) for every endpoint of the workspace."""

@@ -66,7 +66,8 @@ class Gateway:
 
         self.deps, self.options = deps, deps.options
         self.metrics = GatewayMetrics()
-        self.executor = make_executor(self.options.predict_threads)
+        # predict_threads == 0: predict inline on the event loop (GIL-bound models batch better so).
+        self.executor = make_executor(self.options.predict_threads) if self.options.predict_threads != 0 else None
         self.state = RoutingState(deps.routing, deps.versions, deps.artifacts, self._attach, self.metrics,
                                   self.options.poll_interval_s)
         self.predlog = PredictionLog(deps.artifacts.put_object, sample_rate=self.options.log_sample_rate,
@@ -87,6 +88,9 @@ class Gateway:
                              observe=self.metrics.batch_observer(lv.model, lv.version))
 
     async def startup(self) -> None:
+        from shipyard.serving.runtime import _limit_threads
+
+        _limit_threads()  # the loop thread too: inline prediction and warm-ups run here
         await asyncio.to_thread(self.state.sync)
         self._poller = asyncio.create_task(self.state.run())
         self.predlog.start()
@@ -98,7 +102,8 @@ class Gateway:
             self._poller.cancel()
         await asyncio.to_thread(self.predlog.stop)
         await asyncio.to_thread(self.feedback.stop)
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        if self.executor is not None:
+            self.executor.shutdown(wait=False, cancel_futures=True)
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
         while True:

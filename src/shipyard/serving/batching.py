@@ -11,6 +11,7 @@ Results are split back by row offsets: a row's prediction does not depend on its
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -22,7 +23,7 @@ Outputs = dict[str, Any]
 
 
 class Batcher:
-    def __init__(self, predict: Callable[[Rows], Outputs], executor: Executor, *, max_batch_size: int = 32,
+    def __init__(self, predict: Callable[[Rows], Outputs], executor: Executor | None, *, max_batch_size: int = 32,
                  max_wait_ms: float = 2.0, observe: Callable[[int], None] | None = None,
                  max_in_flight: int = 1) -> None:
         self.predict, self.executor = predict, executor
@@ -73,8 +74,17 @@ class Batcher:
         if self.observe is not None:
             self.observe(rows)
         batch = concat([r for r, _ in items]) if len(items) > 1 else items[0][0]
+        if self.executor is None:  # inline: predict on the loop thread, after this iteration's reads
+            loop.call_soon(self._inline, batch, items, loop)
+            return
         cf = self.executor.submit(self._run, batch, items)
         cf.add_done_callback(lambda c: loop.call_soon_threadsafe(self._done, c, items, loop))
+
+    def _inline(self, batch: Rows, items: list[tuple[Rows, asyncio.Future[Outputs]]],
+                loop: asyncio.AbstractEventLoop) -> None:
+        cf: concurrent.futures.Future[list[Any]] = concurrent.futures.Future()
+        cf.set_result(self._run(batch, items))
+        self._done(cf, items, loop)
 
     def _run(self, batch: Rows, items: list[tuple[Rows, asyncio.Future[Outputs]]]) -> list[Any]:
         """In the prediction thread: one call for the batch; on failure, each request alone."""

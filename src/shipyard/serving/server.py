@@ -97,7 +97,7 @@ def serve(ws: Any, host: str, port: int, workers: int = 1, predict_threads: int 
     metrics_dir = tempfile.mkdtemp(prefix="shipyard-metrics-")
     os.environ.update({ROOT_ENV: str(ws.root), "PROMETHEUS_MULTIPROC_DIR": metrics_dir,
                        "SHIPYARD_SERVE_LOG_LEVEL": log_level})
-    if predict_threads:
+    if predict_threads is not None:
         os.environ[THREADS_ENV] = str(predict_threads)
     try:
         uvicorn.run("shipyard.serving.server:app_from_env", factory=True, host=host, port=port, workers=workers,
