@@ -22,12 +22,19 @@ class LiveServer:
         return {"Authorization": f"Bearer {self.tokens[who]}"}
 
 
+def free_port() -> int:
+    """A free loopback port (a copy of conftest.free_port: 'conftest' is ambiguous across test dirs)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 @contextmanager
 def serve(app: object, log_level: str = "warning") -> Iterator[str]:
     """Run ``app`` with uvicorn in a thread on a free loopback port; yield its base URL."""
     import uvicorn
-
-    from conftest import free_port
 
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level=log_level,  # type: ignore[arg-type]

@@ -1,0 +1,130 @@
+"""The CLI against a running `shipyard server` (real HTTP on a free loopback port) gives the same
+--json output as local mode; tokens never show up in the server log or in error messages."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from api_harness import free_port
+from builders import make_skops_model
+
+CLI = [sys.executable, "-m", "shipyard.cli.main"]
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
+    env.update({"SHIPYARD_ACTOR": "alice", "COLUMNS": "200"}, **extra)
+    return env
+
+
+def run(ws: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, "-C", str(ws), *args], env=env or _env(), capture_output=True, text=True,
+                          timeout=180)
+
+
+def ok(ws: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    r = run(ws, *args, env=env)
+    assert r.returncode == 0, f"{args}: exit {r.returncode}\n{r.stdout}\n{r.stderr}"
+    return r.stdout
+
+
+@pytest.fixture
+def remote(tmp_path: Path, credit_csv: Path) -> Iterator[dict[str, object]]:
+    ws = tmp_path / "ws"
+    ok(tmp_path, "init", str(ws))
+    ok(ws, "users", "add", "admin", "--role", "admin")
+    ok(ws, "users", "add", "bob", "--role", "approver")
+    tokens = {u: json.loads(ok(ws, "users", "token", "create", u, "--json"))["token"] for u in ("admin", "bob")}
+    ok(ws, "data", "add", str(credit_csv), "--name", "credit")
+    model = make_skops_model(tmp_path / "model.skops")
+    ok(ws, "models", "register", "credit-risk", str(model), "--tag", "team=risk")
+    ok(ws, "models", "alias", "credit-risk", "champion", "1")
+    port = free_port()
+    log = (tmp_path / "server.log").open("w")
+    proc = subprocess.Popen([*CLI, "-C", str(ws), "server", "--port", str(port)], env=_env(),
+                            stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/api/v1/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None, (tmp_path / "server.log").read_text()
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.1)
+    try:
+        yield {"ws": ws, "url": url, "tokens": tokens, "model": model, "log": tmp_path / "server.log"}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+@pytest.mark.slow
+def test_remote_json_matches_local_and_tokens_stay_secret(remote: dict[str, object], tmp_path: Path) -> None:
+    ws, url, tokens = Path(str(remote["ws"])), str(remote["url"]), dict(remote["tokens"])  # type: ignore[call-overload]
+    as_admin = _env(SHIPYARD_SERVER=url, SHIPYARD_TOKEN=tokens["admin"])
+    reads = [("data", "list"), ("data", "show", "credit"), ("data", "show", "credit@1"), ("models", "list"),
+             ("models", "show", "credit-risk"), ("models", "show", "credit-risk:1"),
+             ("models", "show", "credit-risk@champion")]
+    for args in reads:
+        local = ok(ws, *args, "--json")
+        remote_out = ok(ws, *args, "--json", env=as_admin)
+        assert remote_out == local, f"{args} differs between local and remote mode"
+        assert json.loads(local)  # non-empty
+    # --server on the command line works like SHIPYARD_SERVER.
+    assert ok(ws, "--server", url, "models", "list", "--json", env=_env(SHIPYARD_TOKEN=tokens["admin"])) == \
+        ok(ws, "models", "list", "--json")
+
+    # Changes made through the server are what local mode then sees.
+    small = tmp_path / "small.csv"
+    small.write_text("a,b\n1,x\n2,y\n")
+    added = json.loads(ok(ws, "data", "add", str(small), "--name", "small", "--json", env=as_admin))
+    assert added["rows"] == 2 and added["created_by"] == "admin"
+    mv = json.loads(ok(ws, "models", "register", "credit-risk", str(remote["model"]), "--json", env=as_admin))
+    assert (mv["version"], mv["created_by"]) == (2, "admin")
+    ok(ws, "models", "stage", "credit-risk:2", "validated", env=as_admin)
+    own = run(ws, "approve", "credit-risk:2", env=as_admin)
+    assert own.returncode == 2 and "separation of duties" in own.stderr
+    as_bob = _env(SHIPYARD_SERVER=url, SHIPYARD_TOKEN=tokens["bob"])
+    approved = json.loads(ok(ws, "approve", "credit-risk:2", "--reason", "reviewed", "--json", env=as_bob))
+    assert approved["stage"] == "approved"
+    for args in [("models", "show", "credit-risk:2"), ("data", "show", "small")]:
+        assert ok(ws, *args, "--json", env=as_admin) == ok(ws, *args, "--json")
+    assert ok(ws, "audit", "log", "--json", env=as_admin) == ok(ws, "audit", "log", "--json")
+    assert "intact" in ok(ws, "audit", "verify", env=as_bob)
+    no_perm = run(ws, "users", "add", "eve", "--role", "admin", env=as_bob)
+    assert no_perm.returncode == 2 and "may not admin" in no_perm.stderr
+
+    # Bad, revoked and missing tokens: exit 2, a clear message, and the token is never echoed.
+    fake = "shp_" + "S3CRET" * 7
+    bad = run(ws, "models", "list", env=_env(SHIPYARD_SERVER=url, SHIPYARD_TOKEN=fake))
+    assert bad.returncode == 2 and "unknown token" in bad.stderr
+    revoked = json.loads(ok(ws, "users", "token", "create", "bob", "--json"))
+    ok(ws, "users", "token", "revoke", str(revoked["id"]))
+    r = run(ws, "models", "list", env=_env(SHIPYARD_SERVER=url, SHIPYARD_TOKEN=revoked["token"]))
+    assert r.returncode == 2 and "revoked" in r.stderr
+    missing = run(ws, "models", "list", env=_env(SHIPYARD_SERVER=url))
+    assert missing.returncode == 2 and "bearer token is required" in missing.stderr
+    dead = run(ws, "models", "list", env=_env(SHIPYARD_SERVER=f"http://127.0.0.1:{free_port()}",
+                                              SHIPYARD_TOKEN=tokens["admin"]))
+    assert dead.returncode == 2 and "cannot be reached" in dead.stderr
+    secrets = [*tokens.values(), fake, revoked["token"]]
+    for proc in (bad, r, missing, dead, own, no_perm):
+        for s in secrets:
+            assert s not in proc.stdout + proc.stderr
+    server_log = Path(str(remote["log"])).read_text()
+    assert "GET /api/v1/models" in server_log  # the access log is on, and it is what we grep
+    for s in secrets:
+        assert s not in server_log and s[4:] not in server_log
