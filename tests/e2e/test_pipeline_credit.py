@@ -113,6 +113,13 @@ def test_rerun_hits_cache_and_param_change_reruns_train_onwards(credit_ws: Path)
     assert res["version"] == 1  # nothing new registered
     p = cli(credit_ws, "run")
     assert "all 6 steps were cache hits" in p.stdout and p.returncode == 0
+    # the all-hit path hashes files and reads the cache table only: no data or ML library is imported
+    probe = ("import sys\nfrom shipyard.cli.main import run\ntry:\n    run(['run', '--json'])\n"
+             "except SystemExit as e:\n    code = e.code\n"
+             "heavy = sorted(m for m in ('numpy', 'pandas', 'pyarrow', 'sklearn', 'matplotlib', 'skops') "
+             "if m in sys.modules)\nprint('HEAVY', code, heavy, file=sys.stderr)\n")
+    p = subprocess.run([sys.executable, "-c", probe], cwd=credit_ws, env=ENV, capture_output=True, text=True)
+    assert "HEAVY 0 []" in p.stderr, p.stderr
     set_config(credit_ws, "max_leaf_nodes: 15", "max_leaf_nodes: 7")
     code, res = run_json(credit_ws)
     assert code == 0, res
