@@ -23,9 +23,9 @@ def run(
     junit: Path | None = typer.Option(None, "--junit", help="Write the gates as JUnit XML to PATH (for CI)."),
     as_json: bool = typer.Option(False, "--json", help="Print the run result as JSON."),
     report_dir: Path | None = typer.Option(None, "--report-dir",
-                                           help="Where to write report files (default .shipyard/reports/MODEL/VERSION)."),
+                                           help="Report folder (default .shipyard/reports/MODEL/VERSION)."),
 ) -> None:
-    """Validate, split, train, evaluate, gate and register; exit 0 if all gates pass, 1 if a gate or validation fails."""
+    """Validate, split, train, evaluate, gate, register. Exit 0: gates pass; 1: a gate or validation failed."""
     from shipyard.cli.output import console
     from shipyard.pipeline.runner import run_pipeline
 
@@ -101,7 +101,8 @@ def _render(result: Any, con: Any) -> None:
                         [[g["gate"], "-" if g["value"] is None else f"{g['value']:.4g}", f"{g['threshold']:g}",
                           "[green]pass[/]" if g["passed"] else "[red]FAIL[/]", g["note"]] for g in result.gates]))
     colour = "green" if result.status == "succeeded" else "red"
-    con.print(f"[{colour}]{result.model}:{result.version}[/] registered, stage [bold]{result.stage}[/] (run {result.run_id})")
+    con.print(f"[{colour}]{result.model}:{result.version}[/] registered, stage [bold]{result.stage}[/] "
+              f"(run {result.run_id})")
     if result.report_dir:
         con.print(f"reports: {result.report_dir}/report.html")
 

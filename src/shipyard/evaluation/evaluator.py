@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from shipyard.evaluation import bootstrap, metrics as m
+from shipyard.evaluation import bootstrap
+from shipyard.evaluation import metrics as m
 from shipyard.evaluation.scoring import score
 
 

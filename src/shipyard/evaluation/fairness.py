@@ -1,4 +1,4 @@
-"""Fairness per sensitive column with fairlearn: demographic parity and equalized odds differences, per-group metrics."""
+"""Fairness per sensitive column (fairlearn): demographic parity and equalized odds differences, per-group metrics."""
 
 from __future__ import annotations
 

@@ -28,7 +28,8 @@ def slice_keys(values: Any) -> np.ndarray:
     return np.array(["(missing)" if v is None or v != v else str(v) for v in col.tolist()], dtype=object)
 
 
-def slice_metrics(X: Any, columns: list[str], y: np.ndarray, s: np.ndarray, task: str) -> dict[str, list[dict[str, Any]]]:
+def slice_metrics(X: Any, columns: list[str], y: np.ndarray, s: np.ndarray,
+                  task: str) -> dict[str, list[dict[str, Any]]]:
     """``{column: [{"value", "n", "metrics": {...}}]}``, values sorted by size (largest first)."""
     out: dict[str, list[dict[str, Any]]] = {}
     for column in columns:

@@ -9,6 +9,7 @@ from typing import Any
 from shipyard.config import ProjectConfig
 from shipyard.errors import InvalidInputError
 
+
 @dataclass(frozen=True)
 class RunSpec:
     root: Path

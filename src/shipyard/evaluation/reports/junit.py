@@ -21,7 +21,9 @@ def render_junit(model: str, run_id: str, gates: list[dict[str, Any]], *,
         cases += 1
         case = ET.SubElement(suite, "testcase", classname=f"shipyard.{model}.gates", name=g["gate"])
         value = "n/a" if g.get("value") is None else f"{g['value']:.6g}"
-        detail = f"{g['gate']}: value {value}, threshold {g['threshold']:g}" + (f" ({g['note']})" if g.get("note") else "")
+        detail = f"{g['gate']}: value {value}, threshold {g['threshold']:g}"
+        if g.get("note"):
+            detail += f" ({g['note']})"
         if not g["passed"]:
             failures += 1
             ET.SubElement(case, "failure", message=detail, type="GateFailed").text = detail

@@ -37,13 +37,11 @@ class RegisterStep:
         provenance = {
             "run_id": ctx.run_id,
             "datasets": [{"ref": dv.ref, "digest": dv.digest, "rows": dv.rows, "role": "train",
-                          "source": str(s.data_path.relative_to(s.root)) if s.data_path.is_relative_to(s.root)
-                          else str(s.data_path)}],
+                          "source": _rel(s.data_path, s.root)}],
             "git": git_info(s.root),
             "params": s.params,
             "environment": environment(),
-            "code": {"train": f"{s.train_file.relative_to(s.root) if s.train_file.is_relative_to(s.root) else s.train_file}"
-                              f":{s.train_function}", "sha256": ctx.train_digest},
+            "code": {"train": f"{_rel(s.train_file, s.root)}:{s.train_function}", "sha256": ctx.train_digest},
             "split": {**s.split, "train_rows": o["split"]["train_rows"], "test_rows": o["split"]["test_rows"]},
             "task": o["split"]["task"], "target": s.target, "positive": o["split"].get("positive"),
             "classes": o["split"].get("classes"),
@@ -73,6 +71,10 @@ class RegisterStep:
         )
         ctx.log(f"registered {mv.ref} stage {mv.stage}")
         return {"model": mv.model, "version": mv.version, "stage": mv.stage, "reports": reports}
+
+
+def _rel(path: Any, root: Any) -> str:
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
 
 def _registry_evaluation(doc: dict[str, Any], gates: list[dict[str, Any]]) -> dict[str, Any]:

@@ -79,7 +79,8 @@ def frame(ctx: RunContext) -> tuple[Any, np.ndarray, str, Any, list[str] | None]
         y = (target.astype(str) == positive).to_numpy().astype(np.int64)
     else:
         if not pd.api.types.is_numeric_dtype(target):
-            raise InvalidInputError(field="data.target", value=str(target.dtype), expected="a numeric target for regression")
+            raise InvalidInputError(field="data.target", value=str(target.dtype),
+                                    expected="a numeric target for regression")
         y = target.to_numpy(dtype=float)
     ctx.memo["frame"] = (df, y, task, positive, classes)
     return ctx.memo["frame"]  # type: ignore[no-any-return]

@@ -71,7 +71,8 @@ def load_function(path: Any, name: str) -> Any:
         spec.loader.exec_module(module)
     except Exception as exc:  # the user's module failed to import
         raise TrainFunctionError(f"pipeline.train: importing {path.name} failed: {type(exc).__name__}: {exc}",
-                                 field="pipeline.train", value=str(path), expected="an importable Python file") from None
+                                 field="pipeline.train", value=str(path),
+                                 expected="an importable Python file") from None
     finally:
         with contextlib.suppress(ValueError):
             sys.path.remove(str(path.parent))
