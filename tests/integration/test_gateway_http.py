@@ -25,7 +25,8 @@ def train_hgb(path: Path, seed: int = 0, max_iter: int = 15):
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     X, y = make_classification(n_samples=800, n_features=N_FEATURES, n_informative=4, random_state=seed)
-    model = HistGradientBoostingClassifier(max_iter=max_iter, random_state=seed).fit(pd.DataFrame(X, columns=COLUMNS), y)
+    frame = pd.DataFrame(X, columns=COLUMNS)
+    model = HistGradientBoostingClassifier(max_iter=max_iter, random_state=seed).fit(frame, y)
     sio.dump(model, path)
     return model, X
 
