@@ -118,6 +118,15 @@ def install(app: FastAPI) -> None:
         body = {"type": kind, "field": None, "value": None, "expected": None, "message": str(exc.detail)}
         return JSONResponse({"error": body}, status_code=exc.status_code, headers=exc.headers)
 
+    from sqlalchemy.exc import DataError
+
+    @app.exception_handler(DataError)
+    async def _data(_request: Request, exc: DataError) -> JSONResponse:
+        # The database refused a value the request carried (e.g. NUL in JSON text on PostgreSQL).
+        return error_response(InvalidInputError(
+            "request: a value cannot be stored (the database refused it)", field="body", value=None,
+            expected="text without NUL characters and numbers within range"))
+
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:
         log.error("internal error on %s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc,

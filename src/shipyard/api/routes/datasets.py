@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import re
 import tempfile
 from pathlib import Path
@@ -49,7 +50,25 @@ async def add_version(
     return await run_in_threadpool(_add, ws, name, filename, data)
 
 
+def _check_text(data: bytes) -> None:
+    """A non-Parquet upload must be UTF-8 text (checked in chunks, without copying the body)."""
+    if data[:4] == b"PAR1":
+        return
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(data)
+    try:
+        for start in range(0, len(view), 1 << 20):
+            decoder.decode(view[start:start + (1 << 20)])
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(
+            f"body: byte {exc.start} is not UTF-8; expected a UTF-8 CSV/TSV file or a Parquet file",
+            field="body", value=f"byte offset {exc.start}", expected="UTF-8 CSV/TSV text or Parquet",
+        ) from None
+
+
 def _add(ws: Workspace, name: str, filename: str, data: bytes) -> dict[str, Any]:
+    _check_text(data)
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", Path(filename).name) or "data.csv"
     with tempfile.TemporaryDirectory(prefix="shipyard-upload-") as tmp:
         path = Path(tmp) / safe
