@@ -32,13 +32,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(app: object, log_level: str = "warning") -> Iterator[str]:
+def serve(app: object, log_level: str = "warning", **config: object) -> Iterator[str]:
     """Run ``app`` with uvicorn in a thread on a free loopback port; yield its base URL."""
     import uvicorn
 
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level=log_level,  # type: ignore[arg-type]
-                                           lifespan="off"))
+                                           lifespan="off", **config))  # type: ignore[arg-type]
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
