@@ -9,6 +9,7 @@ in an error message.
 from __future__ import annotations
 
 import base64
+import builtins
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from functools import cached_property
@@ -129,7 +130,7 @@ class RemoteDatasets:
     def list(self) -> list[DatasetSummary]:
         return [DatasetSummary(**d) for d in self.t.json("GET", "/datasets")]
 
-    def versions(self, name: str) -> list[DatasetVersion]:
+    def versions(self, name: str) -> builtins.list[DatasetVersion]:
         return [DatasetVersion(**d) for d in self.t.json("GET", f"/datasets/{_q(name)}/versions")]
 
     def show(self, ref: str) -> DatasetVersion:
@@ -257,7 +258,7 @@ class RemoteUsers:
     def revoke_token(self, token_id: int) -> TokenInfo:
         return TokenInfo(**self.t.json("DELETE", f"/tokens/{int(token_id)}"))
 
-    def list_tokens(self, user: str | None = None) -> list[TokenInfo]:
+    def list_tokens(self, user: str | None = None) -> builtins.list[TokenInfo]:
         params = {"user": user} if user else {}
         return [TokenInfo(**d) for d in self.t.json("GET", "/tokens", params=params)]
 
