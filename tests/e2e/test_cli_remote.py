@@ -128,3 +128,19 @@ def test_remote_json_matches_local_and_tokens_stay_secret(remote: dict[str, obje
     assert "GET /api/v1/models" in server_log  # the access log is on, and it is what we grep
     for s in secrets:
         assert s not in server_log and s[4:] not in server_log
+
+
+def test_local_mode_is_admin_unless_auth_required(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    ok(tmp_path, "init", str(ws))
+    ok(ws, "users", "add", "admin", "--role", "admin")  # the OS user acts as admin locally
+    ok(ws, "users", "add", "vic", "--role", "viewer")
+    vic = json.loads(ok(ws, "users", "token", "create", "vic", "--json"))["token"]
+    cfg = ws / "shipyard.yaml"
+    cfg.write_text(cfg.read_text().replace("auth: optional", "auth: required"))
+    r = run(ws, "models", "list")
+    assert r.returncode == 2 and "requires a token" in r.stderr
+    assert ok(ws, "models", "list", "--json", env=_env(SHIPYARD_TOKEN=vic)).strip() == "[]"
+    denied = run(ws, "users", "add", "eve", "--role", "admin", env=_env(SHIPYARD_TOKEN=vic))
+    assert denied.returncode == 2 and "vic (role viewer) may not admin" in denied.stderr
+    assert vic not in denied.stderr
