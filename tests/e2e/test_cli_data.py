@@ -55,7 +55,9 @@ def test_validate_exit_codes(cli, credit_csv: Path, tmp_path: Path) -> None:  # 
 
     garbage = tmp_path / "garbage.csv"
     garbage.write_bytes(b"\x00\x01\x02PK\x03\x04 not a table")
-    for path in (garbage, tmp_path / "missing.csv"):
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes("Status,Home\ngood,se\xf1or\n".encode("latin-1"))
+    for path in (garbage, latin1, tmp_path / "missing.csv"):
         r = cli("data", "validate", "credit", str(path))
         assert r.returncode == 2
         assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) <= 2, r.stderr

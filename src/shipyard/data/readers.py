@@ -60,6 +60,13 @@ def _read(path: Path, *, as_strings: bool) -> pa.Table:
         raise _unreadable(path, _first_line(exc)) from exc
     if table.num_columns == 0:
         raise _unreadable(path, "no columns found")
+    try:
+        names = table.column_names
+    except UnicodeDecodeError:
+        raise _unreadable(path, "the header row is not UTF-8 text; re-save the file as UTF-8") from None
+    for name, typ in zip(names, table.schema.types, strict=True):
+        if pa.types.is_binary(typ) or pa.types.is_large_binary(typ):
+            raise _unreadable(path, f"column {name!r} holds bytes that are not UTF-8 text; re-save the file as UTF-8")
     return table
 
 
