@@ -12,7 +12,13 @@ import httpx
 import numpy as np
 import pytest
 
-from conftest import free_port
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 N_FEATURES = 6
 COLUMNS = [f"f{i}" for i in range(N_FEATURES)]

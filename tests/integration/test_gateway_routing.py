@@ -12,7 +12,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import free_port
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 COLUMNS = [f"f{i}" for i in range(4)]
 BODY = {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64", "data": [0.1, 0.2, 0.3, 0.4]}]}

@@ -170,6 +170,8 @@ class Gateway:
             raise too_big
         msg = await receive()
         body = msg.get("body", b"")
+        if len(body) > limit:
+            raise too_big
         if not msg.get("more_body"):
             return bytes(body)
         chunks = [body]
