@@ -18,7 +18,7 @@ PG_ADMIN_URL = os.environ.get("SHIPYARD_TEST_PG", "postgresql://postgres@127.0.0
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 CREDIT_CSV = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "credit_data.csv"
 if not CREDIT_CSV.exists():  # the example ships its own copy
-    CREDIT_CSV = Path(__file__).resolve().parents[1] / "src" / "shipyard" / "examples" / "credit" / "data" / "credit.csv"
+    CREDIT_CSV = Path(__file__).resolve().parents[1] / "src/shipyard/examples/credit/data/credit.csv"
 
 
 def need_service(reason: str) -> None:

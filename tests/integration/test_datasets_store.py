@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from builders import make_skops_model
 
+from builders import make_skops_model
 from shipyard.config import Settings
 from shipyard.workspace import Workspace
 

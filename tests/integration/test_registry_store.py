@@ -6,8 +6,8 @@ import multiprocessing as mp
 from pathlib import Path
 
 import pytest
-from builders import make_skops_model
 
+from builders import make_skops_model
 from shipyard.config import Settings
 from shipyard.core.permissions import Principal, Role
 from shipyard.errors import PermissionDeniedError
@@ -65,7 +65,8 @@ def test_viewer_cannot_register(workspace: Workspace, tmp_path: Path) -> None:
 
 def test_tampered_artifact_is_refused(workspace: Workspace, tmp_path: Path) -> None:
     mv = workspace.models.register("m", make_skops_model(tmp_path / "m.skops"), "sklearn")
-    blob = Path(workspace.artifacts.url.removeprefix("file://")) / "sha256" / mv.artifact_digest[:2] / mv.artifact_digest[2:]
+    digest = mv.artifact_digest
+    blob = Path(workspace.artifacts.url.removeprefix("file://")) / "sha256" / digest[:2] / digest[2:]
     data = bytearray(blob.read_bytes())
     data[100] ^= 0xFF
     blob.write_bytes(bytes(data))

@@ -105,7 +105,8 @@ def diff(ctx: typer.Context, a: str = typer.Argument(..., help="NAME@VERSION"),
 
 
 @app.command("validate")
-def validate(ctx: typer.Context, ref: str = typer.Argument(..., help="Dataset NAME (or NAME@VERSION) whose schema to use"),
+def validate(ctx: typer.Context,
+             ref: str = typer.Argument(..., help="Dataset NAME (or NAME@VERSION) whose schema to use"),
              path: Path = typer.Argument(..., help="CSV or Parquet file to check"), as_json: bool = JSON) -> int:
     """Check a file against a dataset's schema; exit 1 listing every violation."""
     from shipyard.cli.output import out, print_json, table

@@ -13,9 +13,9 @@ if TYPE_CHECKING:
 
 @lru_cache(maxsize=2)
 def console(stderr: bool = False) -> Console:
-    from rich.console import Console
-
     import os
+
+    from rich.console import Console
 
     width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "160"))
     return Console(stderr=stderr, highlight=False, width=width)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import io
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -146,12 +147,13 @@ class DatasetService:
         return [DatasetSummary(r.dataset_name, int(r.version), int(r.rows), int(r.n_columns), r.digest,
                                _iso(r.created_at)) for r in rows]
 
-    def versions(self, name: str) -> list[DatasetVersion]:
+    def versions(self, name: str) -> builtins.list[DatasetVersion]:
         authorize(self.actor, Permission.READ)
         with self.db.read() as conn:
             rows = conn.execute(self._q().where(D.c.name == name).order_by(DV.c.version)).all()
         if not rows:
-            raise DatasetNotFoundError(field="dataset", value=name, expected="an existing dataset (see `shipyard data list`)")
+            raise DatasetNotFoundError(field="dataset", value=name,
+                                       expected="an existing dataset (see `shipyard data list`)")
         return [self._to_version(r) for r in rows]
 
     def show(self, ref: str) -> DatasetVersion:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import secrets
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -107,7 +108,8 @@ class UserService:
     def _row(self, conn: Any, name: str) -> Any:
         row = conn.execute(select(t.principals).where(t.principals.c.name == name)).first()
         if row is None:
-            raise PrincipalNotFoundError(field="user", value=name, expected="an existing user (see `shipyard users list`)")
+            raise PrincipalNotFoundError(field="user", value=name,
+                                         expected="an existing user (see `shipyard users list`)")
         return row
 
     def create_token(self, user: str, *, name: str = "", expires_in: timedelta | None = None) -> NewToken:
@@ -145,7 +147,7 @@ class UserService:
         return TokenInfo(token_id, row.user, row.name, row.prefix, _iso(row.created_at) or "",
                          _iso(row.expires_at), now.isoformat())
 
-    def list_tokens(self, user: str | None = None) -> list[TokenInfo]:
+    def list_tokens(self, user: str | None = None) -> builtins.list[TokenInfo]:
         if user != self.actor.name:
             authorize(self.actor, Permission.ADMIN)
         q = select(t.tokens, t.principals.c.name.label("user")).join(
@@ -174,7 +176,8 @@ def authenticate(db: Database, token: str, clock: Clock) -> Principal:
     if row is None:
         raise InvalidTokenError("token: unknown token", field="token", value="<redacted>", expected="a valid token")
     if row.revoked_at is not None:
-        raise InvalidTokenError("token: revoked", field="token", value="<redacted>", expected="a token that is not revoked")
+        raise InvalidTokenError("token: revoked", field="token", value="<redacted>",
+                                expected="a token that is not revoked")
     exp = _aware(row.expires_at)
     if exp is not None and exp <= now:
         raise InvalidTokenError("token: expired", field="token", value="<redacted>", expected="an unexpired token")

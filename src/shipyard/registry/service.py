@@ -220,7 +220,8 @@ class RegistryService:
     def _model_row(self, conn: Connection, name: str) -> Row[Any]:
         m = conn.execute(select(M).where(M.c.name == name)).first()
         if m is None:
-            raise ModelNotFoundError(field="model", value=name, expected="a registered model (see `shipyard models list`)")
+            raise ModelNotFoundError(field="model", value=name,
+                                     expected="a registered model (see `shipyard models list`)")
         return m
 
     def _row_by_id(self, conn: Connection, vid: int) -> Row[Any]:
@@ -259,7 +260,8 @@ class RegistryService:
 
     def _version(self, conn: Connection, r: Row[Any]) -> ModelVersion:
         vid = r.id
-        aliases = sorted(conn.execute(select(t.model_aliases.c.alias).where(t.model_aliases.c.version_id == vid)).scalars())
+        aliases = sorted(conn.execute(
+            select(t.model_aliases.c.alias).where(t.model_aliases.c.version_id == vid)).scalars())
         tags = {k: v for k, v in conn.execute(select(t.model_tags.c.key, t.model_tags.c.value)
                                                .where(t.model_tags.c.version_id == vid).order_by(t.model_tags.c.key))}
         lin = [{"kind": x.kind, "ref": x.ref, "digest": x.digest, "role": x.role} for x in conn.execute(

@@ -21,7 +21,10 @@ def _untrusted(source: Any) -> tuple[list[str], list[str]]:
     import skops.io as sio
 
     try:
-        types = sio.get_untrusted_types(data=source) if isinstance(source, bytes) else sio.get_untrusted_types(file=source)
+        if isinstance(source, bytes):
+            types = sio.get_untrusted_types(data=source)
+        else:
+            types = sio.get_untrusted_types(file=source)
     except Exception as exc:  # skops raises zipfile/json/KeyError flavours for non-skops input
         raise ArtifactFormatError(
             field="artifact", value=str(source)[:80] if not isinstance(source, bytes) else "<bytes>",
@@ -40,7 +43,8 @@ class SklearnFlavor:
         if raw[:2] in (b"\x80\x03", b"\x80\x04", b"\x80\x05") or Path(path).suffix in (".pkl", ".pickle", ".joblib"):
             raise UnsafeArtifactError(
                 field="artifact", value=str(path),
-                expected="a skops file (skops.io.dump); pickle/joblib files are refused because loading them runs arbitrary code",
+                expected="a skops file (skops.io.dump); pickle/joblib files are refused "
+                "because loading them runs arbitrary code",
             )
         _, bad = _untrusted(raw)
         if bad:
