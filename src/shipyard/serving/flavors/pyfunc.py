@@ -8,7 +8,8 @@ Artifact layout (a ``.zip``)::
 
 Trust model: loading runs the archive's code, so pyfunc is for code the workspace itself
 registered. Registering needs ``model:write`` (audited), the bytes are verified against their
-sha256 before every load, ``inspect`` refuses archives carrying pickle/joblib files, and nothing
+sha256 before every load, ``inspect`` and ``load`` refuse archives carrying pickle/joblib files (by
+suffix or by the pickle PROTO header, whatever the name), and nothing
 outside the workspace's artifact store is ever imported this way.
 """
 
@@ -33,6 +34,15 @@ ENTRY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".dill", ".cloudpickle")
 
 
+def _is_pickle(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bool:
+    """Sniff content too: a pickle renamed to weights.bin starts with PROTO (0x80) and a protocol 2..5."""
+    if info.is_dir() or info.file_size < 2:
+        return False
+    with zf.open(info) as f:
+        head = f.read(2)
+    return head[0] == 0x80 and 2 <= head[1] <= 5
+
+
 def _open(data: bytes) -> tuple[zipfile.ZipFile, str]:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
@@ -47,7 +57,7 @@ def _open(data: bytes) -> tuple[zipfile.ZipFile, str]:
         name = info.filename
         if name.startswith("/") or ".." in Path(name).parts:
             raise UnsafeArtifactError(field="artifact", value=name, expected="relative paths inside the zip")
-        if name.lower().endswith(PICKLE_SUFFIXES):
+        if name.lower().endswith(PICKLE_SUFFIXES) or _is_pickle(zf, info):
             raise UnsafeArtifactError(field="artifact", value=name,
                                       expected="no pickle/joblib files (loading them runs arbitrary code)")
     module = entry.split(":")[0].replace(".", "/") + ".py"
