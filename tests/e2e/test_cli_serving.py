@@ -1,0 +1,98 @@
+"""`shipyard deploy`, `shipyard endpoints list | show | route` through the real CLI (subprocess)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from builders import make_skops_model
+
+
+def _versions(cli, tmp_path: Path, n: int) -> None:  # type: ignore[no-untyped-def]
+    """`shipyard init` in the CLI's folder, then n versions of churn registered in-process (registration
+    through the CLI is tested in test_cli_models.py and costs seconds per call)."""
+    from shipyard.config import Settings
+    from shipyard.workspace import Workspace
+
+    assert cli("init").returncode == 0
+    model = make_skops_model(tmp_path / "m.skops")
+    ws = Workspace.open(tmp_path / "ws", settings=Settings(actor="alice"))
+    try:
+        for _ in range(n):
+            ws.models.register("churn", model, "sklearn")
+    finally:
+        ws.close()
+
+
+def test_deploy_list_show_route_and_usage_errors(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _versions(cli, tmp_path, 3)
+    r = cli("deploy", "churn:1", "--endpoint", "scoring", "--json")
+    assert r.returncode == 0, r.stderr
+    ep = json.loads(r.stdout)
+    assert ep["name"] == "scoring" and ep["model"] == "churn" and ep["generation"] == 1
+    assert ep["routing"]["routes"] == [{"version": 1, "weight": 100}]
+
+    listing = json.loads(cli("endpoints", "list", "--json").stdout)
+    assert [e["name"] for e in listing] == ["scoring"]
+    assert listing[0]["routing"] == ep["routing"]
+
+    r = cli("endpoints", "route", "scoring", "--set", "1=90", "--set", "2=10", "--shadow", "3",
+            "--sticky-header", "x-user", "--json")
+    assert r.returncode == 0, r.stderr
+    routed = json.loads(r.stdout)
+    assert routed["generation"] == 2
+    shown = json.loads(cli("endpoints", "show", "scoring", "--json").stdout)
+    assert shown["generation"] == 2
+    assert sorted((x["version"], x["weight"]) for x in shown["routing"]["routes"]) == [(1, 90), (2, 10)]
+    assert shown["routing"]["shadow"] == [3] and shown["routing"]["sticky_header"] == "x-user"
+
+    # human output names the versions and weights too
+    human = cli("endpoints", "show", "scoring")
+    assert human.returncode == 0 and "churn:1" in human.stdout and "90%" in human.stdout
+
+    bad_sum = cli("endpoints", "route", "scoring", "--set", "1=90", "--set", "2=20")
+    assert bad_sum.returncode == 2
+    assert "routes" in bad_sum.stderr and "110" in bad_sum.stderr and "100" in bad_sum.stderr
+    assert "Traceback" not in bad_sum.stderr
+
+    unknown = cli("endpoints", "route", "scoring", "--set", "1=50", "--set", "7=50")
+    assert unknown.returncode == 2 and "version" in unknown.stderr and "7" in unknown.stderr
+
+    malformed = cli("endpoints", "route", "scoring", "--set", "1:100")
+    assert malformed.returncode == 2 and "--set" in malformed.stderr
+
+    missing = cli("endpoints", "route", "nope", "--set", "1=100")
+    assert missing.returncode == 2 and "endpoint" in missing.stderr and "nope" in missing.stderr
+
+    no_version = cli("deploy", "churn:9", "--endpoint", "scoring")
+    assert no_version.returncode == 2 and "9" in no_version.stderr
+
+    # none of that changed the table
+    assert json.loads(cli("endpoints", "show", "scoring", "--json").stdout) == shown
+
+    # deploying a version with no weight moves all traffic to it
+    r = cli("deploy", "churn:2", "--endpoint", "scoring", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["routing"]["routes"] == [{"version": 2, "weight": 100}]
+
+
+def test_viewer_cannot_deploy_or_route(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _versions(cli, tmp_path, 2)
+    assert cli("deploy", "churn:1", "--endpoint", "scoring").returncode == 0
+    assert cli("users", "add", "vera", "--role", "viewer").returncode == 0
+    token = json.loads(cli("users", "token", "create", "vera", "--json").stdout)["token"]
+    as_viewer = {"SHIPYARD_TOKEN": token, "SHIPYARD_AUTH": "required"}
+
+    denied = cli("deploy", "churn:2", "--endpoint", "scoring", env=as_viewer)
+    assert denied.returncode == 2, denied.stderr
+    assert "vera" in denied.stderr and "viewer" in denied.stderr and "deploy" in denied.stderr
+    assert token not in denied.stderr + denied.stdout
+
+    denied = cli("endpoints", "route", "scoring", "--set", "2=100", env=as_viewer)
+    assert denied.returncode == 2 and "may not deploy" in denied.stderr
+
+    # reading is allowed, and shows the table untouched
+    shown = cli("endpoints", "show", "scoring", "--json", env=as_viewer)
+    assert shown.returncode == 0, shown.stderr
+    ep = json.loads(shown.stdout)
+    assert ep["generation"] == 1 and ep["routing"]["routes"] == [{"version": 1, "weight": 100}]
