@@ -60,6 +60,9 @@ class PredictionLog:
             threading.Thread(target=self.flush, daemon=True).start()
 
     def start(self) -> None:
+        # Import pyarrow now: a first import inside the flusher holds the GIL for ~0.5 s mid-traffic.
+        import pyarrow.parquet  # noqa: F401
+
         if self._thread is None:
             self._thread = threading.Thread(target=self._loop, name="shipyard-predlog", daemon=True)
             self._thread.start()
@@ -85,14 +88,14 @@ class PredictionLog:
                 buf, self._buf, self._rows = self._buf, [], 0
             if not buf:
                 return []
-            groups: dict[tuple[str, str, int, str], list[tuple[Any, ...]]] = {}
-            for rec in buf:
-                hour = datetime.fromtimestamp(rec[5], UTC).strftime("%Y-%m-%d/%H")
-                groups.setdefault((rec[0], rec[1], rec[2], hour), []).append(rec)
+            groups: dict[tuple[str, str, int, int], list[tuple[Any, ...]]] = {}
+            for rec in buf:  # group by hour number (an integer division, not a strftime per record)
+                groups.setdefault((rec[0], rec[1], rec[2], int(rec[5] // 3600)), []).append(rec)
             urls = []
             for (endpoint, _model, _version, hour), recs in groups.items():
                 data = self._parquet(recs)
-                key = f"predictions/{endpoint}/{hour}/{uuid.uuid4().hex}.parquet"
+                when = datetime.fromtimestamp(hour * 3600, UTC).strftime("%Y-%m-%d/%H")
+                key = f"predictions/{endpoint}/{when}/{uuid.uuid4().hex}.parquet"
                 urls.append(self.put_object(key, data))
             self.written.extend(urls)
             return urls
@@ -111,7 +114,7 @@ class PredictionLog:
             "endpoint": pa.array(np.repeat(np.array([r[0] for r in recs], dtype=object), counts), pa.string()),
             "model": pa.array(np.repeat(np.array([r[1] for r in recs], dtype=object), counts), pa.string()),
             "version": pa.array(np.repeat(np.array([r[2] for r in recs]), counts), pa.int64()),
-            "row": pa.array(np.concatenate([np.arange(n) for n in counts]), pa.int64()),
+            "row": pa.array(np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts), pa.int64()),
             "latency_ms": pa.array(np.repeat(np.array([r[8] for r in recs], dtype=np.float64), counts)),
         }
         matrices = [r[6].matrix for r in recs]

@@ -1,0 +1,45 @@
+"""PredictionLog: rows numbered within their request, objects keyed by endpoint and UTC hour."""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+import types
+from datetime import UTC, datetime
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from shipyard.serving.prediction_log import PredictionLog
+from shipyard.serving.signature import Rows
+
+
+def test_flush_numbers_rows_per_request_and_keys_by_hour() -> None:
+    stored: dict[str, bytes] = {}
+
+    def put(key: str, data: bytes) -> str:
+        stored[key] = data
+        return f"mem://{key}"
+
+    lv = types.SimpleNamespace(model="m", version=3, signature=types.SimpleNamespace(names=("a", "b")))
+    log = PredictionLog(put, drop_columns=["b"])
+    before = time.time()
+    for rid, n in (("r1", 3), ("r2", 1), ("r3", 2)):
+        mat = np.arange(n * 2, dtype=float).reshape(n, 2)
+        log.record("ep", lv, rid, Rows(n, matrix=mat), {"predict": np.arange(n)}, 1.5)
+    after = time.time()
+    urls = log.flush()
+    assert len(urls) == 1 and len(stored) == 1
+    key = next(iter(stored))
+    hours = {datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d/%H") for t in (before, after)}
+    m = re.fullmatch(r"predictions/ep/(\d{4}-\d{2}-\d{2}/\d{2})/[0-9a-f]{32}\.parquet", key)
+    assert m is not None and m.group(1) in hours, key
+    table = pq.read_table(io.BytesIO(stored[key])).to_pydict()
+    assert table["request_id"] == ["r1"] * 3 + ["r2"] + ["r3"] * 2
+    assert table["row"] == [0, 1, 2, 0, 0, 1]
+    assert table["input_a"] == [0.0, 2.0, 4.0, 0.0, 0.0, 2.0]
+    assert "input_b" not in table
+    assert table["output_predict"] == [0, 1, 2, 0, 0, 1]
+    assert table["version"] == [3] * 6
+    assert log.flush() == []  # the buffer was swapped out
