@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shipyard.errors import InvalidInputError
@@ -147,7 +148,7 @@ class ProjectConfig(_Strict):
     serving: ServingSpec = Field(default_factory=ServingSpec)
 
 
-def _describe(err: dict[str, Any]) -> tuple[str, Any, str]:
+def _describe(err: ErrorDetails) -> tuple[str, Any, str]:
     loc = ".".join(str(p) for p in err.get("loc", ())) or "(root)"
     kind = err.get("type", "")
     if kind == "extra_forbidden":

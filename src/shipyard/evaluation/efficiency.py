@@ -23,7 +23,7 @@ def efficiency(model: Any, X: Any, task: str, artifact_size: int, *, single_rows
             score(model, r, task)  # warm-up
         times = np.empty(len(rows))
         for i, r in enumerate(rows):
-            t0 = time.perf_counter_ns()
+            t0: float = time.perf_counter_ns()
             score(model, r, task)
             times[i] = (time.perf_counter_ns() - t0) / 1e6
     best = float("inf")

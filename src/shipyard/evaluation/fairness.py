@@ -42,8 +42,8 @@ def fairness(X: Any, sensitive: list[str], y: np.ndarray, s: np.ndarray, task: s
             frame = MetricFrame(metrics={"selection_rate": selection_rate, "tpr": true_positive_rate,
                                          "fpr": false_positive_rate, "accuracy": _acc, "n": _count},
                                 y_true=y, y_pred=pred, sensitive_features=groups)
-            by_group = [{"group": str(g), **{k: _num(v) for k, v in row.items()}}
-                        for g, row in frame.by_group.to_dict(orient="index").items()]
+            by_group: list[dict[str, Any]] = [{"group": str(g), **{k: _num(v) for k, v in row.items()}}
+                                              for g, row in frame.by_group.to_dict(orient="index").items()]
             columns[col] = {"demographic_parity_difference": dpd, "equalized_odds_difference": eod,
                             "by_group": by_group}
             flat[f"demographic_parity_difference.{col}"] = dpd

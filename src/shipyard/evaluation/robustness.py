@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -62,9 +63,11 @@ def robustness(model: Any, X: Any, y: np.ndarray, task: str, main: str, base: fl
                noise: float, swap_rate: float, seed: int) -> dict[str, Any]:
     """``{"perturbations": {kind: {metric, value, drop}}, "metrics": {"robustness_<kind>_drop": drop}}``."""
     fn = m.METRICS[main]
-    perturb = {"missing": lambda r: with_missing(X, missing_rate, r),
-               "noise": lambda r: with_noise(X, noise, r),
-               "swap": lambda r: with_swaps(X, swap_rate, r)}
+    perturb: dict[str, Callable[[np.random.Generator], Any]] = {
+        "missing": lambda r: with_missing(X, missing_rate, r),
+        "noise": lambda r: with_noise(X, noise, r),
+        "swap": lambda r: with_swaps(X, swap_rate, r),
+    }
     settings = {"missing": missing_rate, "noise": noise, "swap": swap_rate}
     out: dict[str, Any] = {}
     flat: dict[str, float] = {}

@@ -22,7 +22,7 @@ def slice_keys(values: Any) -> np.ndarray:
         which = np.clip(np.searchsorted(edges, col.to_numpy(dtype=float), side="right") - 1, 0, len(edges) - 2)
         labels = np.array([f"[{edges[i]:g}, {edges[i + 1]:g}{']' if i == len(edges) - 2 else ')'}"
                            for i in range(len(edges) - 1)], dtype=object)
-        out = labels[which]
+        out: np.ndarray = labels[which]
         out[col.isna().to_numpy()] = "(missing)"
         return out
     return np.array(["(missing)" if v is None or v != v else str(v) for v in col.tolist()], dtype=object)

@@ -6,9 +6,9 @@ import builtins
 import secrets
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 
 from shipyard.clock import Clock
 from shipyard.core.hashing import sha256_bytes
@@ -121,10 +121,10 @@ class UserService:
         expires = now + expires_in if expires_in else None
         with self.db.begin() as conn:
             row = self._row(conn, user)
-            tid = conn.execute(t.tokens.insert().values(
+            tid = cast("Row[Any]", conn.execute(t.tokens.insert().values(
                 principal_id=row.id, name=name, prefix=token[:10], token_hash=hash_token(token),
                 created_at=now, expires_at=expires,
-            )).inserted_primary_key[0]
+            )).inserted_primary_key)[0]
             audit.append(conn, self.actor.name, "token.create", f"user:{user}", None,
                          {"token_id": tid, "prefix": token[:10], "expires_at": _iso(expires)}, self.clock)
         return NewToken(token, TokenInfo(int(tid), user, name, token[:10], now.isoformat(), _iso(expires), None))

@@ -76,4 +76,5 @@ def _diabetes_csv() -> bytes:
     frame = load_diabetes(as_frame=True, scaled=False).frame
     frame = frame.rename(columns={"target": "progression"})
     frame["sex"] = frame["sex"].map({1.0: "a", 2.0: "b"})
-    return frame.to_csv(index=False, float_format="%.6g").encode("utf-8")
+    csv: str = frame.to_csv(index=False, float_format="%.6g")
+    return csv.encode("utf-8")

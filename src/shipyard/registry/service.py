@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, Row, func, select
 
@@ -92,12 +92,12 @@ class RegistryService:
                 .returning(M.c.id, M.c.latest_version)
             ).one()
             model_id, version = int(row.id), int(row.latest_version)
-            vid = conn.execute(MV.insert().values(
+            vid = cast("Row[Any]", conn.execute(MV.insert().values(
                 model_id=model_id, version=version, flavor=flavor, artifact_digest=digest,
                 artifact_size=len(data), signature=signature, stage=stage.value, provenance=prov,
                 evaluation=evaluation, reports=reports or {}, run_id=run_id, description=description,
                 created_at=now, created_by=self.actor.name,
-            )).inserted_primary_key[0]
+            )).inserted_primary_key)[0]
             conn.execute(t.stage_history.insert().values(version_id=vid, from_stage=None, to_stage=stage.value,
                                                          actor=self.actor.name, reason="registered", at=now))
             for link in lineage:

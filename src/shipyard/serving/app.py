@@ -22,7 +22,7 @@ from typing import Any
 
 from shipyard.core.routing import pick
 from shipyard.errors import InvalidInputError, NotFoundError, ShipyardError
-from shipyard.serving.batching import Batcher
+from shipyard.serving.batching import Batcher, Outputs
 from shipyard.serving.feedback import FeedbackBuffer
 from shipyard.serving.http import HttpError, Request, Response, oip_error, status_for, v1_error
 from shipyard.serving.metrics import UNKNOWN, GatewayMetrics
@@ -204,7 +204,8 @@ class Gateway:
             err = InvalidInputError(field="method", value=req.method, expected=" | ".join(methods))
             err.status = 405  # type: ignore[attr-defined]
             raise err
-        return await handler(self, req, parts)
+        response: Response = await handler(self, req, parts)
+        return response
 
     # -- shared by the routes ------------------------------------------------------------
     def endpoint(self, name: str) -> EndpointRuntime:
@@ -243,7 +244,7 @@ class Gateway:
         """Predict through the version's batcher, mirror to shadows, record metrics and the log."""
         t0 = time.perf_counter()
         try:
-            outputs = await lv.batcher.submit(rows)
+            outputs: Outputs = await lv.batcher.submit(rows)
         except (ValueError, TypeError) as exc:  # the model refused rows the signature let through
             raise HttpError(422, RequestError(
                 f"model {lv.model}:{lv.version} could not predict these rows: {exc}", status=422,

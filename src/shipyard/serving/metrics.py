@@ -74,6 +74,6 @@ class GatewayMetrics:
             from prometheus_client import multiprocess
 
             reg = CollectorRegistry()
-            multiprocess.MultiProcessCollector(reg)
+            multiprocess.MultiProcessCollector(reg)  # type: ignore[no-untyped-call]
             return generate_latest(reg), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

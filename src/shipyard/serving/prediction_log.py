@@ -120,7 +120,7 @@ class PredictionLog:
         matrices = [r[6].matrix for r in recs]
         if all(m is not None for m in matrices):
             mat = np.concatenate(matrices)
-            inputs = {n: mat[:, j] for j, n in enumerate(names)}
+            inputs: dict[str, Any] = {n: mat[:, j] for j, n in enumerate(names)}
         else:
             inputs = {n: [v for r in recs for v in (r[6].columns[n] if r[6].columns is not None
                                                      else r[6].matrix[:, j].tolist())]

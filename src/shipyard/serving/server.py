@@ -31,7 +31,7 @@ THREADS_ENV = "SHIPYARD_SERVE_PREDICT_THREADS"
 class NoDelayHttpToolsProtocol(HttpToolsProtocol):
     """httptools protocol that disables Nagle on every accepted connection."""
 
-    def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+    def connection_made(self, transport: Any) -> None:
         sock = transport.get_extra_info("socket")
         if sock is not None:
             try:

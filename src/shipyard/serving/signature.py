@@ -59,7 +59,7 @@ def concat(parts: list[Rows]) -> Rows:
         return parts[0]
     n = sum(p.n for p in parts)
     if parts[0].matrix is not None:
-        return Rows(n, matrix=np.concatenate([p.matrix for p in parts]))  # type: ignore[misc]
+        return Rows(n, matrix=np.concatenate([p.matrix for p in parts]))
     cols: dict[str, list[Any]] = {k: [] for k in parts[0].columns or {}}
     for p in parts:
         for k, v in (p.columns or {}).items():

@@ -64,7 +64,7 @@ class FsspecArtifactStore:
     def get_bytes(self, digest: Digest) -> bytes:
         key = blob_key(digest)
         try:
-            data = self.fs.cat_file(self._path(key))
+            data: bytes = self.fs.cat_file(self._path(key))
         except FileNotFoundError:
             raise ArtifactNotFoundError(
                 field="artifact", value=digest, expected=f"a blob stored at {self.url}/{key}"

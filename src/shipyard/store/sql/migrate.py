@@ -11,13 +11,15 @@ from typing import TYPE_CHECKING
 from sqlalchemy import inspect, text
 
 if TYPE_CHECKING:
+    from alembic.config import Config
+
     from shipyard.store.sql.engine import Database
 
 HERE = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 72620001
 
 
-def _config():  # type: ignore[no-untyped-def]
+def _config() -> Config:
     from alembic.config import Config
 
     cfg = Config()
