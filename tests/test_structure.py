@@ -1,4 +1,4 @@
-"""House rules that keep the codebase easy to change (STYLE.md 7.2, 7.8)."""
+"""House rules that keep the codebase easy to change (STYLE.md 7.2, 7.7, 7.8)."""
 
 from __future__ import annotations
 
@@ -41,3 +41,11 @@ def test_import_contracts() -> None:
         pytest.skip("import-linter not installed")
     r = subprocess.run([exe], capture_output=True, text=True, cwd=SRC.parents[1])
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+
+
+def test_mypy_strict() -> None:
+    """``mypy --strict`` on src/ (STYLE.md 7.7); settings live in pyproject.toml [tool.mypy]."""
+    pytest.importorskip("mypy")
+    r = subprocess.run([sys.executable, "-m", "mypy"], capture_output=True, text=True, cwd=SRC.parents[1])
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-3000:]
