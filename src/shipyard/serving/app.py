@@ -103,6 +103,9 @@ class Gateway:
         self.predlog.start()
         self.feedback.start()
         log.info("gateway ready (pid %d): endpoints %s", os.getpid(), sorted(self.state.endpoints))
+        if not self.state.endpoints:
+            log.warning("no endpoints to serve yet: deploy one with `shipyard deploy MODEL:VERSION --endpoint NAME`; "
+                        "running gateways pick it up without a restart")
 
     async def shutdown(self) -> None:
         if self._poller is not None:
