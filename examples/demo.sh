@@ -30,7 +30,7 @@ step "4. shipyard run: validate -> split -> train -> evaluate -> gate -> registe
 shipyard run --junit junit.xml
 
 step "5. Run again with nothing changed: every step is a cache hit"
-shipyard run | tail -3
+shipyard run | sed -n '1,7p'
 
 step "6. Approval by someone other than the author (separation of duties), then deploy"
 if shipyard approve credit-risk:1 2>/dev/null; then echo "unexpected: author approved own version"; exit 1; fi
