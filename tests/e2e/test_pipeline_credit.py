@@ -113,6 +113,7 @@ def test_rerun_hits_cache_and_param_change_reruns_train_onwards(credit_ws: Path)
     assert res["version"] == 1  # nothing new registered
     p = cli(credit_ws, "run")
     assert "all 6 steps were cache hits" in p.stdout and p.returncode == 0
+    assert "credit-risk:1 already registered (nothing changed)" in p.stdout
     # the all-hit path hashes files and reads the cache table only: no data or ML library is imported
     probe = ("import sys\nfrom shipyard.cli.main import run\ntry:\n    run(['run', '--json'])\n"
              "except SystemExit as e:\n    code = e.code\n"

@@ -101,7 +101,8 @@ def _render(result: Any, con: Any) -> None:
                         [[g["gate"], "-" if g["value"] is None else f"{g['value']:.4g}", f"{g['threshold']:g}",
                           "[green]pass[/]" if g["passed"] else "[red]FAIL[/]", g["note"]] for g in result.gates]))
     colour = "green" if result.status == "succeeded" else "red"
-    con.print(f"[{colour}]{result.model}:{result.version}[/] registered, stage [bold]{result.stage}[/] "
+    verb = "already registered (nothing changed)" if "register" in result.cached else "registered"
+    con.print(f"[{colour}]{result.model}:{result.version}[/] {verb}, stage [bold]{result.stage}[/] "
               f"(run {result.run_id})")
     if result.report_dir:
         con.print(f"reports: {result.report_dir}/report.html")
