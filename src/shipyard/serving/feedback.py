@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 from typing import Any
 
-log = logging.getLogger("shipyard.serving")
+from shipyard.serving.ticker import Ticker
 
 
 class FeedbackBuffer:
@@ -16,31 +15,18 @@ class FeedbackBuffer:
         self._buf: list[tuple[str, str, Any]] = []
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        # a failed flush puts the rows back, so the next tick retries them
+        self._ticker = Ticker(self.flush, interval_s, "shipyard-feedback", "feedback flush failed; will retry")
 
     def add(self, items: list[tuple[str, str, Any]]) -> None:
         with self._lock:
             self._buf.extend(items)
 
     def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="shipyard-feedback", daemon=True)
-            self._thread.start()
+        self._ticker.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
-        self.flush()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            try:
-                self.flush()
-            except Exception:  # the store is down: keep the rows and retry on the next tick
-                log.exception("feedback flush failed; will retry")
+        self._ticker.stop()
 
     def flush(self) -> int:
         with self._flush_lock:

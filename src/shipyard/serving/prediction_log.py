@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from shipyard.serving.ticker import Ticker
+
 log = logging.getLogger("shipyard.serving")
 
 
@@ -42,8 +44,8 @@ class PredictionLog:
         self._rows = 0
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        # a failed flush is logged and its batch dropped: a failing store must not stop the gateway
+        self._ticker = Ticker(self.flush, interval_s, "shipyard-predlog", "prediction log flush failed")
         self.written: list[str] = []
 
     def record(self, endpoint: str, lv: Any, request_id: str, rows: Any, outputs: dict[str, Any],
@@ -63,23 +65,10 @@ class PredictionLog:
         # Import pyarrow now: a first import inside the flusher holds the GIL for ~0.5 s mid-traffic.
         import pyarrow.parquet  # noqa: F401
 
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="shipyard-predlog", daemon=True)
-            self._thread.start()
+        self._ticker.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
-        self.flush()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            try:
-                self.flush()
-            except Exception:  # a failing store must not kill the flusher; the batch is logged and dropped
-                log.exception("prediction log flush failed")
+        self._ticker.stop()
 
     def flush(self) -> list[str]:
         """Write everything buffered; returns the object URLs written."""
