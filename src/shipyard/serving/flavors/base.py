@@ -8,6 +8,9 @@ from typing import Any, Protocol
 
 from shipyard.errors import InvalidInputError
 
+# The first bytes of a pickle (protocols 3-5): such an artifact is refused, whatever its name.
+PICKLE_HEADERS = (b"\x80\x03", b"\x80\x04", b"\x80\x05")
+
 
 class UnsafeArtifactError(InvalidInputError):
     """The artifact would need untrusted code or types to load (e.g. a pickle)."""

@@ -7,8 +7,12 @@ from typing import Any
 
 import numpy as np
 
-from shipyard.serving.flavors.base import ArtifactFormatError, ArtifactInfo, UnsafeArtifactError
-from shipyard.serving.flavors.xgboost import as_categories
+from shipyard.serving.flavors.base import PICKLE_HEADERS, ArtifactFormatError, ArtifactInfo, UnsafeArtifactError
+from shipyard.serving.flavors.boosters import (
+    as_categories,
+    labels_from_scores,
+    proba_from_scores,
+)
 
 
 def _require() -> Any:
@@ -35,14 +39,10 @@ class LightGBMModel:
         return np.asarray(self.booster.predict(as_categories(X)))
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        p = self._raw(X)
-        return p if p.ndim == 2 else np.column_stack([1.0 - p, p])
+        return proba_from_scores(self._raw(X))
 
     def predict(self, X: Any) -> np.ndarray:
-        p = self._raw(X)
-        if not self.classifier:
-            return p
-        return (p >= 0.5).astype(np.int64) if p.ndim == 1 else p.argmax(axis=1)
+        return labels_from_scores(self._raw(X), self.classifier)
 
 
 class LightGBMFlavor:
@@ -59,7 +59,7 @@ class LightGBMFlavor:
 
     def load(self, data: bytes) -> LightGBMModel:
         lightgbm = _require()
-        if data[:2] in (b"\x80\x03", b"\x80\x04", b"\x80\x05"):
+        if data[:2] in PICKLE_HEADERS:
             raise UnsafeArtifactError(field="artifact", value="<pickle>", expected="LightGBM model text")
         try:
             text = data.decode("utf-8")

@@ -6,7 +6,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from shipyard.serving.flavors.base import ArtifactFormatError, ArtifactInfo, UnsafeArtifactError
+from shipyard.serving.flavors.base import PICKLE_HEADERS, ArtifactFormatError, ArtifactInfo, UnsafeArtifactError
 
 # Types whose module starts with one of these may be instantiated by skops; anything else
 # (user classes, functools.partial, builtins.eval ...) makes the artifact refused.
@@ -40,7 +40,7 @@ class SklearnFlavor:
 
     def inspect(self, path: Path) -> ArtifactInfo:
         raw = Path(path).read_bytes()
-        if raw[:2] in (b"\x80\x03", b"\x80\x04", b"\x80\x05") or Path(path).suffix in (".pkl", ".pickle", ".joblib"):
+        if raw[:2] in PICKLE_HEADERS or Path(path).suffix in (".pkl", ".pickle", ".joblib"):
             raise UnsafeArtifactError(
                 field="artifact", value=str(path),
                 expected="a skops file (skops.io.dump); pickle/joblib files are refused "

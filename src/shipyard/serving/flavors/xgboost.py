@@ -8,7 +8,12 @@ from typing import Any
 
 import numpy as np
 
-from shipyard.serving.flavors.base import ArtifactFormatError, ArtifactInfo, UnsafeArtifactError
+from shipyard.serving.flavors.base import PICKLE_HEADERS, ArtifactFormatError, ArtifactInfo, UnsafeArtifactError
+from shipyard.serving.flavors.boosters import (
+    as_categories,
+    labels_from_scores,
+    proba_from_scores,
+)
 
 
 def _require() -> Any:
@@ -20,17 +25,6 @@ def _require() -> Any:
         raise InvalidInputError(field="flavor", value="xgboost",
                                 expected="the xgboost extra: pip install 'shipyard[xgboost]'") from None
     return xgboost
-
-
-def as_categories(X: Any) -> Any:
-    """Text columns of a DataFrame become pandas categoricals (what ``enable_categorical`` models expect)."""
-    import pandas as pd
-
-    if not isinstance(X, pd.DataFrame):
-        return X
-    text = [c for c in X.columns if not (pd.api.types.is_numeric_dtype(X[c]) or
-                                         isinstance(X[c].dtype, pd.CategoricalDtype))]
-    return X.astype({c: "category" for c in text}) if text else X
 
 
 class XGBoostModel:
@@ -49,14 +43,10 @@ class XGBoostModel:
         return np.asarray(self.booster.predict(data))
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        p = self._raw(X)
-        return p if p.ndim == 2 else np.column_stack([1.0 - p, p])
+        return proba_from_scores(self._raw(X))
 
     def predict(self, X: Any) -> np.ndarray:
-        p = self._raw(X)
-        if not self.classifier:
-            return p
-        return (p >= 0.5).astype(np.int64) if p.ndim == 1 else p.argmax(axis=1)
+        return labels_from_scores(self._raw(X), self.classifier)
 
 
 class XGBoostFlavor:
@@ -73,7 +63,7 @@ class XGBoostFlavor:
 
     def load(self, data: bytes) -> XGBoostModel:
         xgboost = _require()
-        if data[:2] in (b"\x80\x03", b"\x80\x04", b"\x80\x05"):
+        if data[:2] in PICKLE_HEADERS:
             raise UnsafeArtifactError(field="artifact", value="<pickle>", expected="XGBoost JSON (save_model)")
         try:
             doc = json.loads(data)
