@@ -3,11 +3,29 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from shipyard.core.drift.base import Binned, Sample, as_values, is_numeric
 from shipyard.errors import InvalidInputError
 
 DEFAULT_BINS = 10
+
+
+def shares(ref_counts: npt.ArrayLike, cur_counts: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Two count vectors on the same bins as shares that each sum to 1.
+
+    Raises:
+        InvalidInputError: the vectors differ in length or either sums to zero.
+    """
+    p = np.asarray(ref_counts, dtype=np.float64)
+    q = np.asarray(cur_counts, dtype=np.float64)
+    if p.shape != q.shape or p.ndim != 1:
+        raise InvalidInputError(
+            field="cur_counts", value=q.shape, expected=f"counts on the same {p.shape} bins"
+        )
+    if p.sum() <= 0 or q.sum() <= 0:
+        raise InvalidInputError(field="counts", value=0, expected="at least one value on each side")
+    return p / p.sum(), q / q.sum()
 
 
 def quantile_edges(values: np.ndarray, bins: int = DEFAULT_BINS) -> np.ndarray:

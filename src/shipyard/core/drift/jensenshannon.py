@@ -6,8 +6,7 @@ import numpy as np
 import numpy.typing as npt
 
 from shipyard.core.drift.base import DriftResult, Sample
-from shipyard.core.drift.binning import shared_counts
-from shipyard.errors import InvalidInputError
+from shipyard.core.drift.binning import shared_counts, shares
 
 DEFAULT_THRESHOLD = 0.1
 
@@ -18,15 +17,7 @@ def js_distance(ref_counts: npt.ArrayLike, cur_counts: npt.ArrayLike) -> float:
     Raises:
         InvalidInputError: the count vectors differ in length or either sums to zero.
     """
-    p = np.asarray(ref_counts, dtype=np.float64)
-    q = np.asarray(cur_counts, dtype=np.float64)
-    if p.shape != q.shape or p.ndim != 1:
-        raise InvalidInputError(
-            field="cur_counts", value=q.shape, expected=f"counts on the same {p.shape} bins"
-        )
-    if p.sum() <= 0 or q.sum() <= 0:
-        raise InvalidInputError(field="counts", value=0, expected="at least one value on each side")
-    p, q = p / p.sum(), q / q.sum()
+    p, q = shares(ref_counts, cur_counts)
     m = (p + q) / 2
     with np.errstate(divide="ignore", invalid="ignore"):
         kl_p = np.where(p > 0, p * np.log2(p / m), 0.0).sum()

@@ -8,8 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from shipyard.core.drift.base import Binned, DriftResult, Sample, as_values
-from shipyard.core.drift.binning import counts_on_edges, shared_counts
-from shipyard.errors import InvalidInputError
+from shipyard.core.drift.binning import counts_on_edges, shared_counts, shares
 
 EPS = 1e-4
 DEFAULT_THRESHOLD = 0.1
@@ -29,16 +28,8 @@ def psi(ref_counts: npt.ArrayLike, cur_counts: npt.ArrayLike, eps: float = EPS) 
     Raises:
         InvalidInputError: the count vectors differ in length or either sums to zero.
     """
-    p = np.asarray(ref_counts, dtype=np.float64)
-    q = np.asarray(cur_counts, dtype=np.float64)
-    if p.shape != q.shape or p.ndim != 1:
-        raise InvalidInputError(
-            field="cur_counts", value=q.shape, expected=f"counts on the same {p.shape} bins"
-        )
-    if p.sum() <= 0 or q.sum() <= 0:
-        raise InvalidInputError(field="counts", value=0, expected="at least one value on each side")
-    p = np.clip(p / p.sum(), eps, None)
-    q = np.clip(q / q.sum(), eps, None)
+    p, q = shares(ref_counts, cur_counts)
+    p, q = np.clip(p, eps, None), np.clip(q, eps, None)
     return float(np.sum((q - p) * np.log(q / p)))
 
 

@@ -12,6 +12,17 @@ from shipyard.errors import InvalidInputError
 PICKLE_HEADERS = (b"\x80\x03", b"\x80\x04", b"\x80\x05")
 
 
+def require_extra(module: str, extra: str) -> Any:
+    """Import an optional library or say which extra installs it (exit 2, not a traceback)."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise InvalidInputError(field="flavor", value=extra,
+                                expected=f"the {extra} extra: pip install 'shipyard[{extra}]'") from None
+
+
 class UnsafeArtifactError(InvalidInputError):
     """The artifact would need untrusted code or types to load (e.g. a pickle)."""
 

@@ -7,7 +7,13 @@ from typing import Any
 
 import numpy as np
 
-from shipyard.serving.flavors.base import PICKLE_HEADERS, ArtifactFormatError, ArtifactInfo, UnsafeArtifactError
+from shipyard.serving.flavors.base import (
+    PICKLE_HEADERS,
+    ArtifactFormatError,
+    ArtifactInfo,
+    UnsafeArtifactError,
+    require_extra,
+)
 from shipyard.serving.flavors.boosters import (
     as_categories,
     labels_from_scores,
@@ -16,14 +22,7 @@ from shipyard.serving.flavors.boosters import (
 
 
 def _require() -> Any:
-    try:
-        import lightgbm
-    except ImportError:
-        from shipyard.errors import InvalidInputError
-
-        raise InvalidInputError(field="flavor", value="lightgbm",
-                                expected="the lightgbm extra: pip install 'shipyard[lightgbm]'") from None
-    return lightgbm
+    return require_extra("lightgbm", "lightgbm")
 
 
 class LightGBMModel:

@@ -8,7 +8,13 @@ from typing import Any
 
 import numpy as np
 
-from shipyard.serving.flavors.base import PICKLE_HEADERS, ArtifactFormatError, ArtifactInfo, UnsafeArtifactError
+from shipyard.serving.flavors.base import (
+    PICKLE_HEADERS,
+    ArtifactFormatError,
+    ArtifactInfo,
+    UnsafeArtifactError,
+    require_extra,
+)
 from shipyard.serving.flavors.boosters import (
     as_categories,
     labels_from_scores,
@@ -17,14 +23,7 @@ from shipyard.serving.flavors.boosters import (
 
 
 def _require() -> Any:
-    try:
-        import xgboost
-    except ImportError:
-        from shipyard.errors import InvalidInputError
-
-        raise InvalidInputError(field="flavor", value="xgboost",
-                                expected="the xgboost extra: pip install 'shipyard[xgboost]'") from None
-    return xgboost
+    return require_extra("xgboost", "xgboost")
 
 
 class XGBoostModel:
