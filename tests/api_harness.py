@@ -37,8 +37,9 @@ def serve(app: object, log_level: str = "warning", **config: object) -> Iterator
     import uvicorn
 
     port = free_port()
+    config = {"lifespan": "off", **config}
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level=log_level,  # type: ignore[arg-type]
-                                           lifespan="off", **config))  # type: ignore[arg-type]
+                                           **config))  # type: ignore[arg-type]
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

@@ -126,6 +126,9 @@ class ServingSpec(_Strict):
     log_drop_columns: list[str] = Field(default_factory=list)
     log_hash_columns: list[str] = Field(default_factory=list)
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    # process: models predict in a child process (no GIL shared with HTTP handling; a model crash
+    # is a 503 and a restart); thread: in a thread pool of the gateway process.
+    predict_in: Literal["process", "thread"] = "process"
 
 
 class ProjectConfig(_Strict):

@@ -66,16 +66,23 @@ def register(app: typer.Typer) -> None:
         predict_threads: int | None = typer.Option(None, "--predict-threads", min=0, max=64,
                                                    help="Prediction threads per worker (default min(2, CPUs); "
                                                         "0 predicts on the event loop)."),
+        predict_in: str | None = typer.Option(None, "--predict-in", metavar="process|thread",
+                                              help="Where models predict: a child process per worker (default; "
+                                                   "no GIL shared with HTTP) or a thread pool."),
         log_level: str = typer.Option("info", "--log-level", help="debug | info | warning | error"),
     ) -> None:
         """Run the inference gateway (OIP v2 + /v1 predict) for every endpoint of the workspace."""
         from shipyard.cli.context import open_workspace
         from shipyard.core.permissions import Permission, authorize
+        from shipyard.errors import InvalidInputError
         from shipyard.serving.server import serve as run
 
+        if predict_in not in (None, "process", "thread"):
+            raise InvalidInputError(field="--predict-in", value=predict_in, expected="process | thread")
         ws = open_workspace(ctx)
         authorize(ws.actor, Permission.READ)
-        run(ws, host, port, workers=workers, predict_threads=predict_threads, log_level=log_level)
+        run(ws, host, port, workers=workers, predict_threads=predict_threads, log_level=log_level,
+            predict_in=predict_in)
 
     @endpoints_app.command("list")
     def list_(ctx: typer.Context, as_json: bool = JSON) -> None:

@@ -10,6 +10,7 @@ log record are in-memory appends.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import itertools
 import logging
@@ -26,6 +27,7 @@ from shipyard.serving.batching import Batcher, Outputs
 from shipyard.serving.feedback import FeedbackBuffer
 from shipyard.serving.http import HttpError, Request, Response, oip_error, status_for, v1_error
 from shipyard.serving.metrics import UNKNOWN, GatewayMetrics
+from shipyard.serving.model_process import ModelProcess
 from shipyard.serving.prediction_log import PredictionLog
 from shipyard.serving.routing_table import EndpointRuntime, RoutingSource, RoutingState, VersionSource
 from shipyard.serving.runtime import LoadedVersion, make_executor
@@ -49,6 +51,7 @@ class GatewayOptions:
     log_hash_columns: list[str] = field(default_factory=list)
     log_interval_s: float = 5.0
     poll_interval_s: float = 0.5
+    predict_in: str = "process"  # process | thread (predict_threads; 0 = on the event loop)
     predict_threads: int | None = None
     freeze_gc: bool = True
 
@@ -68,8 +71,11 @@ class Gateway:
 
         self.deps, self.options = deps, deps.options
         self.metrics = GatewayMetrics()
-        # predict_threads == 0: predict inline on the event loop (GIL-bound models batch better so).
-        self.executor = make_executor(self.options.predict_threads) if self.options.predict_threads != 0 else None
+        self.process: ModelProcess | None = None
+        if self.options.predict_in == "process":
+            self.executor = None
+        else:  # predict_threads == 0: predict inline on the event loop
+            self.executor = make_executor(self.options.predict_threads) if self.options.predict_threads != 0 else None
         self.state = RoutingState(deps.routing, deps.versions, deps.artifacts, self._attach, self.metrics,
                                   self.options.poll_interval_s)
         self.predlog = PredictionLog(deps.artifacts.put_object, sample_rate=self.options.log_sample_rate,
@@ -85,14 +91,25 @@ class Gateway:
 
     # -- lifecycle -----------------------------------------------------------------------
     def _attach(self, lv: LoadedVersion) -> None:
+        remote = None
+        observe = self.metrics.batch_observer(lv.model, lv.version)
+        if lv.remote is not None:
+            process, key = lv.remote
+            remote = functools.partial(process.predict, key)
+            process.observers[key] = observe
+            process.max_batch_size = self.options.max_batch_size
         lv.batcher = Batcher(lv.predict, self.executor, max_batch_size=self.options.max_batch_size,
                              max_wait_ms=self.options.max_wait_ms,
-                             observe=self.metrics.batch_observer(lv.model, lv.version))
+                             observe=observe, remote=remote)
 
     async def startup(self) -> None:
         from shipyard.serving.runtime import _limit_threads
 
         _limit_threads()  # the loop thread too: inline prediction and warm-ups run here
+        if self.options.predict_in == "process":
+            self.process = ModelProcess()
+            await self.process.start()
+            self.state.process = self.process
         await asyncio.to_thread(self.state.sync)
         if self.options.freeze_gc:
             # Everything loaded so far (libraries, models) lives as long as the process: move it out of
@@ -114,6 +131,8 @@ class Gateway:
         await asyncio.to_thread(self.feedback.stop)
         if self.executor is not None:
             self.executor.shutdown(wait=False, cancel_futures=True)
+        if self.process is not None:
+            await self.process.stop()
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
         while True:
@@ -141,23 +160,37 @@ class Gateway:
 
     async def _http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         headers = dict(scope["headers"])
+        body: bytes | Exception = b""
+        if scope["method"] in ("POST", "PUT", "PATCH"):
+            try:
+                body = await self._read_body(headers, receive)
+            except ShipyardError as exc:
+                body = exc
+        status, hdrs, payload = await self.handle(scope["method"], scope["path"], scope.get("query_string", b""),
+                                                  headers, body)
+        await send({"type": "http.response.start", "status": status, "headers": hdrs})
+        await send({"type": "http.response.body", "body": payload})
+
+    async def handle(self, method: str, path: str, query: bytes, headers: dict[bytes, bytes],
+                     body: bytes | Exception) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """One request, whatever the transport: (status, headers, body). ``body`` may be the error the
+        transport hit while reading it (too large); it is answered like any other."""
         rid_raw = headers.get(b"x-request-id")
         if rid_raw and len(rid_raw) <= 100 and rid_raw.isascii() and rid_raw.decode("ascii").isprintable():
             rid = rid_raw.decode("ascii")
         else:
             rid = f"{self._rid_prefix}{next(self._rid):x}"
-        path = scope["path"]
         v1 = path.startswith("/v1/")
         try:
-            body = await self._read_body(headers, receive) if scope["method"] in ("POST", "PUT", "PATCH") else b""
-            req = Request(scope["method"], path, headers, body, rid, scope.get("query_string", b""))
-            resp = await self._dispatch(req)
+            if isinstance(body, Exception):
+                raise body
+            resp = await self._dispatch(Request(method, path, headers, body, rid, query))
         except HttpError as exc:
             resp = (v1_error if v1 else oip_error)(exc.status, exc.error, exc.version)
         except ShipyardError as exc:
             resp = (v1_error if v1 else oip_error)(status_for(exc), exc)
         except Exception as exc:  # a bug or a model crash: logged, answered as JSON 500
-            log.exception("request %s %s failed", scope["method"], path)
+            log.exception("request %s %s failed", method, path)
             err = ShipyardError(f"internal error: {type(exc).__name__}: {exc}")
             resp = (v1_error if v1 else oip_error)(500, err)
         if resp.status >= 400 and (path.endswith("/infer") or path.endswith("/predict")):
@@ -166,22 +199,24 @@ class Gateway:
             self.metrics.observe_error(name, resp.version, resp.status)  # unknown names: one label, bounded
         hdrs = [(b"content-type", resp.content_type), (b"content-length", str(len(resp.body)).encode()),
                 (b"x-request-id", rid.encode()), (b"x-model-version", resp.version.encode()), *resp.extra]
-        await send({"type": "http.response.start", "status": resp.status, "headers": hdrs})
-        await send({"type": "http.response.body", "body": resp.body})
+        return resp.status, hdrs, resp.body
+
+    def too_large(self, declared: int | None) -> Exception:
+        limit = self.options.max_body_bytes
+        err = InvalidInputError(f"body: larger than the limit of {limit} bytes", field="body", value=declared,
+                                expected=f"at most {limit} bytes (serving.max_body_bytes)")
+        err.status = 413  # type: ignore[attr-defined]
+        return err
 
     async def _read_body(self, headers: dict[bytes, bytes], receive: Any) -> bytes:
         limit = self.options.max_body_bytes
         declared = headers.get(b"content-length")
-        too_big = InvalidInputError(f"body: larger than the limit of {limit} bytes", field="body",
-                                    value=int(declared) if declared and declared.isdigit() else None,
-                                    expected=f"at most {limit} bytes (serving.max_body_bytes)")
-        too_big.status = 413  # type: ignore[attr-defined]
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise too_big
+            raise self.too_large(int(declared))
         msg = await receive()
         body = msg.get("body", b"")
         if len(body) > limit:
-            raise too_big
+            raise self.too_large(None)
         if not msg.get("more_body"):
             return bytes(body)
         chunks = [body]
@@ -191,7 +226,7 @@ class Gateway:
             chunk = msg.get("body", b"")
             size += len(chunk)
             if size > limit:
-                raise too_big
+                raise self.too_large(None)
             chunks.append(chunk)
         return b"".join(chunks)
 

@@ -18,11 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import numpy as np
-
 from shipyard.core.routing import RoutingTable
 from shipyard.serving.runtime import LoadedVersion, load_version
-from shipyard.serving.signature import Rows
 from shipyard.store.artifacts.base import ArtifactStore
 
 log = logging.getLogger("shipyard.serving")
@@ -61,6 +58,7 @@ class RoutingState:
         self.failures: dict[str, tuple[int, str]] = {}  # endpoint -> (generation, reason) not applied
         self._loaded: dict[tuple[str, int], LoadedVersion] = {}
         self._lock = threading.Lock()
+        self.process: Any = None  # the ModelProcess that loads and predicts, or None: in this process
 
     def sync(self) -> bool:
         """One poll: load what new generations need, then swap. Returns whether anything changed."""
@@ -102,6 +100,9 @@ class RoutingState:
             if changed:
                 self.endpoints = new  # one assignment: requests see the old or the new state, never a mix
                 used = {(ep.model, v) for ep in new.values() for v in ep.versions}
+                for k, lv in self._loaded.items():
+                    if k not in used and lv.remote is not None:
+                        lv.remote[0].unload(lv.remote[1])  # the model process frees it too
                 self._loaded = {k: lv for k, lv in self._loaded.items() if k in used}
             self.ready = True
             return changed
@@ -112,18 +113,13 @@ class RoutingState:
         if lv is not None:
             return lv
         try:
-            lv = load_version(self.versions(model, version), self.artifacts)
+            lv = load_version(self.versions(model, version), self.artifacts, self.process)
         except Exception:
             if self.metrics is not None:
                 self.metrics.observe_load(model, version, "failed")
             raise
         if self.metrics is not None:
             self.metrics.observe_load(model, version, "ok")
-        if lv.signature.numeric and lv.signature.names:
-            try:  # warm-up: first-call allocations and lazy imports happen now, not on a request
-                lv.predict(Rows(1, matrix=np.zeros((1, len(lv.signature.names)))))
-            except Exception as exc:  # noqa: BLE001 - a model that rejects zeros is still servable
-                log.debug("warm-up of %s:%s skipped: %s", model, version, exc)
         self.attach(lv)
         self._loaded[key] = lv
         return lv

@@ -74,10 +74,11 @@ class LoadedVersion:
     flavor: str
     signature: Signature
     raw_signature: dict[str, Any] | None
-    predict: Callable[[Rows], Outputs]
+    predict: Callable[[Rows], Outputs] | None  # None when the version lives in the model process
     classes: list[Any] | None = None
     batcher: Any = None
     info: dict[str, Any] = field(default_factory=dict)
+    remote: tuple[Any, str] | None = None  # (ModelProcess, key)
 
     @property
     def key(self) -> tuple[str, int, str]:
@@ -115,20 +116,43 @@ def make_predict(model: Any, sig: Signature) -> tuple[Callable[[Rows], Outputs],
     return predict, (cls.tolist() if cls is not None else None)
 
 
-def load_version(spec: Any, artifacts: ArtifactStore) -> LoadedVersion:
-    """Verify the artifact's hash, load it by flavor, compile the signature, warm it up.
+def load_model(flavor: str, data: bytes, raw_signature: dict[str, Any] | None) -> tuple[
+        Callable[[Rows], Outputs], list[Any] | None, dict[str, Any]]:
+    """Verified bytes -> (predict, classes, info), warmed up: first-call allocations and lazy imports
+    happen now, not on a request. Runs in the gateway (thread mode) or in the model process."""
+    from shipyard.serving.flavors import factory
+
+    model = factory.create(flavor).load(data)
+    sig = Signature(raw_signature)
+    predict, classes = make_predict(model, sig)
+    if sig.numeric and sig.names:
+        try:
+            predict(Rows(1, matrix=np.zeros((1, len(sig.names)))))
+        except Exception as exc:  # noqa: BLE001 - a model that rejects zeros is still servable
+            log.debug("warm-up skipped: %s", exc)
+    return predict, classes, {"estimator": type(model).__module__ + "." + type(model).__name__}
+
+
+def load_version(spec: Any, artifacts: ArtifactStore, process: Any = None) -> LoadedVersion:
+    """Verify the artifact's hash, load it by flavor (here, or in the model ``process``), warm it up.
 
     Raises:
         ArtifactIntegrityError: the stored bytes do not hash to the recorded digest.
         ShipyardError: the flavor refuses the artifact.
     """
-    from shipyard.serving.flavors import factory
-
     data = artifacts.get_bytes(Digest(spec.digest))  # verifies sha256 before anything parses it
-    model = factory.create(spec.flavor).load(data)
     sig = Signature(spec.signature)
-    predict, classes = make_predict(model, sig)
+    remote = None
+    predict: Callable[[Rows], Outputs] | None
+    if process is not None:
+        key = f"{spec.model}:{spec.version}:{spec.digest[:16]}"
+        classes, info = process.load_threadsafe(key, spec.flavor, data, spec.signature)
+        predict = None
+        remote = (process, key)
+    else:
+        predict, classes, info = load_model(spec.flavor, data, spec.signature)
     lv = LoadedVersion(spec.model, spec.version, spec.digest, spec.flavor, sig, spec.signature, predict,
-                       classes, info={"estimator": type(model).__module__ + "." + type(model).__name__})
-    log.info("loaded %s:%s (%s, sha256 %s verified)", spec.model, spec.version, spec.flavor, spec.digest[:12])
+                       classes, info=info, remote=remote)
+    log.info("loaded %s:%s (%s, sha256 %s verified%s)", spec.model, spec.version, spec.flavor, spec.digest[:12],
+             ", in the model process" if process is not None else "")
     return lv

@@ -1,52 +1,50 @@
-"""Running the gateway: composition from a workspace, uvicorn (uvloop + httptools), N workers.
+"""Running the gateway: composition from a workspace, the HTTP server loop, N worker processes.
 
 ``build_gateway(ws)`` is the composition: the gateway gets callables (routing snapshot, version
 specs, feedback sink) from the workspace's EndpointService and the ArtifactStore protocol; it never
-sees the SQL store. With ``workers > 1`` uvicorn needs an import string, so the workers rebuild the
-gateway from ``SHIPYARD_SERVE_ROOT`` (``app_from_env``), share routing through the store and share
-metrics through ``PROMETHEUS_MULTIPROC_DIR``. Every accepted socket gets ``TCP_NODELAY``
-(``NoDelayHttpToolsProtocol``): without it small responses wait for the peer's delayed ACK
-(~40 ms; uvicorn issue #3149 saw this in multi-worker mode).
+sees the SQL store. ``run_gateway`` serves it on a bound socket with ``serving.protocol``'s HTTP/1.1
+protocol on uvloop: start-up (every endpoint loaded) completes before the first connection is
+accepted; SIGTERM/SIGINT stop accepting, let requests in progress finish (at most
+``DRAIN_S``), then flush the prediction log. With ``--workers N`` the parent binds the socket and
+spawns N processes that each open the workspace and accept on it; they share routing through the
+store and metrics through ``PROMETHEUS_MULTIPROC_DIR``; a worker that dies after start-up is
+replaced, one that fails start-up stops the gateway with its reason. The Gateway is also a plain
+ASGI app, for embedding under any ASGI server.
 """
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import logging
+import multiprocessing
 import os
 import shutil
+import signal
 import socket
 import tempfile
 import threading
 import time
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-
+from shipyard.errors import InvalidInputError, UnavailableError
 from shipyard.serving.app import Gateway, GatewayDeps, GatewayOptions
+from shipyard.serving.protocol import HttpProtocol
 
-ROOT_ENV = "SHIPYARD_SERVE_ROOT"
-THREADS_ENV = "SHIPYARD_SERVE_PREDICT_THREADS"
-
-
-class NoDelayHttpToolsProtocol(HttpToolsProtocol):
-    """httptools protocol that disables Nagle on every accepted connection."""
-
-    def connection_made(self, transport: Any) -> None:
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            try:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:  # not a TCP socket (unix domain): nothing to disable
-                pass
-        super().connection_made(transport)
+log = logging.getLogger("shipyard.serving")
+KEEP_ALIVE_S = 30.0
+DRAIN_S = 10.0
+BACKLOG = 4096
 
 
-def options_from(ws: Any, predict_threads: int | None = None) -> GatewayOptions:
+def options_from(ws: Any, predict_threads: int | None = None, predict_in: str | None = None) -> GatewayOptions:
+    """Options from shipyard.yaml's ``serving``; ``--predict-threads`` alone implies thread mode."""
     s = ws.config.serving
+    mode = predict_in or ("thread" if predict_threads is not None else s.predict_in)
     return GatewayOptions(max_batch_size=s.max_batch_size, max_wait_ms=s.max_wait_ms,
                           max_body_bytes=s.max_body_bytes, log_sample_rate=s.log_sample_rate,
                           log_drop_columns=list(s.log_drop_columns), log_hash_columns=list(s.log_hash_columns),
-                          predict_threads=predict_threads)
+                          predict_in=mode, predict_threads=predict_threads)
 
 
 def build_gateway(ws: Any, options: GatewayOptions | None = None) -> Gateway:
@@ -64,69 +62,200 @@ def configure_logging(level: str = "info") -> None:
     logger.setLevel(level.upper())
 
 
-def app_from_env() -> Gateway:
-    """uvicorn factory for worker processes: open the workspace named by SHIPYARD_SERVE_ROOT."""
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Bind and listen; a taken port or an unknown host is the user's input error (exit 2)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(BACKLOG)
+    except OSError as exc:
+        sock.close()
+        taken = exc.errno == errno.EADDRINUSE
+        raise InvalidInputError(f"cannot listen on {host}:{port}: {exc.strerror}",
+                                field="port" if taken else "host", value=port if taken else host,
+                                expected="a free port" if taken else "a local interface address") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+async def run_gateway(gw: Gateway, sock: socket.socket, stop: asyncio.Event,
+                      started: threading.Event | None = None) -> None:
+    """Start the gateway, accept on ``sock`` until ``stop`` is set, drain, shut down."""
+    loop = asyncio.get_running_loop()
+    await gw.startup()
+    connections: set[HttpProtocol] = set()
+    limit = gw.options.max_body_bytes
+    server = await loop.create_server(lambda: HttpProtocol(gw.handle, gw.too_large, limit, connections, loop),
+                                      sock=sock, backlog=BACKLOG)
+    if started is not None:
+        started.set()
+    try:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+            except TimeoutError:
+                now = loop.time()
+                for conn in [c for c in connections if c.idle_for(now) > KEEP_ALIVE_S]:
+                    conn.shutdown()
+    finally:
+        server.close()
+        for conn in list(connections):
+            conn.shutdown()
+        deadline = loop.time() + DRAIN_S
+        while connections and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        for conn in list(connections):  # still busy after the drain: cut
+            if conn.transport is not None:
+                conn.transport.abort()
+        await gw.shutdown()
+
+
+def _run_loop(main: Any) -> None:
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main)
+
+
+def _serve_forever(gw: Gateway, sock: socket.socket) -> None:
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_gateway(gw, sock, stop)
+
+    _run_loop(main())
+
+
+def _worker_main(root: str, sock: socket.socket, predict_threads: int | None, predict_in: str | None,
+                 log_level: str, ready: Any) -> None:
+    """A worker process (spawned): open the workspace, build the gateway, serve the shared socket."""
     from shipyard.config import Settings
     from shipyard.workspace import Workspace
 
-    configure_logging(os.environ.get("SHIPYARD_SERVE_LOG_LEVEL", "info"))
-    ws = Workspace.open(os.environ[ROOT_ENV], settings=Settings())
-    threads = os.environ.get(THREADS_ENV)
-    return build_gateway(ws, options_from(ws, int(threads) if threads else None))
+    configure_logging(log_level)
+    ws = Workspace.open(root, settings=Settings())
+    gw = build_gateway(ws, options_from(ws, predict_threads, predict_in))
 
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        started = threading.Event()
+        task = asyncio.create_task(run_gateway(gw, sock, stop, started))
+        while not started.is_set() and not task.done():
+            await asyncio.sleep(0.02)
+        if started.is_set():
+            ready.set()
+        await task
 
-def uvicorn_config(app: Any, host: str, port: int, *, workers: int = 1, log_level: str = "warning",
-                   factory: bool = False) -> Any:
-    import uvicorn
-
-    return uvicorn.Config(app, host=host, port=port, workers=workers, loop="uvloop", http=NoDelayHttpToolsProtocol,
-                          lifespan="on", access_log=False, log_level=log_level, factory=factory,
-                          server_header=False, date_header=False, timeout_keep_alive=30, backlog=4096)
+    _run_loop(main())
 
 
 def serve(ws: Any, host: str, port: int, workers: int = 1, predict_threads: int | None = None,
-          log_level: str = "info") -> None:
+          log_level: str = "info", predict_in: str | None = None) -> None:
     """Run until interrupted (the CLI's `shipyard serve`)."""
-    import uvicorn
-
     configure_logging(log_level)
+    sock = bind_socket(host, port)
+    log.info("gateway listening on http://%s:%d (%d worker%s)", host, port, workers, "s" if workers > 1 else "")
     if workers <= 1:
-        gw = build_gateway(ws, options_from(ws, predict_threads))
-        uvicorn.Server(uvicorn_config(gw, host, port, log_level="warning")).run()
+        with sock:
+            _serve_forever(build_gateway(ws, options_from(ws, predict_threads, predict_in)), sock)
         return
     metrics_dir = tempfile.mkdtemp(prefix="shipyard-metrics-")
-    os.environ.update({ROOT_ENV: str(ws.root), "PROMETHEUS_MULTIPROC_DIR": metrics_dir,
-                       "SHIPYARD_SERVE_LOG_LEVEL": log_level})
-    if predict_threads is not None:
-        os.environ[THREADS_ENV] = str(predict_threads)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # before the workers start: they inherit it
     try:
-        uvicorn.run("shipyard.serving.server:app_from_env", factory=True, host=host, port=port, workers=workers,
-                    loop="uvloop", http=NoDelayHttpToolsProtocol, lifespan="on", access_log=False,
-                    log_level="warning", server_header=False, date_header=False, timeout_keep_alive=30,
-                    backlog=4096)
+        Supervisor(str(ws.root), sock, workers, (predict_threads, predict_in, log_level)).run()
     finally:
+        sock.close()
         shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
+class Supervisor:
+    """Spawn N workers on one listening socket; replace any that dies after start-up; stop them on a signal."""
+
+    def __init__(self, root: str, sock: socket.socket, workers: int, options: tuple[Any, ...]) -> None:
+        self.ctx = multiprocessing.get_context("spawn")
+        self.args = (root, sock, *options)
+        self.n = workers
+        self.procs: list[tuple[Any, Any]] = []  # (process, ready event)
+        self.stopping = False
+
+    def _spawn(self, i: int) -> tuple[Any, Any]:
+        ready = self.ctx.Event()
+        proc = self.ctx.Process(target=_worker_main, args=(*self.args, ready), name=f"shipyard-worker-{i}")
+        proc.start()
+        return proc, ready
+
+    def _stop(self, *_: Any) -> None:
+        self.stopping = True
+
+    def run(self) -> None:
+        previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            self.procs = [self._spawn(i) for i in range(self.n)]
+            while not self.stopping:
+                time.sleep(0.2)
+                for i, (proc, ready) in enumerate(self.procs):
+                    if proc.is_alive() or self.stopping:
+                        continue
+                    if not ready.is_set():
+                        raise UnavailableError(f"worker {proc.name} exited during start-up (exit code "
+                                               f"{proc.exitcode}); its log above says why", field="workers",
+                                               value=self.n, expected="workers that load every endpoint")
+                    log.warning("worker %s (pid %s) died with exit code %s: starting a replacement",
+                                proc.name, proc.pid, proc.exitcode)
+                    self.procs[i] = self._spawn(i)
+        finally:
+            for proc, _ in self.procs:
+                if proc.is_alive():
+                    proc.terminate()  # SIGTERM: the worker drains and flushes its prediction log
+            for proc, _ in self.procs:
+                proc.join(DRAIN_S + 5)
+                if proc.is_alive():
+                    proc.kill()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
 class ServerThread:
-    """Run an ASGI app under uvicorn in a thread (tests and embedding); ``with ServerThread(app, port):``."""
+    """Serve a Gateway in a thread on 127.0.0.1 (tests and embedding): ``with ServerThread(gw, port):``."""
 
-    def __init__(self, app: Any, port: int, host: str = "127.0.0.1") -> None:
-        import uvicorn
+    def __init__(self, gw: Gateway, port: int, host: str = "127.0.0.1") -> None:
+        self.gw, self.url = gw, f"http://{host}:{port}"
+        self.sock = bind_socket(host, port)
+        self.started = threading.Event()
+        self.error: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self.thread = threading.Thread(target=self._main, name="shipyard-gateway", daemon=True)
 
-        self.url = f"http://{host}:{port}"
-        self.server = uvicorn.Server(uvicorn_config(app, host, port))
-        self.thread = threading.Thread(target=self.server.run, name="shipyard-gateway", daemon=True)
+    def _main(self) -> None:
+        async def main() -> None:
+            self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+            await run_gateway(self.gw, self.sock, self._stop, self.started)
+
+        try:
+            _run_loop(main())
+        except BaseException as exc:  # noqa: BLE001 - reported by __enter__
+            self.error = exc
 
     def __enter__(self) -> ServerThread:
         self.thread.start()
         deadline = time.monotonic() + 60
-        while not self.server.started:
+        while not self.started.is_set():
             if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"gateway did not start on {self.url}")
+                self.sock.close()
+                raise RuntimeError(f"gateway did not start on {self.url}: {self.error!r}")
             time.sleep(0.02)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
         self.thread.join(timeout=30)
+        self.sock.close()

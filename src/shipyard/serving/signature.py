@@ -67,6 +67,18 @@ def concat(parts: list[Rows]) -> Rows:
     return Rows(n, columns=cols)
 
 
+def split(batch: Rows, counts: list[int]) -> list[Rows]:
+    """The inverse of ``concat``: the batch's rows back into parts of ``counts`` rows."""
+    parts, start = [], 0
+    for n in counts:
+        if batch.matrix is not None:
+            parts.append(Rows(n, matrix=batch.matrix[start:start + n]))
+        else:
+            parts.append(Rows(n, columns={k: v[start:start + n] for k, v in (batch.columns or {}).items()}))
+        start += n
+    return parts
+
+
 def _bad(field: str, value: Any, expected: str) -> RequestError:
     return RequestError(f"{field}: got {_short(value)!r}, expected {expected}", status=422,
                         field=field, value=value, expected=expected)

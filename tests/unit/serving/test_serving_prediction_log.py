@@ -43,3 +43,35 @@ def test_flush_numbers_rows_per_request_and_keys_by_hour() -> None:
     assert table["output_predict"] == [0, 1, 2, 0, 0, 1]
     assert table["version"] == [3] * 6
     assert log.flush() == []  # the buffer was swapped out
+
+
+def test_a_large_buffer_is_written_in_chunks_into_one_file(tmp_path) -> None:
+    """Past CHUNK records the columns are built chunk by chunk (short GIL holds); a column that is all
+    null in one chunk and text in another still ends up as one typed column."""
+    import io
+
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from shipyard.serving import prediction_log as pl
+    from shipyard.serving.signature import Rows
+
+    class Sig:
+        names = ("city", "x")
+
+    class LV:
+        model, version, signature = "m", 1, Sig
+
+    written: dict[str, bytes] = {}
+    log = pl.PredictionLog(lambda k, d: written.setdefault(k, d) and k, interval_s=3600)
+    n = pl.CHUNK + 10
+    for i in range(n):
+        city = None if i < pl.CHUNK else f"c{i}"
+        log.record("ep", LV, f"r{i}", Rows(1, columns={"city": [city], "x": [float(i)]}),
+                   {"predict": np.array([i % 2])}, 1.0)
+    assert len(log.flush()) == 1
+    table = pq.read_table(io.BytesIO(next(iter(written.values()))))
+    assert table.num_rows == n
+    assert str(table.schema.field("input_city").type) == "string"
+    assert table.column("input_x").to_pylist() == [float(i) for i in range(n)]
+    assert table.column("request_id").to_pylist()[-1] == f"r{n - 1}"
