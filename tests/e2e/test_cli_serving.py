@@ -96,3 +96,19 @@ def test_viewer_cannot_deploy_or_route(cli, tmp_path: Path) -> None:  # type: ig
     assert shown.returncode == 0, shown.stderr
     ep = json.loads(shown.stdout)
     assert ep["generation"] == 1 and ep["routing"]["routes"] == [{"version": 1, "weight": 100}]
+
+
+def test_serve_usage_errors_exit_2_and_name_the_option(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import socket
+
+    assert cli("init").returncode == 0
+    bad_mode = cli("serve", "--predict-in", "gpu")
+    assert bad_mode.returncode == 2 and "--predict-in" in bad_mode.stderr and "gpu" in bad_mode.stderr
+    assert "process | thread" in bad_mode.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = cli("serve", "--port", str(port))
+    assert busy.returncode == 2 and "port" in busy.stderr and str(port) in busy.stderr
+    assert "a free port" in busy.stderr and "Traceback" not in busy.stderr

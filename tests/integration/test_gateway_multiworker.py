@@ -221,3 +221,25 @@ def test_routing_change_in_the_store_reaches_both_workers(served) -> None:
         for _ in range(5):
             r = c.post("/v1/endpoints/ep/predict", json=ROW)
             assert r.status_code == 200 and r.headers["x-model-version"] == "2"
+
+
+def test_a_dead_worker_is_replaced_and_the_gateway_keeps_answering(served) -> None:
+    """Runs last in this module: it kills one of the workers the other tests hold connections to."""
+    proc = served["proc"]
+    victim = next(iter(served["by_pid"]))
+    os.kill(victim, signal.SIGKILL)
+    survivors = [pid for pid in served["by_pid"] if pid != victim]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        workers = [pid for pid in children(proc.pid) if pid != victim and "spawn_main" in
+                   Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+                   and "resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")]
+        if len(workers) >= 2 and any(pid not in survivors for pid in workers):
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError(f"no replacement worker within 60 s; children: {children(proc.pid)}")
+    assert proc.poll() is None, "the supervisor exited with its worker"
+    for _ in range(20):  # fresh connections: whichever worker accepts, the answer is right
+        r = httpx.post(served["url"] + "/v1/endpoints/ep/predict", json=ROW, timeout=30)
+        assert r.status_code == 200, r.text

@@ -72,10 +72,12 @@ def bind_socket(host: str, port: int) -> socket.socket:
         sock.listen(BACKLOG)
     except OSError as exc:
         sock.close()
-        taken = exc.errno == errno.EADDRINUSE
-        raise InvalidInputError(f"cannot listen on {host}:{port}: {exc.strerror}",
-                                field="port" if taken else "host", value=port if taken else host,
-                                expected="a free port" if taken else "a local interface address") from None
+        if exc.errno == errno.EADDRINUSE:
+            raise InvalidInputError(f"--port {port}: {host}:{port} is already in use; expected a free port",
+                                    field="port", value=port, expected="a free port") from None
+        raise InvalidInputError(f"--host {host}: cannot listen on {host}:{port} ({exc.strerror}); expected a "
+                                "local interface address", field="host", value=host,
+                                expected="a local interface address") from None
     sock.set_inheritable(True)
     return sock
 
