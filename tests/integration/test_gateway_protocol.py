@@ -231,3 +231,22 @@ def test_the_gateway_is_also_an_asgi_app(served):
         big = httpx.post(url + "/v1/endpoints/m/predict", content=b"x" * 5000)
         assert big.status_code == 413 and big.json()["error"]["field"] == "body"
         assert httpx.get(url + "/v2/models/nope").status_code == 404
+
+
+def test_a_trickled_request_gets_408_and_an_idle_connection_is_closed(served):
+    from shipyard.serving.server import ServerThread, build_gateway, options_from
+
+    gw = build_gateway(served["ws"], options_from(served["ws"], predict_in="thread"))
+    with ServerThread(gw, _port(), keep_alive_s=1.0, request_timeout_s=1.0) as srv:
+        port = int(srv.url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(b"POST /v2/models/m/infer HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n{\"inp")
+            status, headers, payload = _read_responses(s, 1)[0]
+            assert status == 408 and "request not received within 1 s" in json.loads(payload)["error"]
+            assert headers.get("connection") == "close" and _closed(s)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(_request(_body([[0.0] * N])))
+            assert _read_responses(s, 1)[0][0] == 200
+            t0 = time.monotonic()
+            assert _closed(s, timeout=10), "an idle keep-alive connection was not closed"
+            assert time.monotonic() - t0 < 8

@@ -85,6 +85,7 @@ class HttpProtocol(asyncio.Protocol):
         self._error: Exception | None = None
         self._resume_writing: asyncio.Future[None] | None = None
         self._final: bytes | None = None  # a 400 owed after the pipelined responses ahead of it
+        self.reading_since: float | None = None  # when the request being read began
 
     # -- transport callbacks ---------------------------------------------------------------
     def connection_made(self, transport: Any) -> None:
@@ -126,6 +127,7 @@ class HttpProtocol(asyncio.Protocol):
     # -- httptools callbacks -----------------------------------------------------------------
     def on_message_begin(self) -> None:
         self._url, self._headers, self._body, self._size, self._error = b"", {}, [], 0, None
+        self.reading_since = self.loop.time()
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -159,6 +161,7 @@ class HttpProtocol(asyncio.Protocol):
         self._body.append(chunk)
 
     def on_message_complete(self) -> None:
+        self.reading_since = None
         if self.discard:  # already answered from on_headers_complete
             return
         self._enqueue(self._error is None and self.parser.should_keep_alive())
@@ -221,7 +224,8 @@ class HttpProtocol(asyncio.Protocol):
         self._next()
 
     def _fail(self, status: int, message: str) -> None:
-        """A request we cannot parse: answer JSON (after any responses still owed) and close."""
+        """A request we cannot parse (400) or that never arrives (408): answer JSON (after any responses
+        still owed) and close."""
         if self.transport is None:
             return
         self.discard = True
@@ -246,7 +250,15 @@ class HttpProtocol(asyncio.Protocol):
 
     # -- server-side control --------------------------------------------------------------------
     def idle_for(self, now: float) -> float:
-        return 0.0 if self.busy or self.pending else now - self.last_active
+        return 0.0 if self.busy or self.pending or self.reading_since is not None else now - self.last_active
+
+    def stalled_for(self, now: float) -> float:
+        """How long the request being read has been incomplete (0 when none is)."""
+        return 0.0 if self.reading_since is None or self.discard else now - self.reading_since
+
+    def time_out(self, seconds: float) -> None:
+        self.reading_since = None
+        self._fail(408, f"request not received within {seconds:g} s; expected the whole request head and body")
 
     def shutdown(self) -> None:
         """Close now if idle, else after the response in progress."""

@@ -32,7 +32,8 @@ from shipyard.serving.app import Gateway, GatewayDeps, GatewayOptions
 from shipyard.serving.protocol import HttpProtocol
 
 log = logging.getLogger("shipyard.serving")
-KEEP_ALIVE_S = 30.0
+KEEP_ALIVE_S = 30.0  # an idle keep-alive connection is closed after this
+REQUEST_TIMEOUT_S = 30.0  # a request still incomplete after this is answered 408 and closed
 DRAIN_S = 10.0
 BACKLOG = 4096
 
@@ -83,7 +84,8 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 
 async def run_gateway(gw: Gateway, sock: socket.socket, stop: asyncio.Event,
-                      started: threading.Event | None = None) -> None:
+                      started: threading.Event | None = None, keep_alive_s: float = KEEP_ALIVE_S,
+                      request_timeout_s: float = REQUEST_TIMEOUT_S) -> None:
     """Start the gateway, accept on ``sock`` until ``stop`` is set, drain, shut down."""
     loop = asyncio.get_running_loop()
     await gw.startup()
@@ -96,11 +98,14 @@ async def run_gateway(gw: Gateway, sock: socket.socket, stop: asyncio.Event,
     try:
         while not stop.is_set():
             try:
-                await asyncio.wait_for(stop.wait(), timeout=1.0)
+                await asyncio.wait_for(stop.wait(), timeout=min(1.0, keep_alive_s, request_timeout_s))
             except TimeoutError:
                 now = loop.time()
-                for conn in [c for c in connections if c.idle_for(now) > KEEP_ALIVE_S]:
-                    conn.shutdown()
+                for conn in list(connections):
+                    if conn.stalled_for(now) > request_timeout_s:
+                        conn.time_out(request_timeout_s)
+                    elif conn.idle_for(now) > keep_alive_s:
+                        conn.shutdown()
     finally:
         server.close()
         for conn in list(connections):
@@ -227,8 +232,8 @@ class Supervisor:
 class ServerThread:
     """Serve a Gateway in a thread on 127.0.0.1 (tests and embedding): ``with ServerThread(gw, port):``."""
 
-    def __init__(self, gw: Gateway, port: int, host: str = "127.0.0.1") -> None:
-        self.gw, self.url = gw, f"http://{host}:{port}"
+    def __init__(self, gw: Gateway, port: int, host: str = "127.0.0.1", **timeouts: float) -> None:
+        self.gw, self.url, self.timeouts = gw, f"http://{host}:{port}", timeouts
         self.sock = bind_socket(host, port)
         self.started = threading.Event()
         self.error: BaseException | None = None
@@ -239,7 +244,7 @@ class ServerThread:
     def _main(self) -> None:
         async def main() -> None:
             self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
-            await run_gateway(self.gw, self.sock, self._stop, self.started)
+            await run_gateway(self.gw, self.sock, self._stop, self.started, **self.timeouts)
 
         try:
             _run_loop(main())
