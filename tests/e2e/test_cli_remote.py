@@ -92,6 +92,7 @@ def test_remote_json_matches_local_and_tokens_stay_secret(remote: dict[str, obje
     small.write_text("a,b\n1,x\n2,y\n")
     added = json.loads(ok(ws, "data", "add", str(small), "--name", "small", "--json", env=as_admin))
     assert added["rows"] == 2 and added["created_by"] == "admin"
+    assert added["source"] == str(small)  # the client's path, not the server's temporary copy
     mv = json.loads(ok(ws, "models", "register", "credit-risk", str(remote["model"]), "--json", env=as_admin))
     assert (mv["version"], mv["created_by"]) == (2, "admin")
     ok(ws, "models", "stage", "credit-risk:2", "validated", env=as_admin)

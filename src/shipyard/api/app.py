@@ -8,6 +8,7 @@ from collections.abc import Callable
 from fastapi import APIRouter, FastAPI
 
 from shipyard.api import errors
+from shipyard.api.limits import BodyLimit, Limits
 from shipyard.api.routes import approvals, audit, datasets, health, models, users
 from shipyard.workspace import Workspace
 
@@ -15,12 +16,14 @@ PREFIX = "/api/v1"
 ROUTERS = (health.router, datasets.router, models.router, approvals.router, users.router, audit.router)
 
 
-def create_app(workspace: Workspace | Callable[[], Workspace]) -> FastAPI:
+def create_app(workspace: Workspace | Callable[[], Workspace], limits: Limits | None = None) -> FastAPI:
     """Build the API over ONE workspace; each request acts as its bearer token's principal.
 
     Args:
         workspace: an open Workspace, or a factory opened on the first request (the server's own
             principal is never used for requests: every route except /health needs a token).
+        limits: request-body size limits (default ``Limits()``: 1 MiB JSON, 1 GiB model upload,
+            2 GiB dataset upload), answered 413 before the body is read.
     """
     import shipyard
 
@@ -47,4 +50,5 @@ def create_app(workspace: Workspace | Callable[[], Workspace]) -> FastAPI:
     for r in ROUTERS:
         api.include_router(r)
     app.include_router(api)
+    app.add_middleware(BodyLimit, limits=limits or Limits())
     return app

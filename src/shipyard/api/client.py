@@ -119,11 +119,12 @@ class RemoteDatasets:
     def __init__(self, t: Transport) -> None:
         self.t = t
 
-    def add(self, path: str | Path, name: str) -> DatasetVersion:
+    def add(self, path: str | Path, name: str, source: str | None = None) -> DatasetVersion:
         path = Path(path)
         if not path.is_file():
             raise InvalidInputError(field="path", value=str(path), expected="an existing CSV or Parquet file")
-        d = self.t.json("POST", f"/datasets/{_q(name)}/versions", params={"filename": path.name},
+        d = self.t.json("POST", f"/datasets/{_q(name)}/versions",
+                        params={"filename": path.name, "source": source or str(path)},
                         content=path.read_bytes(), headers={"Content-Type": "application/octet-stream"})
         return DatasetVersion(**d)
 

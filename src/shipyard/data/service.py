@@ -88,7 +88,9 @@ class DatasetService:
     def __init__(self, db: Database, artifacts: ArtifactStore, actor: Principal, clock: Clock) -> None:
         self.db, self.artifacts, self.actor, self.clock = db, artifacts, actor, clock
 
-    def add(self, path: str | Path, name: str) -> DatasetVersion:
+    def add(self, path: str | Path, name: str, source: str | None = None) -> DatasetVersion:
+        """Add a version from ``path``; ``source`` is what lineage records as its origin (default: the path;
+        the API passes the client's own path, not the server's temporary copy)."""
         authorize(self.actor, Permission.DATA_WRITE)
         from shipyard.data.profile import profile_table
         from shipyard.data.readers import read_table
@@ -116,7 +118,7 @@ class DatasetService:
                                    .returning(D.c.id, D.c.latest_version)).one()
                 conn.execute(DV.insert().values(
                     dataset_id=row.id, version=row.latest_version, digest=digest, format=fmt,
-                    source=str(path), rows=table.num_rows, n_columns=table.num_columns, size_bytes=len(data),
+                    source=source or str(path), rows=table.num_rows, n_columns=table.num_columns, size_bytes=len(data),
                     schema=schema.to_dict(), profile=profile.to_dict(), created_at=now, created_by=self.actor.name,
                 ))
                 audit.append(conn, self.actor.name, "dataset.add", f"dataset:{name}@{row.latest_version}", None,

@@ -20,7 +20,6 @@ from shipyard.workspace import Workspace
 router = APIRouter(prefix="/datasets", tags=["datasets"], responses=ERROR_RESPONSES)
 VERSION_PATTERN = r"^([1-9][0-9]{0,9}|[0-9a-fA-F]{4,64})$"
 FILENAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,199}$"
-MAX_UPLOAD = 2 * 1024**3
 
 
 @router.get("", summary="Datasets with their latest version")
@@ -38,16 +37,16 @@ async def add_version(
     name: NameParam,
     request: Request,
     ws: Annotated[Workspace, Depends(principal_workspace)],
-    filename: Annotated[str, Query(pattern=FILENAME_PATTERN, description="Original file name (source).")] = "data.csv",
+    filename: Annotated[str, Query(pattern=FILENAME_PATTERN, description="Original file name.")] = "data.csv",
+    source: Annotated[str | None, Query(max_length=1000, pattern=r"^[^\x00-\x1f]*$",
+                                        description="Where the client read the file (recorded as the "
+                                                    "version's source; default: the file name).")] = None,
 ) -> dict[str, Any]:
     from shipyard.core.permissions import Permission, authorize
 
-    authorize(ws.actor, Permission.DATA_WRITE)  # refuse before reading a large body
-    size = int(request.headers.get("content-length") or 0)
-    if size > MAX_UPLOAD:
-        raise InvalidInputError(field="body", value=size, expected=f"at most {MAX_UPLOAD} bytes")
+    authorize(ws.actor, Permission.DATA_WRITE)  # refuse before reading a large body (its size: api/limits.py)
     data = await request.body()
-    return await run_in_threadpool(_add, ws, name, filename, data)
+    return await run_in_threadpool(_add, ws, name, filename, data, source)
 
 
 def _check_text(data: bytes) -> None:
@@ -67,13 +66,13 @@ def _check_text(data: bytes) -> None:
         ) from None
 
 
-def _add(ws: Workspace, name: str, filename: str, data: bytes) -> dict[str, Any]:
+def _add(ws: Workspace, name: str, filename: str, data: bytes, source: str | None) -> dict[str, Any]:
     _check_text(data)
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", Path(filename).name) or "data.csv"
     with tempfile.TemporaryDirectory(prefix="shipyard-upload-") as tmp:
         path = Path(tmp) / safe
         path.write_bytes(data)
-        dv = ws.datasets.add(path, name)
+        dv = ws.datasets.add(path, name, source=source or filename)
     return dv.to_dict()
 
 
