@@ -141,6 +141,17 @@ def ort_labels(path: Path, X: np.ndarray) -> np.ndarray:
     return np.asarray(sess.run(None, feed)[0]).ravel()
 
 
+def ort_proba(path: Path, X: np.ndarray) -> np.ndarray:
+    """onnxruntime's own probabilities (sklearn-onnx's ZipMap output: one {class: p} per row)."""
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(path.read_bytes(), providers=["CPUExecutionProvider"])
+    names = [i.name for i in sess.get_inputs()]
+    feed = ({names[0]: X.astype(np.float32)} if len(names) == 1
+            else {n: X[:, j:j + 1].astype(np.float32) for j, n in enumerate(names)})
+    return np.array([[d[k] for k in sorted(d)] for d in sess.run(None, feed)[1]])
+
+
 @pytest.mark.parametrize("endpoint,key", [("onnx-single", "single"), ("onnx-cols", "per_col")])
 def test_onnx_served_equals_onnxruntime_in_process(env, endpoint: str, key: str) -> None:
     X = rows()
@@ -156,6 +167,12 @@ def test_onnx_served_equals_onnxruntime_in_process(env, endpoint: str, key: str)
     assert oip.status_code == 200, oip.text
     out = {o["name"]: o for o in oip.json()["outputs"]}
     assert out["predict"]["data"] == expected.tolist()
+    # the graph names its classes (ZipMap), so probabilities are served too, as onnxruntime computes them
+    assert out["predict_proba"]["shape"] == [len(X), 2]
+    np.testing.assert_allclose(np.array(out["predict_proba"]["data"]).reshape(-1, 2), ort_proba(env[key], X),
+                               rtol=0, atol=1e-7)
+    assert r.json()["classes"] == [0, 1]
+    assert env["ws"].models.get_version(f"{endpoint}:1").to_dict()["signature"] is not None
     bad = httpx.post(f"{env['url']}/v1/endpoints/{endpoint}/predict", json={"instances": [{"f0": 1.0}]})
     assert 400 <= bad.status_code < 500 and bad.json()["error"]["field"] == "instances[0].f1", bad.text
 
