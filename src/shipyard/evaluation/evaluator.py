@@ -33,8 +33,10 @@ class EvaluationOptions:
 
 
 def evaluate(model: Any, X: Any, y: np.ndarray, opts: EvaluationOptions, *, artifact_size: int,
-             champion: Any = None, champion_ref: str | None = None) -> dict[str, Any]:
-    """Compute the whole evaluation; ``champion`` is a loaded model scored on the same ``X``.
+             champion: Any = None, champion_ref: str | None = None,
+             champion_artifact_size: int = 0) -> dict[str, Any]:
+    """Compute the whole evaluation; ``champion`` is a loaded model scored on the same ``X``, with the
+    same task, fairness, robustness and efficiency metrics, so any metric can be gated ``vs champion``.
 
     Runs with one BLAS/OpenMP thread: the many small predictions here (permutations, perturbations,
     single rows) stall for up to a second each when OpenMP threads spin on a busy machine.
@@ -43,11 +45,12 @@ def evaluate(model: Any, X: Any, y: np.ndarray, opts: EvaluationOptions, *, arti
 
     with threadpool_limits(limits=1):
         return _evaluate(model, X, y, opts, artifact_size=artifact_size, champion=champion,
-                         champion_ref=champion_ref)
+                         champion_ref=champion_ref, champion_artifact_size=champion_artifact_size)
 
 
 def _evaluate(model: Any, X: Any, y: np.ndarray, opts: EvaluationOptions, *, artifact_size: int,
-              champion: Any = None, champion_ref: str | None = None) -> dict[str, Any]:
+              champion: Any = None, champion_ref: str | None = None,
+              champion_artifact_size: int = 0) -> dict[str, Any]:
     s = score(model, X, opts.task)
     task_metrics = m.compute(opts.task, y, s)
     flat: dict[str, float] = dict(task_metrics)
@@ -94,19 +97,27 @@ def _evaluate(model: Any, X: Any, y: np.ndarray, opts: EvaluationOptions, *, art
     doc["bootstrap"] = {"resamples": opts.bootstrap, "confidence": 0.95, "method": "percentile"}
     doc["champion"] = None
     if champion is not None:
-        doc["champion"] = _champion(champion, champion_ref, X, y, s, opts)
+        doc["champion"] = _champion(champion, champion_ref, X, y, s, opts, champion_artifact_size)
     doc["metrics"] = {k: _finite(v) for k, v in flat.items()}
     return doc
 
 
 def _champion(champion: Any, ref: str | None, X: Any, y: np.ndarray, s: np.ndarray,
-              opts: EvaluationOptions) -> dict[str, Any]:
+              opts: EvaluationOptions, artifact_size: int) -> dict[str, Any]:
+    from shipyard.evaluation.efficiency import efficiency
+
     cs = score(champion, X, opts.task)
     cm: dict[str, float] = m.compute(opts.task, y, cs)
     if opts.sensitive:
         from shipyard.evaluation.fairness import fairness
 
         cm.update(fairness(X, opts.sensitive, y, cs, opts.task)["metrics"])
+    if opts.robustness:
+        from shipyard.evaluation.robustness import robustness
+
+        cm.update(robustness(champion, X, y, opts.task, opts.main, cm[opts.main], seed=opts.seed,
+                             **opts.robustness)["metrics"])
+    cm.update(efficiency(champion, X, opts.task, artifact_size))
     diff_ci: dict[str, list[float]] = {}
     if opts.bootstrap:
         for name in dict.fromkeys([opts.main, *opts.ci_metrics]):

@@ -74,7 +74,14 @@ def robustness(model: Any, X: Any, y: np.ndarray, task: str, main: str, base: fl
     for i, (kind, make) in enumerate(perturb.items()):
         if not settings[kind]:
             continue
-        value = fn(y, score(model, make(np.random.default_rng(seed + i)), task))
+        try:
+            value = fn(y, score(model, make(np.random.default_rng(seed + i)), task))
+        except (ValueError, TypeError) as exc:  # e.g. a model that cannot take missing values: a finding,
+            # not a crash; its drop is NaN, so a gate on it fails and says why
+            out[kind] = {"setting": settings[kind], "metric": main, "value": None, "drop": None,
+                         "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"}
+            flat[f"robustness_{kind}_drop"] = float("nan")
+            continue
         drop = m.degradation(main, base, value)
         out[kind] = {"setting": settings[kind], "metric": main, "value": value, "drop": drop}
         flat[f"robustness_{kind}_drop"] = drop

@@ -29,7 +29,9 @@ def limitations(mv: dict[str, Any]) -> list[str]:
             out.append(f"Slices of {column} with fewer than {SMALL_SLICE} test rows ({', '.join(small)}) have "
                        "unreliable metrics.")
     for kind, r in (ev.get("robustness") or {}).items():
-        if r.get("drop") is not None and r["drop"] > ROBUSTNESS_FLAG:
+        if r.get("error"):
+            out.append(f"The model fails under {kind} perturbation (setting {r['setting']}): {r['error']}.")
+        elif r.get("drop") is not None and r["drop"] > ROBUSTNESS_FLAG:
             out.append(f"{r['metric']} degrades by {r['drop']:.3f} under {kind} perturbation "
                        f"(setting {r['setting']}).")
     failed = [g["gate"] for g in ev.get("gates", []) if not g.get("passed")]

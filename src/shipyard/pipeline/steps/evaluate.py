@@ -73,7 +73,8 @@ class EvaluateStep:
             champion = factory.create(champ_mv.flavor).load(ctx.ws.models.load_artifact(champ_mv.ref))
             ctx.log(f"champion {champ_mv.ref} scored on the same {len(y_test)} test rows")
         doc = evaluate(model, X_test, y_test, opts, artifact_size=int(ctx.outputs["train"]["size"]),
-                       champion=champion, champion_ref=None if champ_mv is None else champ_mv.ref)
+                       champion=champion, champion_ref=None if champ_mv is None else champ_mv.ref,
+                       champion_artifact_size=0 if champ_mv is None else int(champ_mv.artifact_size))
         doc["positive"] = ctx.outputs["split"].get("positive")
         doc["classes"] = ctx.outputs["split"].get("classes")
         ctx.memo["evaluation"] = doc
