@@ -97,7 +97,6 @@ class Gateway:
             process, key = lv.remote
             remote = functools.partial(process.predict, key)
             process.observers[key] = observe
-            process.max_batch_size = self.options.max_batch_size
         lv.batcher = Batcher(lv.predict, self.executor, max_batch_size=self.options.max_batch_size,
                              max_wait_ms=self.options.max_wait_ms,
                              observe=observe, remote=remote)
@@ -107,7 +106,7 @@ class Gateway:
 
         _limit_threads()  # the loop thread too: inline prediction and warm-ups run here
         if self.options.predict_in == "process":
-            self.process = ModelProcess()
+            self.process = ModelProcess(self.options.max_batch_size)
             await self.process.start()
             self.state.process = self.process
         await asyncio.to_thread(self.state.sync)

@@ -61,7 +61,8 @@ class _Channel(asyncio.Protocol):
 class ModelProcess:
     """The gateway's handle on its child: load, predict (futures), unload, restart on crash."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_batch_size: int = 32) -> None:
+        self.max_batch_size = max_batch_size  # rows per merged predict call in the child
         self.loop: asyncio.AbstractEventLoop | None = None
         self.transport: asyncio.Transport | None = None
         self.proc: Any = None
@@ -72,7 +73,6 @@ class ModelProcess:
         self._restarting: asyncio.Task[None] | None = None
         self._keys: dict[int, str] = {}  # PREDICT seq -> version key
         self.observers: dict[str, Any] = {}  # version key -> batch-size observer (metrics)
-        self.max_batch_size = 32
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
@@ -124,6 +124,7 @@ class ModelProcess:
 
     def unload(self, key: str) -> None:
         self._loads.pop(key, None)
+        self.observers.pop(key, None)
         if self.transport is not None and not self.transport.is_closing():
             self.transport.writelines(frames.pack(frames.UNLOAD, 0, {"key": key}))
 
@@ -288,19 +289,21 @@ def _predict_group(predict: Any, key: str, reqs: list[tuple[int, dict[str, Any],
 
 
 def _replies(chunk: list[tuple[int, dict[str, Any], Rows]], result: Any, rows: int) -> list[bytes | memoryview]:
+    """One reply per frame: its slice of the merged call's outputs, or its requests' own outcomes."""
+    from shipyard.serving.batching import split_outputs
+
+    whole = split_outputs(result, [r.n for _, _, r in chunk]) if isinstance(result, dict) else None
     out: list[bytes | memoryview] = []
-    start = part = 0
-    for i, (seq, meta, r) in enumerate(chunk):
+    part = 0
+    for i, (seq, meta, _) in enumerate(chunk):
         info = {"batch": rows} if i == 0 else {}
-        if isinstance(result, dict):
-            sliced = {k: v[start:start + r.n] for k, v in result.items()} if len(chunk) > 1 else result
-            out += frames.pack(frames.RESULT, seq, info, sliced)
+        if whole is not None:
+            out += frames.pack(frames.RESULT, seq, info, whole[i])
         else:
             k = len(meta["counts"])
             m, arrays = _encode_parts(result[part:part + k])
             out += frames.pack(frames.RESULT, seq, {**info, **m}, arrays)
             part += k
-        start += r.n
     return out
 
 

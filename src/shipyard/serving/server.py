@@ -84,9 +84,10 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 
 async def run_gateway(gw: Gateway, sock: socket.socket, stop: asyncio.Event,
-                      started: threading.Event | None = None, keep_alive_s: float = KEEP_ALIVE_S,
+                      started: Any = None, keep_alive_s: float = KEEP_ALIVE_S,
                       request_timeout_s: float = REQUEST_TIMEOUT_S) -> None:
-    """Start the gateway, accept on ``sock`` until ``stop`` is set, drain, shut down."""
+    """Start the gateway, accept on ``sock`` until ``stop`` is set, drain, shut down. ``started`` (a
+    threading or multiprocessing Event) is set once connections are accepted."""
     loop = asyncio.get_running_loop()
     await gw.startup()
     connections: set[HttpProtocol] = set()
@@ -126,13 +127,14 @@ def _run_loop(main: Any) -> None:
         runner.run(main)
 
 
-def _serve_forever(gw: Gateway, sock: socket.socket) -> None:
+def _serve_forever(gw: Gateway, sock: socket.socket, started: Any = None) -> None:
+    """Serve in this (main) thread until SIGINT or SIGTERM."""
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await run_gateway(gw, sock, stop)
+        await run_gateway(gw, sock, stop, started)
 
     _run_loop(main())
 
@@ -146,21 +148,7 @@ def _worker_main(root: str, sock: socket.socket, predict_threads: int | None, pr
     configure_logging(log_level)
     ws = Workspace.open(root, settings=Settings())
     gw = build_gateway(ws, options_from(ws, predict_threads, predict_in))
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        started = threading.Event()
-        task = asyncio.create_task(run_gateway(gw, sock, stop, started))
-        while not started.is_set() and not task.done():
-            await asyncio.sleep(0.02)
-        if started.is_set():
-            ready.set()
-        await task
-
-    _run_loop(main())
+    _serve_forever(gw, sock, ready)
 
 
 def serve(ws: Any, host: str, port: int, workers: int = 1, predict_threads: int | None = None,
