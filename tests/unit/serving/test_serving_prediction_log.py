@@ -75,3 +75,26 @@ def test_a_large_buffer_is_written_in_chunks_into_one_file(tmp_path) -> None:
     assert str(table.schema.field("input_city").type) == "string"
     assert table.column("input_x").to_pylist() == [float(i) for i in range(n)]
     assert table.column("request_id").to_pylist()[-1] == f"r{n - 1}"
+
+
+def test_full_chunks_are_converted_when_recorded_and_versions_get_their_own_files() -> None:
+    """The flusher thread only encodes: every CHUNK records of one version become an Arrow table on the
+    recording thread (the event loop), so a flush never holds the GIL for long stretches of Python."""
+    from shipyard.serving import prediction_log as pl
+
+    stored: dict[str, bytes] = {}
+    log = pl.PredictionLog(lambda k, d: stored.setdefault(k, d) and k, interval_s=3600)
+    lvs = [types.SimpleNamespace(model="m", version=v, signature=types.SimpleNamespace(names=("a",)))
+           for v in (1, 2)]
+    for i in range(pl.CHUNK + 3):
+        log.record("ep", lvs[0], f"r{i}", Rows(1, matrix=np.array([[float(i)]])),
+                   {"predict": np.array([i]), "predict_proba": np.array([[0.25, 0.75]])}, 1.0)
+    log.record("ep", lvs[1], "other", Rows(2, matrix=np.array([[1.0], [2.0]])), {"predict": np.array([0, 1])}, 2.0)
+    assert [t.num_rows for t in log._sealed[next(iter(log._sealed))]] == [pl.CHUNK]  # converted already
+    assert len(log.flush()) == 2
+    tables = [pq.read_table(io.BytesIO(d)).to_pydict() for d in stored.values()]
+    v1 = next(t for t in tables if t["version"][0] == 1)
+    v2 = next(t for t in tables if t["version"][0] == 2)
+    assert v1["input_a"] == [float(i) for i in range(pl.CHUNK + 3)]  # sealed chunk first, then the open rest
+    assert v1["request_id"][-1] == f"r{pl.CHUNK + 2}" and v1["output_predict_proba"][0] == [0.25, 0.75]
+    assert v2["request_id"] == ["other", "other"] and v2["row"] == [0, 1] and v2["latency_ms"] == [2.0, 2.0]
