@@ -30,6 +30,7 @@ class EvaluationOptions:
     shap: bool = False
     seed: int = 0
     headline: list[str] = field(default_factory=list)
+    n_classes: int = 0  # multiclass: the number of classes (y holds indices 0..n_classes-1)
 
 
 def evaluate(model: Any, X: Any, y: np.ndarray, opts: EvaluationOptions, *, artifact_size: int,
@@ -51,7 +52,7 @@ def evaluate(model: Any, X: Any, y: np.ndarray, opts: EvaluationOptions, *, arti
 def _evaluate(model: Any, X: Any, y: np.ndarray, opts: EvaluationOptions, *, artifact_size: int,
               champion: Any = None, champion_ref: str | None = None,
               champion_artifact_size: int = 0) -> dict[str, Any]:
-    s = score(model, X, opts.task)
+    s = _scores(model, X, opts)
     task_metrics = m.compute(opts.task, y, s)
     flat: dict[str, float] = dict(task_metrics)
     doc: dict[str, Any] = {"task": opts.task, "main_metric": opts.main, "test_rows": int(len(y)),
@@ -59,6 +60,10 @@ def _evaluate(model: Any, X: Any, y: np.ndarray, opts: EvaluationOptions, *, art
     if opts.task == "classification":
         doc["curves"] = m.curves(y, s)
         doc["positive_rate"] = float(np.mean(y))
+    elif opts.task == "multiclass":
+        doc["confusion"] = m.confusion(y, s).tolist()
+        doc["per_class"] = m.per_class_report(y, s)
+        doc["class_rates"] = [round(float(v), 6) for v in np.bincount(y, minlength=s.shape[1]) / max(len(y), 1)]
     else:
         doc["residuals"] = _residual_summary(y, s)
     if opts.slices:
@@ -106,7 +111,7 @@ def _champion(champion: Any, ref: str | None, X: Any, y: np.ndarray, s: np.ndarr
               opts: EvaluationOptions, artifact_size: int) -> dict[str, Any]:
     from shipyard.evaluation.efficiency import efficiency
 
-    cs = score(champion, X, opts.task)
+    cs = _scores(champion, X, opts, "champion")
     cm: dict[str, float] = m.compute(opts.task, y, cs)
     if opts.sensitive:
         from shipyard.evaluation.fairness import fairness
@@ -125,6 +130,17 @@ def _champion(champion: Any, ref: str | None, X: Any, y: np.ndarray, s: np.ndarr
                 d, rel = bootstrap.paired_diff_ci(name, y, s, cs, b=opts.bootstrap, seed=opts.seed)
                 diff_ci[name], diff_ci[name + "%"] = d.to_list(), rel.to_list()
     return {"ref": ref, "metrics": {k: _finite(v) for k, v in cm.items()}, "diff_ci": diff_ci}
+
+
+def _scores(model: Any, X: Any, opts: EvaluationOptions, who: str = "model") -> np.ndarray:
+    s = score(model, X, opts.task)
+    if opts.task == "multiclass" and opts.n_classes and s.shape[1] != opts.n_classes:
+        from shipyard.errors import InvalidInputError
+
+        raise InvalidInputError(f"{who}: predict_proba gives {s.shape[1]} columns; the target has {opts.n_classes} "
+                                "classes", field=who, value=f"{s.shape[1]} probability columns",
+                                expected=f"{opts.n_classes} columns, one per class (trained on every class)")
+    return s
 
 
 def _finite(v: float) -> float | None:

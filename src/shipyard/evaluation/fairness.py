@@ -16,7 +16,10 @@ def fairness(X: Any, sensitive: list[str], y: np.ndarray, s: np.ndarray, task: s
 
     Classification: ``demographic_parity_difference`` and ``equalized_odds_difference`` per column
     (also as ``<name>.<column>``) and their maximum over columns as the headline value; per group the
-    selection rate, true/false positive rates, accuracy and size. Regression: per-group rmse/mae and
+    selection rate, true/false positive rates, accuracy and size. Multi-class: per group the accuracy,
+    size and the rate at which each class is predicted; ``accuracy_group_gap`` (largest minus smallest
+    group accuracy) and ``selection_rate_gap`` (largest gap, over classes, between groups' rates of
+    predicting that class: demographic parity one class at a time). Regression: per-group rmse/mae and
     the largest gap in rmse between groups (``rmse_group_gap``).
     """
     try:
@@ -48,6 +51,23 @@ def fairness(X: Any, sensitive: list[str], y: np.ndarray, s: np.ndarray, task: s
                             "by_group": by_group}
             flat[f"demographic_parity_difference.{col}"] = dpd
             flat[f"equalized_odds_difference.{col}"] = eod
+        elif task == "multiclass":
+            pred = s.argmax(axis=1)
+            k = s.shape[1]
+            by_group, accs, rate_rows = [], [], []
+            for g in sorted(set(groups)):
+                mask = groups == g
+                rates = np.bincount(pred[mask], minlength=k) / max(int(mask.sum()), 1)
+                acc = _acc(y[mask], pred[mask])
+                accs.append(acc)
+                rate_rows.append(rates)
+                by_group.append({"group": str(g), "n": int(mask.sum()), "accuracy": _num(acc),
+                                 "selection_rates": [_num(v) for v in rates]})
+            acc_gap = float(max(accs) - min(accs))
+            sel_gap = float(np.max(np.max(rate_rows, axis=0) - np.min(rate_rows, axis=0)))
+            columns[col] = {"accuracy_group_gap": acc_gap, "selection_rate_gap": sel_gap, "by_group": by_group}
+            flat[f"accuracy_group_gap.{col}"] = acc_gap
+            flat[f"selection_rate_gap.{col}"] = sel_gap
         else:
             by_group = []
             for g in sorted(set(groups)):
@@ -57,7 +77,8 @@ def fairness(X: Any, sensitive: list[str], y: np.ndarray, s: np.ndarray, task: s
             gap = max(r["rmse"] for r in by_group) - min(r["rmse"] for r in by_group)
             columns[col] = {"rmse_group_gap": gap, "by_group": by_group}
             flat[f"rmse_group_gap.{col}"] = gap
-    for name in ("demographic_parity_difference", "equalized_odds_difference", "rmse_group_gap"):
+    for name in ("demographic_parity_difference", "equalized_odds_difference", "rmse_group_gap",
+                 "accuracy_group_gap", "selection_rate_gap"):
         vals = [v for k, v in flat.items() if k.startswith(name + ".")]
         if vals:
             flat[name] = max(vals)

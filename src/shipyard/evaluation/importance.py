@@ -39,6 +39,8 @@ def shap_importance(model: Any, X: Any, task: str, *, background: int = 50, rows
     sample = X.sample(min(rows, len(X)), random_state=seed + 1)
     explainer = shap.Explainer(lambda data: score(model, _frame(data, X), task), bg)
     values = np.abs(np.asarray(explainer(sample).values)).mean(axis=0)
+    if values.ndim == 2:  # multi-class: one column of SHAP values per class; mean |value| over classes
+        values = values.mean(axis=1)
     return dict(sorted(((str(c), float(v)) for c, v in zip(X.columns, values, strict=True)), key=lambda kv: -kv[1]))
 
 

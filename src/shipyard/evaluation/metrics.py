@@ -1,8 +1,10 @@
 """Classification and regression metrics in NumPy (fast enough to run inside bootstrap loops) and curves.
 
 Scores are probabilities of the positive class (label 1) for classification, predictions for
-regression. Labels are ``score >= 0.5``. Every function agrees with scikit-learn's namesake
-(tested in tests/unit/evaluation/test_eval_metrics.py).
+regression. Labels are ``score >= 0.5``. Multi-class (``multiclass``): ``y`` holds class indices
+0..k-1 and the scores are the (n, k) probability matrix; the label is the most probable class;
+``accuracy``, ``log_loss`` and ``brier`` take either shape. Every function agrees with
+scikit-learn's namesake (tested in tests/unit/evaluation/test_eval_metrics.py).
 """
 
 from __future__ import annotations
@@ -12,9 +14,17 @@ from collections.abc import Callable
 import numpy as np
 from scipy.stats import rankdata
 
-from shipyard.evaluation.names import CLASSIFICATION, DEFAULT_MAIN, LOWER_IS_BETTER, REGRESSION
+from shipyard.evaluation.names import (
+    CLASSIFICATION,
+    DEFAULT_MAIN,
+    LOWER_IS_BETTER,
+    MULTICLASS,
+    REGRESSION,
+    TASK_METRICS,
+)
 
-__all__ = ["CLASSIFICATION", "DEFAULT_MAIN", "LOWER_IS_BETTER", "METRICS", "REGRESSION", "compute", "curves"]
+__all__ = ["CLASSIFICATION", "DEFAULT_MAIN", "LOWER_IS_BETTER", "METRICS", "MULTICLASS", "REGRESSION", "compute",
+           "confusion", "curves"]
 EPS = 1e-15
 
 MetricFn = Callable[[np.ndarray, np.ndarray], float]
@@ -68,16 +78,87 @@ def f1(y: np.ndarray, s: np.ndarray) -> float:
 
 
 def accuracy(y: np.ndarray, s: np.ndarray) -> float:
-    return float(np.mean((s >= 0.5) == (y == 1))) if y.size else float("nan")
+    if not y.size:
+        return float("nan")
+    if s.ndim == 2:
+        return float(np.mean(s.argmax(axis=1) == y))
+    return float(np.mean((s >= 0.5) == (y == 1)))
 
 
 def brier(y: np.ndarray, s: np.ndarray) -> float:
-    return float(np.mean((s - y) ** 2)) if y.size else float("nan")
+    """Binary: mean squared error of P(1). Multi-class: mean over rows of the squared distance between
+    the probability vector and the one-hot truth (scikit-learn's multi-class ``brier_score_loss``)."""
+    if not y.size:
+        return float("nan")
+    if s.ndim == 2:
+        return float(np.mean(np.sum((s - _onehot(y, s.shape[1])) ** 2, axis=1)))
+    return float(np.mean((s - y) ** 2))
 
 
 def log_loss(y: np.ndarray, s: np.ndarray) -> float:
+    if not y.size:
+        return float("nan")
+    if s.ndim == 2:
+        return float(-np.mean(np.log(np.clip(s[np.arange(y.size), y], EPS, 1.0))))
     p = np.clip(s, EPS, 1 - EPS)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))) if y.size else float("nan")
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+# -- multi-class ---------------------------------------------------------------------------------
+def _onehot(y: np.ndarray, k: int) -> np.ndarray:
+    out: np.ndarray = np.eye(k)[y]
+    return out
+
+
+def confusion(y: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """(k, k) counts, rows = true class, columns = predicted class (the most probable one)."""
+    k = s.shape[1]
+    return np.bincount(y * k + s.argmax(axis=1), minlength=k * k).reshape(k, k)
+
+
+def _per_class(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per class present in the truth or the predictions (scikit-learn's macro labels): precision,
+    recall, f1, support. A class never predicted has precision 0 (``zero_division=0``)."""
+    cm = confusion(y, s)
+    tp = np.diag(cm).astype(float)
+    predicted, support = cm.sum(axis=0), cm.sum(axis=1)
+    present = (predicted + support) > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        prec = np.where(predicted > 0, tp / np.maximum(predicted, 1), 0.0)
+        rec = np.where(support > 0, tp / np.maximum(support, 1), 0.0)
+        f = np.where(prec + rec > 0, 2 * prec * rec / np.where(prec + rec > 0, prec + rec, 1), 0.0)
+    return prec[present], rec[present], f[present], support[present]
+
+
+def precision_macro(y: np.ndarray, s: np.ndarray) -> float:
+    return float(np.mean(_per_class(y, s)[0])) if y.size else float("nan")
+
+
+def recall_macro(y: np.ndarray, s: np.ndarray) -> float:
+    return float(np.mean(_per_class(y, s)[1])) if y.size else float("nan")
+
+
+def f1_macro(y: np.ndarray, s: np.ndarray) -> float:
+    return float(np.mean(_per_class(y, s)[2])) if y.size else float("nan")
+
+
+def roc_auc_ovr(y: np.ndarray, s: np.ndarray) -> float:
+    """Macro average of one-vs-rest ROC AUC over the classes that have both positives and negatives
+    in ``y`` (NaN when none has); equals scikit-learn's ``multi_class="ovr"`` when every class occurs."""
+    aucs = [roc_auc((y == c).astype(np.int64), s[:, c]) for c in range(s.shape[1])]
+    valid = [a for a in aucs if a == a]
+    return float(np.mean(valid)) if valid else float("nan")
+
+
+def per_class_report(y: np.ndarray, s: np.ndarray) -> dict[str, list[float]]:
+    """Per class index 0..k-1: precision, recall, f1, support (for reports; absent classes count 0)."""
+    cm = confusion(y, s)
+    tp = np.diag(cm).astype(float)
+    predicted, support = cm.sum(axis=0), cm.sum(axis=1)
+    prec = np.where(predicted > 0, tp / np.maximum(predicted, 1), 0.0)
+    rec = np.where(support > 0, tp / np.maximum(support, 1), 0.0)
+    f = np.where(prec + rec > 0, 2 * prec * rec / np.where(prec + rec > 0, prec + rec, 1), 0.0)
+    return {"precision": _r(prec), "recall": _r(rec), "f1": _r(f), "support": [int(v) for v in support]}
 
 
 def rmse(y: np.ndarray, p: np.ndarray) -> float:
@@ -102,11 +183,13 @@ METRICS: dict[str, MetricFn] = {
     "roc_auc": roc_auc, "pr_auc": pr_auc, "f1": f1, "accuracy": accuracy, "precision": precision,
     "recall": recall, "brier": brier, "log_loss": log_loss,
     "rmse": rmse, "mae": mae, "r2": r2, "mape": mape,
+    "roc_auc_ovr": roc_auc_ovr, "f1_macro": f1_macro, "precision_macro": precision_macro,
+    "recall_macro": recall_macro,
 }
 
 
 def names_for(task: str) -> tuple[str, ...]:
-    return CLASSIFICATION if task == "classification" else REGRESSION
+    return TASK_METRICS[task]
 
 
 def compute(task: str, y: np.ndarray, s: np.ndarray) -> dict[str, float]:

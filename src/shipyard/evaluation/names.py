@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 CLASSIFICATION = ("roc_auc", "pr_auc", "f1", "accuracy", "precision", "recall", "brier", "log_loss")
+# More than two classes: y holds class indices 0..k-1 and scores are the (n, k) probability matrix.
+MULTICLASS = ("roc_auc_ovr", "accuracy", "f1_macro", "precision_macro", "recall_macro", "log_loss", "brier")
 REGRESSION = ("rmse", "mae", "r2", "mape")
 LOWER_IS_BETTER = frozenset({"brier", "log_loss", "rmse", "mae", "mape"})
-DEFAULT_MAIN = {"classification": "roc_auc", "regression": "rmse"}
+DEFAULT_MAIN = {"classification": "roc_auc", "multiclass": "roc_auc_ovr", "regression": "rmse"}
+TASK_METRICS = {"classification": CLASSIFICATION, "multiclass": MULTICLASS, "regression": REGRESSION}

@@ -48,6 +48,23 @@ def plots(evaluation: dict[str, Any]) -> dict[str, str]:
         ax.plot(cal["mean_predicted"], cal["fraction_positive"], marker="o")
         ax.set(xlabel="mean predicted probability", ylabel="fraction positive", title="Calibration")
         out["Calibration curve"] = _png(fig)
+    cm = evaluation.get("confusion")
+    if cm:
+        import numpy as np
+
+        labels = [str(c) for c in (evaluation.get("classes") or range(len(cm)))]
+        counts = np.asarray(cm, dtype=float)
+        rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+        fig, ax = _figure(4.2, 3.6)
+        ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+        ax.set_xticks(range(len(labels)), labels, rotation=30)
+        ax.set_yticks(range(len(labels)), labels)
+        for i in range(len(labels)):
+            for j in range(len(labels)):
+                ax.text(j, i, f"{int(counts[i, j])}", ha="center", va="center",
+                        color="white" if rates[i, j] > 0.5 else "black", fontsize=8)
+        ax.set(xlabel="predicted", ylabel="true (colour: share of the row)", title="Confusion matrix")
+        out["Confusion matrix"] = _png(fig)
     res = evaluation.get("residuals")
     if res:
         fig, ax = _figure()
@@ -67,7 +84,7 @@ def plots(evaluation: dict[str, Any]) -> dict[str, str]:
             out[f"Slices: {column}"] = _png(fig)
     for column, fair in (evaluation.get("fairness") or {}).items():
         groups = fair.get("by_group", [])
-        key = "selection_rate" if groups and "selection_rate" in groups[0] else "rmse"
+        key = next((k for k in ("selection_rate", "accuracy", "rmse") if groups and k in groups[0]), "rmse")
         fig, ax = _figure()
         ax.bar([g["group"] for g in groups], [g.get(key) or 0.0 for g in groups], color="#dd8452")
         ax.set(ylabel=key, title=f"Fairness: {key} by {column}")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from shipyard.errors import ConflictError, InvalidInputError
 
-EXAMPLES = ("credit", "regression")
+EXAMPLES = ("credit", "regression", "wine")
 
 
 def write_example(root: Path, name: str) -> list[str]:
@@ -24,6 +24,8 @@ def write_example(root: Path, name: str) -> list[str]:
     files = _package_files(name)
     if name == "regression":
         files["data/diabetes.csv"] = _diabetes_csv()
+    elif name == "wine":
+        files["data/wine.csv"] = _wine_csv()
     for rel, data in files.items():
         target = root / rel
         if target.exists() and target.read_bytes() != data and not _replaceable(target):
@@ -76,5 +78,16 @@ def _diabetes_csv() -> bytes:
     frame = load_diabetes(as_frame=True, scaled=False).frame
     frame = frame.rename(columns={"target": "progression"})
     frame["sex"] = frame["sex"].map({1.0: "a", 2.0: "b"})
+    csv: str = frame.to_csv(index=False, float_format="%.6g")
+    return csv.encode("utf-8")
+
+
+def _wine_csv() -> bytes:
+    """scikit-learn's bundled wine data (UCI; Forina et al.): 178 wines, 13 measurements, 3 cultivars."""
+    from sklearn.datasets import load_wine
+
+    bunch = load_wine(as_frame=True)
+    frame = bunch.frame.rename(columns={"target": "cultivar", "od280/od315_of_diluted_wines": "od280_od315"})
+    frame["cultivar"] = frame["cultivar"].map(lambda i: f"cultivar_{int(i) + 1}")
     csv: str = frame.to_csv(index=False, float_format="%.6g")
     return csv.encode("utf-8")

@@ -67,12 +67,12 @@ def resolve(root: Path, cfg: ProjectConfig) -> RunSpec:
         except InvalidInputError as exc:
             raise InvalidInputError(f"gates[{i}]: {exc}", field=f"gates[{i}]", value=text,
                                     expected=exc.expected) from None
-    from shipyard.evaluation.names import CLASSIFICATION, REGRESSION
+    from shipyard.evaluation.names import TASK_METRICS
 
+    known = list(dict.fromkeys(n for names in TASK_METRICS.values() for n in names))
     for i, name in enumerate(cfg.evaluation.metrics):
-        if name not in CLASSIFICATION + REGRESSION:
-            raise InvalidInputError(field=f"evaluation.metrics[{i}]", value=name,
-                                    expected=" | ".join(CLASSIFICATION + REGRESSION))
+        if name not in known:
+            raise InvalidInputError(field=f"evaluation.metrics[{i}]", value=name, expected=" | ".join(known))
     return RunSpec(
         root=root, model=model, dataset=cfg.data.dataset or model, data_path=data_path, target=cfg.data.target,
         positive=cfg.data.positive, task=cfg.data.task, train_file=train_file, train_function=fn,

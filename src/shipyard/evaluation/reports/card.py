@@ -18,7 +18,8 @@ def limitations(mv: dict[str, Any]) -> list[str]:
            f"({', '.join(d['ref'] for d in prov.get('datasets', [])) or 'unknown dataset'}); performance on "
            "data from another period or population may differ. Monitor drift after deployment."]
     for column, fair in (ev.get("fairness") or {}).items():
-        for k in ("demographic_parity_difference", "equalized_odds_difference"):
+        for k in ("demographic_parity_difference", "equalized_odds_difference", "selection_rate_gap",
+                  "accuracy_group_gap"):
             v = fair.get(k)
             if v is not None and v > FAIRNESS_FLAG:
                 out.append(f"{k.replace('_', ' ')} across {column} is {v:.3f} (> {FAIRNESS_FLAG}): outcomes differ "
@@ -34,6 +35,14 @@ def limitations(mv: dict[str, Any]) -> list[str]:
         elif r.get("drop") is not None and r["drop"] > ROBUSTNESS_FLAG:
             out.append(f"{r['metric']} degrades by {r['drop']:.3f} under {kind} perturbation "
                        f"(setting {r['setting']}).")
+    per_class = ev.get("per_class") or {}
+    classes = prov.get("classes") or []
+    for i, r in enumerate(per_class.get("recall") or []):
+        support = (per_class.get("support") or [0] * (i + 1))[i]
+        if support and r < 0.5:
+            name = classes[i] if i < len(classes) else i
+            out.append(f"Class {name!s} is recognised in only {r:.0%} of its {support} test rows (recall); "
+                       "predictions of the other classes absorb it.")
     failed = [g["gate"] for g in ev.get("gates", []) if not g.get("passed")]
     if failed:
         out.append("Failed gates: " + "; ".join(failed) + ".")
@@ -49,6 +58,11 @@ def card_context(mv: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
     if task == "classification":
         use = (f"Estimates the probability that {target} is '{positive}' for one record of the input columns "
                "below; intended as decision support with a human in the loop, not as the sole basis of a decision.")
+    elif task == "multiclass":
+        classes = prov.get("classes") or []
+        use = (f"Estimates the probability of each class of {target} ({', '.join(map(str, classes))}; served as "
+               "class indices 0..k-1 in this order) for one record of the input columns below; intended as decision "
+               "support with a human in the loop, not as the sole basis of a decision.")
     else:
         use = f"Predicts {target} from the input columns below; intended for estimation, with monitoring."
     headline = ev.get("headline") or []

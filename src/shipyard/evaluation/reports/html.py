@@ -23,6 +23,8 @@ def fmt(v: Any, digits: int = 4) -> str:
         return "yes" if v else "no"
     if isinstance(v, float):
         return f"{v:.{digits}g}"
+    if isinstance(v, (list, tuple)):
+        return ", ".join(fmt(x, digits) for x in v)
     return str(v)
 
 

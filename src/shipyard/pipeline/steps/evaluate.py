@@ -35,7 +35,7 @@ class EvaluateStep:
         from shipyard.core.hashing import Digest
         from shipyard.evaluation.evaluator import EvaluationOptions, evaluate
         from shipyard.evaluation.gates import ci_metrics
-        from shipyard.evaluation.names import CLASSIFICATION, DEFAULT_MAIN, REGRESSION
+        from shipyard.evaluation.names import DEFAULT_MAIN, TASK_METRICS
         from shipyard.pipeline.steps.split import split_frames
         from shipyard.serving.flavors import factory
 
@@ -45,7 +45,7 @@ class EvaluateStep:
         if model is None:
             model = factory.create(s.flavor).load(ctx.ws.artifacts.get_bytes(Digest(ctx.outputs["train"]["model"])))
         _, _, X_test, y_test = split_frames(ctx)
-        allowed = CLASSIFICATION if task == "classification" else REGRESSION
+        allowed = TASK_METRICS[task]
         headline = [m for m in ev["metrics"] if m in allowed]
         if ev["metrics"] and not headline:
             from shipyard.errors import InvalidInputError
@@ -65,7 +65,7 @@ class EvaluateStep:
             robustness=None if rob is None else {"missing_rate": rob["missing_rate"], "noise": rob["noise"],
                                                  "swap_rate": rob["swap_rate"]},
             bootstrap=int(ev["bootstrap"]), ci_metrics=ci_metrics(s.gates), shap=bool(ev.get("shap")),
-            seed=s.seed, headline=headline)
+            seed=s.seed, headline=headline, n_classes=len(ctx.outputs["split"].get("classes") or []))
         _check_scores(model, X_test, task, s.flavor)
         champ_mv = champion_of(ctx)
         champion = None

@@ -49,7 +49,7 @@ class RegisterStep:
             "estimator": o["train"]["estimator"],
         }
         task = o["split"]["task"]
-        out_type = "integer" if task == "classification" else "float"
+        out_type = "integer" if task in ("classification", "multiclass") else "float"
         signature = signature_from_schema(dv.schema, target=s.target,
                                           outputs=[{"name": "prediction", "type": out_type}])
         report = build_report(model=s.model, run_id=ctx.run_id, stage=stage.value, passed=passed,

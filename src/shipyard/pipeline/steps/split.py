@@ -26,7 +26,7 @@ class SplitStep:
 
         X, y, task, positive, classes = frame(ctx)
         sp = ctx.spec.split
-        strat = y if task == "classification" and sp.get("stratify", True) else None
+        strat = y if task in ("classification", "multiclass") and sp.get("stratify", True) else None
         idx = np.arange(len(y))
         try:
             train_idx, test_idx = train_test_split(idx, test_size=float(sp["test_size"]), random_state=int(sp["seed"]),
@@ -65,18 +65,27 @@ def frame(ctx: RunContext) -> tuple[Any, np.ndarray, str, Any, list[str] | None]
     classes: list[str] | None = None
     if task == "classification":
         labels = sorted({str(v) for v in target.tolist()})
+        if len(labels) < 2:
+            raise InvalidInputError(field="data.target", value=f"{len(labels)} label ({', '.join(labels)})",
+                                    expected="at least 2 labels for classification")
         if s.positive is not None:
             positive = str(s.positive)
             if positive not in labels:
                 raise InvalidInputError(field="data.positive", value=s.positive,
                                         expected="one of the target's labels: " + ", ".join(labels))
-        elif len(labels) == 2:
-            positive = labels[1]
-        if len(labels) != 2:
-            raise InvalidInputError(field="data.target", value=f"{len(labels)} labels",
-                                    expected="a binary target (2 labels) for classification")
-        classes = [next(lbl for lbl in labels if lbl != positive), positive]
-        y = (target.astype(str) == positive).to_numpy().astype(np.int64)
+            if len(labels) > 2:
+                raise InvalidInputError(
+                    f"data.positive: {s.positive!r} names a positive class, but {s.target} has {len(labels)} labels "
+                    f"({', '.join(labels[:8])}{'...' if len(labels) > 8 else ''})", field="data.positive",
+                    value=s.positive, expected="no data.positive for a multi-class target (or a binary target)")
+        if len(labels) == 2:
+            positive = positive if positive is not None else labels[1]
+            classes = [next(lbl for lbl in labels if lbl != positive), positive]
+            y = (target.astype(str) == positive).to_numpy().astype(np.int64)
+        else:  # multi-class: y is the index of the label in the sorted labels
+            task, classes = "multiclass", labels
+            index = {lbl: i for i, lbl in enumerate(labels)}
+            y = np.array([index[str(v)] for v in target.tolist()], dtype=np.int64)
     else:
         if not pd.api.types.is_numeric_dtype(target):
             raise InvalidInputError(field="data.target", value=str(target.dtype),

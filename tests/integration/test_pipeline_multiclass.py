@@ -1,0 +1,111 @@
+"""A multi-class target through the whole pipeline (the bundled wine example), on SQLite and PostgreSQL:
+class-index encoding, multi-class metrics equal to scikit-learn's on the same split, confusion matrix and
+per-class report, champion gates, the card, and clear errors for targets the pipeline cannot take."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn import metrics as skm
+
+from shipyard.pipeline.examples import write_example
+from shipyard.pipeline.runner import run_pipeline
+from shipyard.workspace import Workspace
+
+CLASSES = ["cultivar_1", "cultivar_2", "cultivar_3"]
+
+
+@pytest.fixture
+def wine_ws(workspace: Workspace) -> Workspace:
+    write_example(workspace.root, "wine")
+    ws = Workspace.open(workspace.root, settings=workspace.settings)
+    yield ws
+    ws.close()
+
+
+def _reopen(ws: Workspace) -> Workspace:
+    return Workspace.open(ws.root, settings=ws.settings)
+
+
+def test_wine_runs_end_to_end_with_multiclass_metrics_equal_to_sklearn(wine_ws: Workspace) -> None:
+    from shipyard.serving.flavors import factory
+
+    res = run_pipeline(wine_ws)
+    assert res.status == "succeeded" and res.stage == "validated", res
+    mv = wine_ws.models.get_version("wine-cultivar:1")
+    ev, prov = mv.evaluation, mv.provenance
+    assert ev["task"] == "multiclass" and prov["task"] == "multiclass" and prov["classes"] == CLASSES
+    assert ev["main_metric"] == "roc_auc_ovr"
+    # recompute on the same test rows with the registered artifact: our metrics are scikit-learn's
+    frame = pd.read_csv(wine_ws.root / "data/wine.csv")
+    import json
+
+    from shipyard.core.hashing import Digest
+
+    split = json.loads(wine_ws.artifacts.get_bytes(Digest(res_split_digest(wine_ws, res.run_id))))
+    test = frame.iloc[split["test"]]
+    y = np.array([CLASSES.index(v) for v in test.pop("cultivar")])
+    model = factory.create(mv.flavor).load(wine_ws.models.load_artifact(mv.ref))
+    proba = model.predict_proba(test)
+    m = ev["metrics"]
+    assert m["accuracy"] == pytest.approx(skm.accuracy_score(y, proba.argmax(axis=1)))
+    assert m["f1_macro"] == pytest.approx(skm.f1_score(y, proba.argmax(axis=1), average="macro"))
+    assert m["roc_auc_ovr"] == pytest.approx(skm.roc_auc_score(y, proba, multi_class="ovr"))
+    assert m["log_loss"] == pytest.approx(skm.log_loss(y, proba, labels=[0, 1, 2]))
+    assert np.array(ev["confusion"]).sum() == len(y) and np.array(ev["confusion"]).shape == (3, 3)
+    assert ev["per_class"]["support"] == np.bincount(y, minlength=3).tolist()
+    assert "robustness_noise_drop" in m and ev["ci"]["roc_auc_ovr"][0] <= m["roc_auc_ovr"]
+    html = (Path(res.report_dir) / "report.html").read_text()
+    assert "Confusion matrix" in html and "Per class" in html and "cultivar_3" in html
+
+    # a champion: the next run is gated against it on a multi-class metric
+    wine_ws.models.set_alias("wine-cultivar", "champion", 1)
+    cfg = wine_ws.root / "shipyard.yaml"
+    cfg.write_text(cfg.read_text().replace("C: 1.0", "C: 0.05"))
+    ws2 = _reopen(wine_ws)
+    try:
+        res2 = run_pipeline(ws2)
+        gate = next(g for g in ws2.models.get_version("wine-cultivar:2").evaluation["gates"]
+                    if g["gate"].startswith("log_loss vs champion"))
+        champ = ws2.models.get_version("wine-cultivar:2").evaluation["champion"]
+        assert champ["ref"] == "wine-cultivar:1" and champ["metrics"]["log_loss"] == pytest.approx(m["log_loss"])
+        assert gate["passed"] is (res2.stage == "validated")  # the only gate that can fail here
+        assert "diff_ci" in champ and "roc_auc_ovr" in champ["diff_ci"]
+    finally:
+        ws2.close()
+
+
+def res_split_digest(ws: Workspace, run_id: str) -> str:
+    from shipyard.pipeline.runs import RunLog
+
+    rec = RunLog(ws.db, ws.actor, ws.clock).get(run_id)
+    return next(s.outputs["split"] for s in rec.steps if s.name == "split")
+
+
+def test_positive_label_with_many_classes_and_a_single_label_target_are_named(wine_ws: Workspace) -> None:
+    from shipyard.errors import InvalidInputError
+
+    cfg = wine_ws.root / "shipyard.yaml"
+    text = cfg.read_text()
+    cfg.write_text(text.replace("  target: cultivar\n", "  target: cultivar\n  positive: cultivar_2\n"))
+    ws = _reopen(wine_ws)
+    try:
+        with pytest.raises(InvalidInputError, match="data.positive") as err:
+            run_pipeline(ws)
+        assert "3 labels" in str(err.value) and err.value.expected.startswith("no data.positive")
+    finally:
+        ws.close()
+    data = wine_ws.root / "data/wine.csv"
+    frame = pd.read_csv(data)
+    frame["cultivar"] = "cultivar_1"
+    frame.to_csv(data, index=False)
+    cfg.write_text(text)
+    ws = _reopen(wine_ws)
+    try:
+        with pytest.raises(InvalidInputError, match="at least 2 labels"):
+            run_pipeline(ws)
+    finally:
+        ws.close()
