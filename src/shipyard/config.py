@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -31,6 +31,17 @@ class Settings(BaseSettings):
     token: str | None = None
     actor: str | None = None
     auth: Literal["optional", "required"] | None = None
+    audit_key: SecretStr | None = None  # HMAC key for the audit chain (governance/audit.py)
+
+    def audit_key_bytes(self) -> bytes | None:
+        """The audit key, or None; a key shorter than 16 characters is refused (it would be guessable)."""
+        if self.audit_key is None or not self.audit_key.get_secret_value():
+            return None
+        key = self.audit_key.get_secret_value()
+        if len(key) < 16:
+            raise InvalidInputError(field="SHIPYARD_AUDIT_KEY", value=f"{len(key)} characters",
+                                    expected="at least 16 characters (e.g. the output of `openssl rand -hex 32`)")
+        return key.encode("utf-8")
 
 
 class _Strict(BaseModel):

@@ -27,7 +27,7 @@ def artifacts_url(root: Path, settings: Settings, project: ProjectConfig) -> str
 
 
 def make_database(root: Path, settings: Settings, project: ProjectConfig) -> Database:
-    return Database(db_url(root, settings, project))
+    return Database(db_url(root, settings, project), audit_key=settings.audit_key_bytes())
 
 
 def make_artifacts(root: Path, settings: Settings, project: ProjectConfig) -> ArtifactStore:

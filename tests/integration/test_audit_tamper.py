@@ -29,16 +29,18 @@ TAMPER = {
 }
 
 
-def _cli(ws_root: Path, db_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+def _cli(ws_root: Path, db_url: str, *args: str, key: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "SHIPYARD_DB_URL": db_url, "SHIPYARD_ACTOR": "alice"}
-    for k in ("SHIPYARD_SERVER", "SHIPYARD_TOKEN"):
+    for k in ("SHIPYARD_SERVER", "SHIPYARD_TOKEN", "SHIPYARD_AUDIT_KEY"):
         env.pop(k, None)
+    if key is not None:
+        env["SHIPYARD_AUDIT_KEY"] = key
     return subprocess.run([sys.executable, "-m", "shipyard.cli.main", "-C", str(ws_root), "audit", *args],
                           env=env, capture_output=True, text=True, timeout=120)
 
 
-def _populate(tmp_path: Path, db_url: str) -> Workspace:
-    ws = Workspace.init(tmp_path / "ws", settings=Settings(db_url=db_url, actor="alice"))
+def _populate(tmp_path: Path, db_url: str, key: str | None = None) -> Workspace:
+    ws = Workspace.init(tmp_path / "ws", settings=Settings(db_url=db_url, actor="alice", audit_key=key))
     for name, role in [("bob", "approver"), ("carol", "viewer"), ("dave", "contributor"), ("erin", "deployer"),
                        ("frank", "viewer")]:
         ws.users.add(name, role)
@@ -102,7 +104,9 @@ def test_log_filters_and_export(tmp_path: Path, db_url: str) -> None:
         assert exp.returncode == 0, exp.stderr
         lines = [json.loads(x) for x in out.read_text().splitlines()]
         assert [x["seq"] for x in lines] == [1, 2, 3, 4, 5]
-        assert set(lines[0]) == {"seq", "time", "actor", "action", "subject", "before", "after", "prev_hash", "hash"}
+        assert set(lines[0]) == {"seq", "time", "actor", "action", "subject", "before", "after", "prev_hash", "hash",
+                                 "scheme"}
+        assert lines[0]["scheme"] == "sha256"
         # An exported log can be checked by anyone with the pure function.
         from shipyard.governance.audit import AuditEvent, verify_chain
 
@@ -121,5 +125,79 @@ def test_audit_needs_audit_read(tmp_path: Path, db_url: str) -> None:
             with pytest.raises(PermissionDeniedError, match="audit:read"):
                 ws.as_principal(Principal("x", role)).audit.verify()
         assert ws.as_principal(Principal("x", Role.APPROVER)).audit.verify().ok
+    finally:
+        ws.close()
+
+
+KEY = "k3y-" + "0123456789abcdef" * 2
+
+
+def _rehash_plain(db_url: str, start: int) -> None:
+    """What someone with write access to the database but without the key can do: edit event ``start``
+    and recompute a plain sha256 chain from there on, head included."""
+    from shipyard.governance.audit import GENESIS, event_hash
+
+    raw = Database(db_url)
+    with raw.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_events SET actor = 'mallory' WHERE seq = :s"), {"s": start})
+        rows = conn.execute(text("SELECT seq, time, actor, action, subject, before, after, prev_hash FROM audit_events "
+                                 "ORDER BY seq")).all()
+        prev = GENESIS
+        for r in rows:
+            if r.seq >= start:
+                h = event_hash(r.seq, r.time, r.actor, r.action, r.subject, r.before, r.after, prev)
+                conn.execute(text("UPDATE audit_events SET prev_hash = :p, hash = :h, scheme = 'sha256' WHERE seq = :s"),
+                             {"p": prev, "h": h, "s": r.seq})
+                prev = h
+            else:
+                prev = conn.execute(text("SELECT hash FROM audit_events WHERE seq = :s"), {"s": r.seq}).scalar_one()
+        conn.execute(text("UPDATE audit_head SET hash = :h"), {"h": prev})
+    raw.dispose()
+
+
+def test_keyed_chain_resists_a_rewrite_without_the_key(tmp_path: Path, db_url: str) -> None:
+    """With SHIPYARD_AUDIT_KEY, events are HMAC-SHA256: an edit with the chain recomputed (possible for a
+    plain chain) is caught; verifying needs the key; --require-keyed catches a wholesale rewrite."""
+    from shipyard.governance.audit import key_id
+
+    ws = _populate(tmp_path, db_url, key=KEY)
+    try:
+        events = ws.audit.log()
+        assert {e.scheme for e in events} == {f"hmac-sha256:{key_id(KEY.encode())}"}
+        ok = _cli(ws.root, db_url, "verify", "--require-keyed", key=KEY)
+        assert ok.returncode == 0 and "keyed with SHIPYARD_AUDIT_KEY from event 1" in ok.stdout, ok.stderr
+        nokey = _cli(ws.root, db_url, "verify")
+        assert nokey.returncode == 1 and "NOT VERIFIED" in nokey.stderr and "SHIPYARD_AUDIT_KEY" in nokey.stderr
+        other = _cli(ws.root, db_url, "verify", key="another-key-0123456789")
+        assert other.returncode == 1 and "key id" in other.stderr
+        short = _cli(ws.root, db_url, "verify", key="short")
+        assert short.returncode == 2 and "SHIPYARD_AUDIT_KEY" in short.stderr and "16" in short.stderr
+
+        _rehash_plain(db_url, 3)  # an attacker without the key edits event 3 and re-chains from there
+        bad = _cli(ws.root, db_url, "verify", key=KEY)
+        assert bad.returncode == 1 and "first bad event 3:" in bad.stderr and "unkeyed after keyed" in bad.stderr
+        assert ws.audit.verify().first_bad == 3
+    finally:
+        ws.close()
+
+
+def test_require_keyed_refuses_a_chain_rewritten_wholesale(tmp_path: Path, db_url: str) -> None:
+    ws = _populate(tmp_path, db_url, key=KEY)
+    try:
+        _rehash_plain(db_url, 1)  # every event rewritten as a plain chain: consistent on its own
+        plain = _cli(ws.root, db_url, "verify", key=KEY)
+        assert plain.returncode == 0 and "not keyed" in plain.stdout  # says so: compare with when the key was set
+        strict = _cli(ws.root, db_url, "verify", "--require-keyed", key=KEY)
+        assert strict.returncode == 1 and "no event is keyed" in strict.stderr
+        # a log keyed from a later event (key introduced after the start) is reported as such
+        ws2 = Workspace.open(ws.root, settings=Settings(db_url=db_url, actor="alice", audit_key=KEY))
+        try:
+            ws2.users.add("gina", "viewer")
+            r = ws2.audit.verify()
+            assert r.ok and r.keyed_from == 6
+            strict = ws2.audit.verify(require_keyed=True)
+            assert not strict.ok and "keyed only from event 6" in strict.reason
+        finally:
+            ws2.close()
     finally:
         ws.close()

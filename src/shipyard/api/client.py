@@ -283,8 +283,9 @@ class RemoteAudit:
         text = self.t.request("GET", "/audit/export", params=params).text
         yield from text.splitlines(keepends=True)
 
-    def verify(self) -> VerifyResult:
-        return VerifyResult(**self.t.json("GET", "/audit/verify"))
+    def verify(self, require_keyed: bool = False) -> VerifyResult:
+        params = {"require_keyed": "true"} if require_keyed else None
+        return VerifyResult(**self.t.json("GET", "/audit/verify", params=params))
 
 
 class RemoteWorkspace:

@@ -63,15 +63,21 @@ def export(ctx: typer.Context,
 
 
 @app.command("verify")
-def verify(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> int:
+def verify(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+           require_keyed: bool = typer.Option(False, "--require-keyed",
+                                              help="Fail unless every event is keyed with SHIPYARD_AUDIT_KEY.")) -> int:
     """Recompute the hash chain: exit 0 if intact, 1 naming the first bad event."""
     from shipyard.cli.output import err, out, print_json
 
-    result = open_workspace(ctx).audit.verify()
+    result = open_workspace(ctx).audit.verify(require_keyed=require_keyed)
     if as_json:
         print_json(result.to_dict())
     elif result.ok:
-        out(f"[green]ok[/]: audit log intact ({result.checked} event(s) verified)")
+        keyed = (f"; keyed with SHIPYARD_AUDIT_KEY from event {result.keyed_from}" if result.keyed_from
+                 else "; not keyed: set SHIPYARD_AUDIT_KEY to key new events")
+        out(f"[green]ok[/]: audit log intact ({result.checked} event(s) verified){keyed}")
+    elif result.needs_key:
+        err(f"audit log NOT VERIFIED: {result.reason}")
     else:
         err(f"audit log TAMPERED: first bad event {result.first_bad}: {result.reason}")
     return 0 if result.ok else 1

@@ -72,35 +72,47 @@ class AuditService:
         for ev in self.log(actor=actor, action=action, subject=subject, since=since):
             yield json.dumps(ev.to_dict(), sort_keys=True, ensure_ascii=False) + "\n"
 
-    def verify(self) -> VerifyResult:
+    def verify(self, require_keyed: bool = False) -> VerifyResult:
         """Recompute the whole chain and compare its end with the recorded head.
 
         Returns a VerifyResult naming the first event that does not fit (``first_bad``); deleting the
         newest events is caught by the head, which moves in the same transaction as every append.
+        ``require_keyed``: every event must be keyed with this process's SHIPYARD_AUDIT_KEY — for a
+        log keyed from its first event, this also refuses a chain rewritten wholesale without the key.
         """
         authorize(self.actor, Permission.AUDIT_READ)
         last = _Last()
         with self.db.read() as conn:
-            result = verify_chain(_tracking(iter_events(conn), last))
+            result = verify_chain(_tracking(iter_events(conn), last), key=self.db.audit_key)
             head = read_head(conn)
         if not result.ok:
             return result
+        if require_keyed and result.checked and result.keyed_from != 1:
+            if self.db.audit_key is None:
+                return VerifyResult(False, result.checked, 1, "require_keyed: no SHIPYARD_AUDIT_KEY is set here",
+                                    result.keyed_from, needs_key=True)
+            first = result.keyed_from or result.checked + 1
+            return VerifyResult(False, result.checked, 1,
+                                f"event 1: not keyed; events are keyed only from event {first}" if result.keyed_from
+                                else "event 1: not keyed; no event is keyed (required: every event)",
+                                result.keyed_from)
         if head is None:
             if last.seq is None:
                 return result
             return VerifyResult(False, result.checked, 1,
-                                "audit head is missing although the log has events (the head row was deleted)")
+                                "audit head is missing although the log has events (the head row was deleted)",
+                                result.keyed_from)
         head_seq, head_hash = head
         if last.seq is None or last.seq < head_seq:
             first_missing = 1 if last.seq is None else last.seq + 1
             return VerifyResult(False, result.checked, first_missing,
                                 f"event {first_missing}: missing; the head records {head_seq} event(s) but the "
-                                f"log ends at {last.seq or 0} (the newest events were deleted)")
+                                f"log ends at {last.seq or 0} (the newest events were deleted)", result.keyed_from)
         if last.seq > head_seq or last.hash != head_hash:
             bad = head_seq if last.seq == head_seq else head_seq + 1
             return VerifyResult(False, result.checked, bad,
                                 f"event {bad}: does not match the audit head (seq {head_seq}); events were "
-                                f"rewritten or appended outside shipyard")
+                                f"rewritten or appended outside shipyard", result.keyed_from)
         return result
 
 

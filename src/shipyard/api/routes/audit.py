@@ -35,5 +35,7 @@ def export(ws: WS, actor: Actor = None, action: Action = None, subject: Subject 
 
 
 @router.get("/verify", summary="Recompute the hash chain; ok=false names the first bad event")
-def verify(ws: WS) -> dict[str, Any]:
-    return ws.audit.verify().to_dict()
+def verify(ws: WS, require_keyed: Annotated[bool, Query(
+        description="Fail unless every event is keyed with the server's SHIPYARD_AUDIT_KEY.")] = False,
+           ) -> dict[str, Any]:
+    return ws.audit.verify(require_keyed=require_keyed).to_dict()

@@ -74,16 +74,20 @@ class Database:
     Construction does no I/O; call ``migrate()`` to bring the schema to head.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, audit_key: bytes | None = None) -> None:
         self.url = normalize_url(url)
         self.engine = make_engine(self.url)
         self.dialect = self.engine.dialect.name
+        self.audit_key = audit_key or None  # HMAC key for audit events appended through this database
 
     @contextlib.contextmanager
     def begin(self) -> Iterator[Connection]:
         """One write transaction: commits on success, rolls back on any exception."""
+        from shipyard.governance.audit import KEY_INFO
+
         try:
             with self.engine.begin() as conn:
+                conn.info[KEY_INFO] = self.audit_key
                 yield conn
         except OperationalError as exc:
             raise UnavailableError(f"database {self.safe_url()}: {exc.orig}") from exc

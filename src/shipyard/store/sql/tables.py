@@ -169,6 +169,8 @@ audit_events = Table(
     Column("after", Text, nullable=True),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    # sha256 | hmac-sha256:<key id> (migration 0005); keyed events need SHIPYARD_AUDIT_KEY to verify
+    Column("scheme", String(40), nullable=False, server_default="sha256"),
     Index("ix_audit_actor", "actor"),
     Index("ix_audit_action", "action"),
 )
