@@ -6,7 +6,10 @@ loads every version the table needs (hash verified, flavor loaded, signature com
 up) and only then replaces the endpoint's runtime with one assignment, which requests read
 without a lock. A version that fails to load is logged with the reason (an
 ``ArtifactIntegrityError`` names the expected and actual sha256) and the endpoint keeps the
-runtime it had.
+runtime it had. A transient failure (``UnavailableError``: the model process died while loading, the
+store was briefly unreachable) is retried on later polls, after 1 s, 2 s, 4 s (three retries), so
+a crash does not leave the generation unapplied until the next deploy; a model that keeps killing
+the model process stops being retried (each crash fails the requests in flight of every endpoint).
 """
 
 from __future__ import annotations
@@ -14,15 +17,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from shipyard.core.routing import RoutingTable
+from shipyard.errors import UnavailableError
 from shipyard.serving.runtime import LoadedVersion, load_version
 from shipyard.store.artifacts.base import ArtifactStore
 
 log = logging.getLogger("shipyard.serving")
+RETRY_DELAYS_S = (1.0, 2.0, 4.0)  # after a transient load failure of a generation
 
 
 class RoutingSource(Protocol):
@@ -56,6 +62,7 @@ class RoutingState:
         self.endpoints: dict[str, EndpointRuntime] = {}
         self.ready = False
         self.failures: dict[str, tuple[int, str]] = {}  # endpoint -> (generation, reason) not applied
+        self._retries: dict[str, tuple[int, int, float]] = {}  # endpoint -> (generation, retries done, next at)
         self._loaded: dict[tuple[str, int], LoadedVersion] = {}
         self._lock = threading.Lock()
         self.process: Any = None  # the ModelProcess that loads and predicts, or None: in this process
@@ -71,18 +78,20 @@ class RoutingState:
                 cur = current.get(name)
                 if cur is not None and cur.generation == st.generation and cur.model == st.model:
                     continue
-                if self.failures.get(name, (None,))[0] == st.generation:
-                    continue  # already reported; wait for the next generation
+                if self.failures.get(name, (None,))[0] == st.generation and not self._retry_due(name, st.generation):
+                    continue  # already reported; wait for a retry or the next generation
                 try:
                     loaded = {v: self._load(st.model, v) for v in st.table.versions}
                 except Exception as exc:  # any load failure: report and keep serving the old runtime
                     reason = f"{type(exc).__name__}: {exc}"
                     self.failures[name] = (st.generation, reason)
                     kept = f"generation {cur.generation}" if cur else "nothing (endpoint unavailable)"
-                    log.error("endpoint %s: cannot apply routing generation %d: %s; keeping %s",
-                              name, st.generation, reason, kept)
+                    retry = self._schedule_retry(name, st.generation, exc)
+                    log.error("endpoint %s: cannot apply routing generation %d: %s; keeping %s%s",
+                              name, st.generation, reason, kept, retry)
                     continue
                 self.failures.pop(name, None)
+                self._retries.pop(name, None)
                 table = st.table
                 served = table.served
                 new[name] = EndpointRuntime(
@@ -106,6 +115,21 @@ class RoutingState:
                 self._loaded = {k: lv for k, lv in self._loaded.items() if k in used}
             self.ready = True
             return changed
+
+    def _retry_due(self, name: str, generation: int) -> bool:
+        gen, _, at = self._retries.get(name, (None, 0, 0.0))
+        return gen == generation and time.monotonic() >= at
+
+    def _schedule_retry(self, name: str, generation: int, exc: Exception) -> str:
+        """Plan the next attempt after a transient failure; returns what the log line should add."""
+        gen, done, _ = self._retries.get(name, (None, 0, 0.0))
+        done = done if gen == generation else 0
+        if not isinstance(exc, UnavailableError) or done >= len(RETRY_DELAYS_S):
+            self._retries.pop(name, None)
+            return "" if not isinstance(exc, UnavailableError) else f" (gave up after {done} retries)"
+        delay = RETRY_DELAYS_S[done]
+        self._retries[name] = (generation, done + 1, time.monotonic() + delay)
+        return f"; retrying in {delay:g} s"
 
     def _load(self, model: str, version: int) -> LoadedVersion:
         key = (model, version)

@@ -1,0 +1,118 @@
+"""The model process dying while it loads a version: the routing generation is retried (after 1, 2, 4 s)
+instead of waiting for the next deploy; a model that kills the process every time is given up on after
+three retries, and the other endpoints keep answering throughout."""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import time
+import zipfile
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.builders import make_skops_model
+
+SOURCE = '''
+import os
+
+import numpy as np
+
+MARKER = {marker!r}
+
+
+class Model:
+    def __init__(self):
+        if {always!r} or not os.path.exists(MARKER):
+            open(MARKER, "w").close()
+            os._exit(3)  # what a segfault in a native loader looks like from outside
+
+    def predict_proba(self, X):
+        x = np.asarray(X, dtype=np.float64)
+        p = 1.0 / (1.0 + np.exp(-x[:, 0]))
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X):
+        return (self.predict_proba(X)[:, 1] > 0.5).astype(int)
+'''
+SIG = {"inputs": [{"name": f"f{i}", "type": "float", "nullable": False} for i in range(4)],
+       "outputs": [{"name": "prediction"}]}
+
+
+def _zip(marker: Path, always: bool) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("pyfunc.json", json.dumps({"entrypoint": "model:Model"}))
+        zf.writestr("model.py", SOURCE.format(marker=str(marker), always=always))
+    return buf.getvalue()
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait(predicate, timeout: float = 30.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.fixture
+def served(tmp_path: Path):  # type: ignore[no-untyped-def]
+    from shipyard.config import Settings
+    from shipyard.serving.server import ServerThread, build_gateway
+    from shipyard.workspace import Workspace
+
+    ws = Workspace.init(tmp_path / "ws", settings=Settings(actor="alice"))
+    ws.models.register("steady", make_skops_model(tmp_path / "m.skops"), "sklearn", signature=SIG)
+    ws.endpoints.deploy("steady:1")
+    gw = build_gateway(ws)
+    gw.options.poll_interval_s = 0.2
+    gw.state.interval_s = 0.2
+    with ServerThread(gw, _port()) as srv:
+        yield ws, gw, srv.url, tmp_path
+    ws.close()
+
+
+def _predict(url: str, endpoint: str) -> httpx.Response:
+    return httpx.post(f"{url}/v1/endpoints/{endpoint}/predict", timeout=10,
+                      json={"instances": [{"f0": 0.5, "f1": 0.0, "f2": 1.0, "f3": -1.0}]})
+
+
+def test_a_crash_while_loading_is_retried_and_the_version_served(served) -> None:  # type: ignore[no-untyped-def]
+    ws, gw, url, tmp = served
+    marker = tmp / "crashed-once"
+    ws.models.register("flaky", _zip(marker, always=False), "pyfunc", signature=SIG)
+    ws.endpoints.deploy("flaky:1")
+    assert _wait(marker.exists), "the first load never ran"
+    assert _wait(lambda: _predict(url, "flaky").status_code == 200), gw.state.failures
+    r = _predict(url, "flaky")
+    assert r.json()["version"] == 1 and "flaky" not in gw.state.failures
+    assert _predict(url, "steady").status_code == 200  # the restarted process serves the others again
+
+
+def test_a_model_that_always_kills_the_process_is_given_up_on(served) -> None:  # type: ignore[no-untyped-def]
+    from shipyard.serving import routing_table
+
+    ws, gw, url, tmp = served
+    ws.models.register("poison", _zip(tmp / "poison-marker", always=True), "pyfunc", signature=SIG)
+    ws.endpoints.deploy("poison:1")
+    budget = sum(routing_table.RETRY_DELAYS_S) + 20
+    assert _wait(lambda: "poison" in gw.state.failures and "poison" not in gw.state._retries
+                 and gw.state.failures["poison"][0] >= 1, budget)
+    assert "ModelProcessError" in gw.state.failures["poison"][1]
+    time.sleep(1.5)  # no more attempts: the process stays up
+    loads = [m for m in gw.metrics.loads.collect()[0].samples
+             if m.labels.get("model") == "poison" and m.labels.get("outcome") == "failed" and m.name.endswith("_total")]
+    assert loads and loads[0].value == 1 + len(routing_table.RETRY_DELAYS_S)
+    r = _predict(url, "poison")
+    assert r.status_code == 503 and "poison" in r.text
+    assert _wait(lambda: _predict(url, "steady").status_code == 200, 20)
