@@ -14,7 +14,8 @@ def register(app: typer.Typer) -> None:
     def init(
         ctx: typer.Context,
         path: Path = typer.Argument(None, help="Folder to initialise (default: --workspace or here)."),
-        example: str | None = typer.Option(None, "--example", help="Write a runnable example: credit | regression | wine (multi-class)."),
+        example: str | None = typer.Option(None, "--example",
+                                           help="Write a runnable example: credit | regression | wine (multi-class)."),
         name: str | None = typer.Option(None, "--name", help="Workspace name (default: folder name)."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
