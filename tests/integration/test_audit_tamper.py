@@ -146,8 +146,8 @@ def _rehash_plain(db_url: str, start: int) -> None:
         for r in rows:
             if r.seq >= start:
                 h = event_hash(r.seq, r.time, r.actor, r.action, r.subject, r.before, r.after, prev)
-                conn.execute(text("UPDATE audit_events SET prev_hash = :p, hash = :h, scheme = 'sha256' WHERE seq = :s"),
-                             {"p": prev, "h": h, "s": r.seq})
+                conn.execute(text("UPDATE audit_events SET prev_hash = :p, hash = :h, scheme = 'sha256' "
+                                  "WHERE seq = :s"), {"p": prev, "h": h, "s": r.seq})
                 prev = h
             else:
                 prev = conn.execute(text("SELECT hash FROM audit_events WHERE seq = :s"), {"s": r.seq}).scalar_one()

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from tests.builders import make_skops_model
 
 SOURCE = '''

@@ -73,3 +73,36 @@ def test_mixed_signature_keeps_columns():
     rows = MIXED.from_instances([{"age": 30, "home": "rent", "income": None}, {"age": 41, "home": "owner",
                                                                                "income": 2.5}])
     assert rows.matrix is None and rows.columns == {"age": [30, 41], "home": ["rent", "owner"], "income": [None, 2.5]}
+
+
+WIDE = Signature({"inputs": [{"name": f"x{i}", "type": "float", "nullable": False} for i in range(5)]
+                  + [{"name": "n", "type": "integer", "nullable": False},
+                     {"name": "flag", "type": "boolean", "nullable": False}]})
+
+
+@pytest.mark.parametrize(("call", "field"), [
+    # a fraction in an integer column, through each payload shape (the one-tensor form used to reshape after
+    # the integer check, and the per-column form checked the transposed matrix)
+    (lambda: WIDE.from_oip([{"name": "t", "shape": [1, 7], "datatype": "FP64",
+                             "data": [0.1, 0.2, 0.3, 0.4, 0.5, 2.5, 1]}]), "inputs[0].data[0][n]"),
+    (lambda: WIDE.from_oip([{"name": c, "shape": [1], "datatype": "FP64", "data": [v]}
+                            for c, v in zip([f"x{i}" for i in range(5)] + ["n", "flag"],
+                                            [0.1, 0.2, 0.3, 0.4, 0.5, 2.5, 1], strict=True)]), "input n.data[0]"),
+    (lambda: WIDE.from_instances([{**{f"x{i}": 0.1 for i in range(5)}, "n": 3, "flag": 2}]), "instances[0].flag"),
+    (lambda: WIDE.from_oip([{"name": "t", "shape": [1, 7], "datatype": "FP64",
+                             "data": [0.1, 0.2, 0.3, 0.4, 0.5, 2, 7]}]), "inputs[0].data[0][flag]"),
+])
+def test_integer_and_boolean_columns_are_checked_in_every_payload_shape(call, field):
+    with pytest.raises(RequestError) as exc:
+        call()
+    assert exc.value.field == field and exc.value.status == 422, str(exc.value)
+
+
+def test_the_fast_path_matches_the_checked_path_for_good_rows():
+    data = [0.1, 0.2, 0.3, 0.4, 0.5, 2, 1, 1.1, 1.2, 1.3, 1.4, 1.5, 3, 0]
+    tensor = WIDE.from_oip([{"name": "t", "shape": [2, 7], "datatype": "FP64", "data": data}])
+    cols = WIDE.from_oip([{"name": c, "shape": [2], "datatype": "FP64", "data": [data[j], data[7 + j]]}
+                          for j, c in enumerate([f"x{i}" for i in range(5)] + ["n", "flag"])])
+    np.testing.assert_array_equal(tensor.matrix, np.array(data, dtype=float).reshape(2, 7))
+    np.testing.assert_array_equal(cols.matrix, tensor.matrix)
+    assert cols.matrix.flags.c_contiguous
