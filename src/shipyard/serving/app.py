@@ -88,6 +88,7 @@ class Gateway:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._poller: asyncio.Task[None] | None = None
         self.routes = {**health.ROUTES, **oip_v2.ROUTES, **predict.ROUTES}
+        self._route_cache: dict[str, tuple[tuple[str, ...], Any]] = {}  # path -> (parts, route entry)
 
     # -- lifecycle -----------------------------------------------------------------------
     def _attach(self, lv: LoadedVersion) -> None:
@@ -230,9 +231,13 @@ class Gateway:
         return b"".join(chunks)
 
     async def _dispatch(self, req: Request) -> Response:
-        parts = tuple(req.path.strip("/").split("/"))
-        key = _template(parts)
-        entry = self.routes.get(key)
+        cached = self._route_cache.get(req.path)
+        if cached is None:  # paths repeat (a handful of endpoints): split and match each once
+            parts = tuple(req.path.strip("/").split("/"))
+            if len(self._route_cache) >= 4096:
+                self._route_cache.clear()
+            cached = self._route_cache[req.path] = (parts, self.routes.get(_template(parts)))
+        parts, entry = cached
         if entry is None:
             raise NotFoundError(f"path {req.path} not found", field="path", value=req.path,
                                 expected="a gateway route (see /openapi.json)")
