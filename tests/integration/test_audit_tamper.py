@@ -201,3 +201,30 @@ def test_require_keyed_refuses_a_chain_rewritten_wholesale(tmp_path: Path, db_ur
             ws2.close()
     finally:
         ws.close()
+
+
+def test_a_log_written_before_migration_0005_still_verifies(tmp_path: Path, db_url: str) -> None:
+    """Upgrading an existing 0004 database: its events become scheme sha256 and verify as before; new
+    events written with a key are keyed after them."""
+    from alembic import command
+
+    from shipyard.store.sql import migrate
+
+    ws = _populate(tmp_path, db_url)
+    ws.close()
+    db = Database(db_url)
+    cfg = migrate._config()
+    with db.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0004")
+    assert migrate.current_revision(db) == "0004"
+    db.dispose()
+    ws = Workspace.open(tmp_path / "ws", settings=Settings(db_url=db_url, actor="alice", audit_key=KEY))
+    try:
+        assert migrate.current_revision(ws.db) == migrate.SCHEMA_HEAD == "0005"
+        assert {e.scheme for e in ws.audit.log()} == {"sha256"}
+        ws.users.add("gina", "viewer")
+        r = ws.audit.verify()
+        assert r.ok and r.checked == 6 and r.keyed_from == 6, r
+    finally:
+        ws.close()
