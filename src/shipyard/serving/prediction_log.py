@@ -77,9 +77,10 @@ class PredictionLog:
             if len(recs) >= CHUNK:
                 full = self._open.pop(key)
         if full is not None:
-            table = self._table(key, full)
-            with self._lock:
-                self._sealed.setdefault(key, []).append(table)
+            table = self._convert(key, full)
+            if table is not None:
+                with self._lock:
+                    self._sealed.setdefault(key, []).append(table)
         if self._rows >= self.max_rows and not self._flushing:
             self._flushing = True
             threading.Thread(target=self.flush, daemon=True).start()
@@ -109,10 +110,18 @@ class PredictionLog:
                     sealed, self._sealed = self._sealed, {}
                     self._rows = 0
                 for key, recs in open_.items():
-                    sealed.setdefault(key, []).append(self._table(key, recs))
+                    converted = self._convert(key, recs)
+                    if converted is not None:
+                        sealed.setdefault(key, []).append(converted)
                 urls = []
-                for (endpoint, _model, _version, hour), tables in sealed.items():
-                    table = pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0]
+                for (endpoint, model, version, hour), tables in sealed.items():
+                    try:
+                        table = (pa.concat_tables(tables, promote_options="default") if len(tables) > 1
+                                 else tables[0])
+                    except (pa.ArrowException, ValueError, TypeError):  # chunks whose columns cannot be unified
+                        log.exception("prediction log: dropped %d record(s) of %s:%s (endpoint %s) that do not "
+                                      "fit one table", sum(t.num_rows for t in tables), model, version, endpoint)
+                        continue
                     sink = io.BytesIO()
                     pq.write_table(table, sink)
                     when = datetime.fromtimestamp(hour * 3600, UTC).strftime("%Y-%m-%d/%H")
@@ -122,6 +131,16 @@ class PredictionLog:
                 return urls
             finally:
                 self._flushing = False
+
+    def _convert(self, key: Key, recs: list[tuple[Any, ...]]) -> Any:
+        """``_table``, or None (logged, records dropped) when the records cannot become a table — e.g. a model
+        output Arrow cannot store. Recording runs on the request path: it must never fail a request."""
+        try:
+            return self._table(key, recs)
+        except Exception:  # noqa: BLE001 - whatever numpy/pyarrow raise for these values
+            log.exception("prediction log: dropped %d record(s) of %s:%s (endpoint %s): cannot convert them",
+                          len(recs), key[1], key[2], key[0])
+            return None
 
     def _table(self, key: Key, recs: list[tuple[Any, ...]]) -> Any:
         """Records of one (endpoint, model, version, hour) -> an Arrow table, one row per predicted row."""

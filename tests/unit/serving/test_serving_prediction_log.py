@@ -98,3 +98,21 @@ def test_full_chunks_are_converted_when_recorded_and_versions_get_their_own_file
     assert v1["input_a"] == [float(i) for i in range(pl.CHUNK + 3)]  # sealed chunk first, then the open rest
     assert v1["request_id"][-1] == f"r{pl.CHUNK + 2}" and v1["output_predict_proba"][0] == [0.25, 0.75]
     assert v2["request_id"] == ["other", "other"] and v2["row"] == [0, 1] and v2["latency_ms"] == [2.0, 2.0]
+
+
+def test_records_that_cannot_become_a_table_are_dropped_not_raised(caplog) -> None:
+    """Conversion runs on the request path: an output Arrow cannot store (3-D) must not fail requests;
+    its records are dropped with a log line, other versions' records are still written."""
+    from shipyard.serving import prediction_log as pl
+
+    stored: dict[str, bytes] = {}
+    log = pl.PredictionLog(lambda k, d: stored.setdefault(k, d) and k, interval_s=3600)
+    odd = types.SimpleNamespace(model="m", version=1, signature=types.SimpleNamespace(names=("a",)))
+    fine = types.SimpleNamespace(model="m", version=2, signature=types.SimpleNamespace(names=("a",)))
+    for i in range(pl.CHUNK + 1):  # crosses a chunk boundary: converted inside record()
+        log.record("ep", odd, f"r{i}", Rows(1, matrix=np.array([[1.0]])), {"x": np.zeros((1, 2, 2))}, 1.0)
+    log.record("ep", fine, "ok", Rows(1, matrix=np.array([[2.0]])), {"predict": np.array([1])}, 1.0)
+    assert len(log.flush()) == 1
+    table = pq.read_table(io.BytesIO(next(iter(stored.values())))).to_pydict()
+    assert table["request_id"] == ["ok"] and table["version"] == [2]
+    assert "cannot convert them" in caplog.text
