@@ -117,3 +117,22 @@ def workspace(tmp_path: Path, db_url: str):  # type: ignore[no-untyped-def]
     ws = Workspace.init(tmp_path / "ws", settings=Settings(db_url=db_url, actor="alice"))
     yield ws
     ws.close()
+
+
+@pytest.fixture
+def example_ws(workspace):  # type: ignore[no-untyped-def]
+    """``example_ws(name)``: the workspace with a bundled example written into it, reopened to read its config."""
+    from shipyard.pipeline.examples import write_example
+    from shipyard.workspace import Workspace
+
+    opened = []
+
+    def make(name: str) -> Workspace:
+        write_example(workspace.root, name)
+        ws = Workspace.open(workspace.root, settings=workspace.settings)
+        opened.append(ws)
+        return ws
+
+    yield make
+    for ws in opened:
+        ws.close()

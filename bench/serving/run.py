@@ -223,42 +223,21 @@ def print_report(report: dict) -> None:
         Console = Table = None  # noqa: N806
     limit = report["in_process"]
     header = ["server", "scenario", "req/s", "rows/s", "p50 ms", "p99 ms", "RSS MB", "vs mlflow", "vs in-proc"]
+
+    def in_process_row(label: str, scenario: str, rows_per_s: float, per_call: int, p50: float,
+                       p99: float | None = None) -> list[str]:
+        return [label, scenario, fmt(rows_per_s / per_call), fmt(rows_per_s), fmt(p50, ".3f"),
+                "" if p99 is None else fmt(p99, ".3f"), "", "", ""]
+
     rows = [
-        [
-            "in-process (1 thread)",
-            "single row",
-            fmt(limit["single_row_per_s"]),
-            fmt(limit["single_row_per_s"]),
-            fmt(limit["single_row_p50_ms"], ".3f"),
-            fmt(limit["single_row_p99_ms"], ".3f"),
-            "",
-            "",
-            "",
-        ],
-        [
-            "in-process (1 thread)",
-            "batch 32",
-            fmt(limit["batch32_rows_per_s"] / 32),
-            fmt(limit["batch32_rows_per_s"]),
-            fmt(limit["batch32_p50_ms"], ".3f"),
-            "",
-            "",
-            "",
-            "",
-        ],
+        in_process_row("in-process (1 thread)", "single row", limit["single_row_per_s"], 1,
+                       limit["single_row_p50_ms"], limit["single_row_p99_ms"]),
+        in_process_row("in-process (1 thread)", "batch 32", limit["batch32_rows_per_s"], 32, limit["batch32_p50_ms"]),
     ]
     if limit.get("batch32_rows_per_s_other_core_busy"):
-        rows.append([
-            "in-process, other core busy",
-            "batch 32",
-            fmt(limit["batch32_rows_per_s_other_core_busy"] / 32),
-            fmt(limit["batch32_rows_per_s_other_core_busy"]),
-            fmt(limit["batch32_p50_ms_other_core_busy"], ".3f"),
-            "",
-            "",
-            "",
-            "",
-        ])
+        rows.append(in_process_row("in-process, other core busy", "batch 32",
+                                   limit["batch32_rows_per_s_other_core_busy"], 32,
+                                   limit["batch32_p50_ms_other_core_busy"]))
     missing: list[str] = []
     for name, res in report["servers"].items():
         label = name + (" (carried over)" if res.get("carried_over") else "")

@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
-from shipyard.pipeline.examples import write_example
 from shipyard.pipeline.runner import run_pipeline
 from shipyard.workspace import Workspace
 
@@ -19,11 +18,8 @@ CLASSES = ["cultivar_1", "cultivar_2", "cultivar_3"]
 
 
 @pytest.fixture
-def wine_ws(workspace: Workspace) -> Workspace:
-    write_example(workspace.root, "wine")
-    ws = Workspace.open(workspace.root, settings=workspace.settings)
-    yield ws
-    ws.close()
+def wine_ws(example_ws) -> Workspace:  # type: ignore[no-untyped-def]
+    return example_ws("wine")  # type: ignore[no-any-return]
 
 
 def _reopen(ws: Workspace) -> Workspace:

@@ -9,7 +9,6 @@ from sqlalchemy import func, select
 
 from shipyard.config import Settings
 from shipyard.governance.audit import iter_events, verify_chain
-from shipyard.pipeline.examples import write_example
 from shipyard.pipeline.runner import run_pipeline
 from shipyard.pipeline.runs import RunLog
 from shipyard.store.sql import tables as t
@@ -19,11 +18,8 @@ STEPS = ["validate", "split", "train", "evaluate", "gate", "register"]
 
 
 @pytest.fixture
-def regression_ws(workspace: Workspace) -> Workspace:
-    write_example(workspace.root, "regression")
-    ws = Workspace.open(workspace.root, settings=workspace.settings)
-    yield ws
-    ws.close()
+def regression_ws(example_ws) -> Workspace:  # type: ignore[no-untyped-def]
+    return example_ws("regression")  # type: ignore[no-any-return]
 
 
 def test_run_then_rerun_records_steps_and_hits_cache(regression_ws: Workspace) -> None:

@@ -116,30 +116,36 @@ def confusion(y: np.ndarray, s: np.ndarray) -> np.ndarray:
     return np.bincount(y * k + s.argmax(axis=1), minlength=k * k).reshape(k, k)
 
 
-def _per_class(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per class present in the truth or the predictions (scikit-learn's macro labels): precision,
-    recall, f1, support. A class never predicted has precision 0 (``zero_division=0``)."""
+def _class_stats(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per class index 0..k-1: precision, recall, f1, support, and whether the class occurs in the truth or
+    the predictions (scikit-learn's macro labels). A class never predicted has precision 0 (``zero_division=0``)."""
     cm = confusion(y, s)
     tp = np.diag(cm).astype(float)
     predicted, support = cm.sum(axis=0), cm.sum(axis=1)
-    present = (predicted + support) > 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        prec = np.where(predicted > 0, tp / np.maximum(predicted, 1), 0.0)
-        rec = np.where(support > 0, tp / np.maximum(support, 1), 0.0)
-        f = np.where(prec + rec > 0, 2 * prec * rec / np.where(prec + rec > 0, prec + rec, 1), 0.0)
-    return prec[present], rec[present], f[present], support[present]
+    prec = np.where(predicted > 0, tp / np.maximum(predicted, 1), 0.0)
+    rec = np.where(support > 0, tp / np.maximum(support, 1), 0.0)
+    total = prec + rec
+    f = np.where(total > 0, 2 * prec * rec / np.where(total > 0, total, 1), 0.0)
+    return prec, rec, f, support, (predicted + support) > 0
+
+
+def _macro(y: np.ndarray, s: np.ndarray, which: int) -> float:
+    if not y.size:
+        return float("nan")
+    stats = _class_stats(y, s)
+    return float(np.mean(stats[which][stats[4]]))
 
 
 def precision_macro(y: np.ndarray, s: np.ndarray) -> float:
-    return float(np.mean(_per_class(y, s)[0])) if y.size else float("nan")
+    return _macro(y, s, 0)
 
 
 def recall_macro(y: np.ndarray, s: np.ndarray) -> float:
-    return float(np.mean(_per_class(y, s)[1])) if y.size else float("nan")
+    return _macro(y, s, 1)
 
 
 def f1_macro(y: np.ndarray, s: np.ndarray) -> float:
-    return float(np.mean(_per_class(y, s)[2])) if y.size else float("nan")
+    return _macro(y, s, 2)
 
 
 def roc_auc_ovr(y: np.ndarray, s: np.ndarray) -> float:
@@ -152,12 +158,7 @@ def roc_auc_ovr(y: np.ndarray, s: np.ndarray) -> float:
 
 def per_class_report(y: np.ndarray, s: np.ndarray) -> dict[str, list[float]]:
     """Per class index 0..k-1: precision, recall, f1, support (for reports; absent classes count 0)."""
-    cm = confusion(y, s)
-    tp = np.diag(cm).astype(float)
-    predicted, support = cm.sum(axis=0), cm.sum(axis=1)
-    prec = np.where(predicted > 0, tp / np.maximum(predicted, 1), 0.0)
-    rec = np.where(support > 0, tp / np.maximum(support, 1), 0.0)
-    f = np.where(prec + rec > 0, 2 * prec * rec / np.where(prec + rec > 0, prec + rec, 1), 0.0)
+    prec, rec, f, support, _ = _class_stats(y, s)
     return {"precision": _r(prec), "recall": _r(rec), "f1": _r(f), "support": [int(v) for v in support]}
 
 

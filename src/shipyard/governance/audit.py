@@ -28,10 +28,10 @@ from shipyard.clock import Clock, SystemClock
 from shipyard.core.hashing import canonical_json, sha256_bytes
 from shipyard.store.sql import tables as t
 from shipyard.store.sql.dialects import lock_audit_chain
+from shipyard.store.sql.engine import AUDIT_KEY_INFO
 
 GENESIS = "0" * 64
 PLAIN = "sha256"
-KEY_INFO = "shipyard.audit_key"  # Connection.info entry holding the key (set by Database for its connections)
 
 
 def key_id(key: bytes) -> str:
@@ -86,7 +86,7 @@ def append(conn: Connection, actor: str, action: str, subject: str,
     now: datetime = (clock or SystemClock()).now()
     time = now.isoformat(timespec="microseconds")
     b, a = _dump(before), _dump(after)
-    key = conn.info.get(KEY_INFO)
+    key = conn.info.get(AUDIT_KEY_INFO)
     h = event_hash(seq, time, actor, action, subject, b, a, prev, key=key)
     scheme = scheme_for(key)
     conn.execute(t.audit_events.insert().values(

@@ -37,8 +37,8 @@ def limitations(mv: dict[str, Any]) -> list[str]:
                        f"(setting {r['setting']}).")
     per_class = ev.get("per_class") or {}
     classes = prov.get("classes") or []
-    for i, r in enumerate(per_class.get("recall") or []):
-        support = (per_class.get("support") or [0] * (i + 1))[i]
+    for i, (r, support) in enumerate(zip(per_class.get("recall") or [], per_class.get("support") or [],
+                                         strict=False)):
         if support and r < 0.5:
             name = classes[i] if i < len(classes) else i
             out.append(f"Class {name!s} is recognised in only {r:.0%} of its {support} test rows (recall); "

@@ -68,6 +68,9 @@ def make_engine(url: str) -> Engine:
     raise InvalidInputError(field="db_url", value=url, expected="a sqlite:/// or postgresql:// URL")
 
 
+AUDIT_KEY_INFO = "shipyard.audit_key"  # Connection.info entry: the HMAC key audit appends use (governance/audit.py)
+
+
 class Database:
     """A SQL database: an engine plus explicit transactions.
 
@@ -83,11 +86,9 @@ class Database:
     @contextlib.contextmanager
     def begin(self) -> Iterator[Connection]:
         """One write transaction: commits on success, rolls back on any exception."""
-        from shipyard.governance.audit import KEY_INFO
-
         try:
             with self.engine.begin() as conn:
-                conn.info[KEY_INFO] = self.audit_key
+                conn.info[AUDIT_KEY_INFO] = self.audit_key
                 yield conn
         except OperationalError as exc:
             raise UnavailableError(f"database {self.safe_url()}: {exc.orig}") from exc
