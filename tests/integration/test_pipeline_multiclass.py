@@ -57,6 +57,10 @@ def test_wine_runs_end_to_end_with_multiclass_metrics_equal_to_sklearn(wine_ws: 
     html = (Path(res.report_dir) / "report.html").read_text()
     assert "Confusion matrix" in html and "Per class" in html and "cultivar_3" in html
 
+    # served: the gateway answers with the labels, not the class indices the model was trained on
+    assert mv.signature["outputs"] == [{"name": "prediction", "type": "string", "labels": CLASSES}]
+    _serve_and_check_labels(wine_ws, test.head(7), [CLASSES[i] for i in proba[:7].argmax(axis=1)], proba[:7])
+
     # a champion: the next run is gated against it on a multi-class metric
     wine_ws.models.set_alias("wine-cultivar", "champion", 1)
     cfg = wine_ws.root / "shipyard.yaml"
@@ -72,6 +76,27 @@ def test_wine_runs_end_to_end_with_multiclass_metrics_equal_to_sklearn(wine_ws: 
         assert "diff_ci" in champ and "roc_auc_ovr" in champ["diff_ci"]
     finally:
         ws2.close()
+
+
+def _serve_and_check_labels(ws: Workspace, rows: pd.DataFrame, expected: list[str], proba: np.ndarray) -> None:
+    import httpx
+    from tests.conftest import free_port  # python -m pytest (make test) puts the checkout on sys.path
+
+    from shipyard.serving.server import ServerThread, build_gateway
+
+    ws.endpoints.deploy("wine-cultivar:1", "wine")
+    with ServerThread(build_gateway(ws), free_port()) as srv:
+        r = httpx.post(f"{srv.url}/v1/endpoints/wine/predict", json={"instances": rows.to_dict("records")})
+        assert r.status_code == 200, r.text
+        doc = r.json()
+        assert doc["predictions"] == expected and doc["classes"] == CLASSES
+        assert np.allclose(doc["probabilities"], proba)
+        body = {"inputs": [{"name": c, "datatype": "FP64", "shape": [len(rows)], "data": rows[c].tolist()}
+                           for c in rows.columns]}
+        out = {o["name"]: o for o in httpx.post(f"{srv.url}/v2/models/wine/infer", json=body).json()["outputs"]}
+        assert out["predict"]["datatype"] == "BYTES" and out["predict"]["data"] == expected
+        meta = httpx.get(f"{srv.url}/v2/models/wine").json()
+        assert meta["outputs"][0]["datatype"] == "BYTES" and meta["parameters"]["classes"] == CLASSES
 
 
 def res_split_digest(ws: Workspace, run_id: str) -> str:

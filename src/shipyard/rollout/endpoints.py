@@ -71,6 +71,10 @@ class VersionSpec:
     signature: dict[str, Any] | None
     classes: list[Any] | None
     task: str | None
+    # The pipeline trains on class indices (0..k-1) and records the label of each index in the
+    # provenance's ``classes``; the gateway answers with these labels. None for models registered
+    # directly (their own ``classes_`` are what they predict).
+    labels: list[str] | None = None
 
 
 def _iso(v: datetime | None) -> str:
@@ -159,9 +163,12 @@ class EndpointService:
 
     def version_spec(self, model: str, version: int) -> VersionSpec:
         mv = self._resolve(f"{model}:{version}")
-        art = (mv.provenance or {}).get("artifact") or {}
+        prov = mv.provenance or {}
+        art = prov.get("artifact") or {}
+        labels = prov.get("classes") if prov.get("task") in ("classification", "multiclass") else None
         return VersionSpec(mv.model, mv.version, mv.flavor, mv.artifact_digest, mv.signature,
-                           art.get("classes"), art.get("task"))
+                           art.get("classes"), art.get("task"),
+                           [str(x) for x in labels] if isinstance(labels, list) and labels else None)
 
     # -- helpers -------------------------------------------------------------------------
     def _resolve(self, ref: str) -> Any:

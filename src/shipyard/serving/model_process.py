@@ -68,7 +68,8 @@ class ModelProcess:
         self.proc: Any = None
         self._seq = itertools.count(1)
         self._pending: dict[int, asyncio.Future[Any]] = {}
-        self._loads: dict[str, tuple[str, bytes, Any]] = {}  # key -> (flavor, bytes, signature): replayed on restart
+        # key -> (flavor, bytes, signature, labels): replayed on restart
+        self._loads: dict[str, tuple[str, bytes, Any, list[str] | None]] = {}
         self._stopping = False
         self._restarting: asyncio.Task[None] | None = None
         self._keys: dict[int, str] = {}  # PREDICT seq -> version key
@@ -110,16 +111,18 @@ class ModelProcess:
         self.transport.writelines(frames.pack(kind, seq, meta, arrays, blob))
         return fut
 
-    async def load(self, key: str, flavor: str, data: bytes, signature: Any) -> tuple[list[Any] | None, dict[str, Any]]:
-        meta = await self._request(frames.LOAD, {"key": key, "flavor": flavor, "signature": signature}, blob=data)
-        self._loads[key] = (flavor, data, signature)
+    async def load(self, key: str, flavor: str, data: bytes, signature: Any, labels: list[str] | None = None
+                   ) -> tuple[list[Any] | None, dict[str, Any]]:
+        meta = await self._request(frames.LOAD, {"key": key, "flavor": flavor, "signature": signature,
+                                                 "labels": labels}, blob=data)
+        self._loads[key] = (flavor, data, signature, labels)
         return meta["classes"], meta["info"]
 
-    def load_threadsafe(self, key: str, flavor: str, data: bytes, signature: Any) -> tuple[list[Any] | None,
-                                                                                          dict[str, Any]]:
+    def load_threadsafe(self, key: str, flavor: str, data: bytes, signature: Any,
+                        labels: list[str] | None = None) -> tuple[list[Any] | None, dict[str, Any]]:
         """From a thread other than the loop's (the routing sync): block until the child has loaded."""
         assert self.loop is not None
-        coro = self.load(key, flavor, data, signature)
+        coro = self.load(key, flavor, data, signature, labels)
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(LOAD_TIMEOUT_S)
 
     def unload(self, key: str) -> None:
@@ -175,8 +178,8 @@ class ModelProcess:
         try:
             await asyncio.to_thread(self.proc.join, 5)
             await self.start()
-            for key, (flavor, data, signature) in list(self._loads.items()):
-                await self.load(key, flavor, data, signature)
+            for key, (flavor, data, signature, labels) in list(self._loads.items()):
+                await self.load(key, flavor, data, signature, labels)
             log.info("model process restarted; %d version(s) loaded again", len(self._loads))
         finally:
             self._restarting = None
@@ -244,7 +247,7 @@ def child_main(sock: socket.socket) -> None:
                 models.pop(meta["key"], None)
             elif kind == frames.LOAD:
                 try:
-                    predict, classes, info = load_model(meta["flavor"], blob, meta["signature"])
+                    predict, classes, info = load_model(meta["flavor"], blob, meta["signature"], meta.get("labels"))
                     _limit_threads()  # again: the flavor just imported its native libraries (OpenMP, BLAS)
                     models[meta["key"]] = predict
                     gc.collect()

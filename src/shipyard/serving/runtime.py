@@ -85,8 +85,13 @@ class LoadedVersion:
         return (self.model, self.version, self.digest)
 
 
-def make_predict(model: Any, sig: Signature) -> tuple[Callable[[Rows], Outputs], list[Any] | None]:
-    """A function rows -> {"predict": labels or values, ["predict_proba": probabilities]}."""
+def make_predict(model: Any, sig: Signature, labels: list[str] | None = None
+                 ) -> tuple[Callable[[Rows], Outputs], list[Any] | None]:
+    """A function rows -> {"predict": labels or values, ["predict_proba": probabilities]}.
+
+    ``labels``: the name of each class index for a model trained on indices 0..k-1 (the pipeline's
+    encoding); used only when the model's ``classes_`` are exactly those indices.
+    """
     names = getattr(model, "feature_names_in_", None)
     use_matrix = sig.numeric and not _needs_frame(model) and (
         names is None or [str(n) for n in names] == list(sig.names))
@@ -100,6 +105,8 @@ def make_predict(model: Any, sig: Signature) -> tuple[Callable[[Rows], Outputs],
     classes = getattr(model, "classes_", None)
     has_proba = hasattr(model, "predict_proba") and classes is not None
     cls = np.asarray(classes) if classes is not None else None
+    if cls is not None and labels and cls.tolist() == list(range(len(labels))):
+        cls = np.asarray(labels)  # fixed-width unicode: travels from the model process as raw bytes
 
     def to_input(rows: Rows) -> Any:
         if use_matrix and rows.matrix is not None:
@@ -116,7 +123,8 @@ def make_predict(model: Any, sig: Signature) -> tuple[Callable[[Rows], Outputs],
     return predict, (cls.tolist() if cls is not None else None)
 
 
-def load_model(flavor: str, data: bytes, raw_signature: dict[str, Any] | None) -> tuple[
+def load_model(flavor: str, data: bytes, raw_signature: dict[str, Any] | None,
+               labels: list[str] | None = None) -> tuple[
         Callable[[Rows], Outputs], list[Any] | None, dict[str, Any]]:
     """Verified bytes -> (predict, classes, info), warmed up: first-call allocations and lazy imports
     happen now, not on a request. Runs in the gateway (thread mode) or in the model process."""
@@ -124,7 +132,7 @@ def load_model(flavor: str, data: bytes, raw_signature: dict[str, Any] | None) -
 
     model = factory.create(flavor).load(data)
     sig = Signature(raw_signature)
-    predict, classes = make_predict(model, sig)
+    predict, classes = make_predict(model, sig, labels)
     if sig.numeric and sig.names:
         try:
             predict(Rows(1, matrix=np.zeros((1, len(sig.names)))))
@@ -146,11 +154,11 @@ def load_version(spec: Any, artifacts: ArtifactStore, process: Any = None) -> Lo
     predict: Callable[[Rows], Outputs] | None
     if process is not None:
         key = f"{spec.model}:{spec.version}:{spec.digest[:16]}"
-        classes, info = process.load_threadsafe(key, spec.flavor, data, spec.signature)
+        classes, info = process.load_threadsafe(key, spec.flavor, data, spec.signature, spec.labels)
         predict = None
         remote = (process, key)
     else:
-        predict, classes, info = load_model(spec.flavor, data, spec.signature)
+        predict, classes, info = load_model(spec.flavor, data, spec.signature, spec.labels)
     lv = LoadedVersion(spec.model, spec.version, spec.digest, spec.flavor, sig, spec.signature, predict,
                        classes, info=info, remote=remote)
     log.info("loaded %s:%s (%s, sha256 %s verified%s)", spec.model, spec.version, spec.flavor, spec.digest[:12],

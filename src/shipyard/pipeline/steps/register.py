@@ -49,9 +49,12 @@ class RegisterStep:
             "estimator": o["train"]["estimator"],
         }
         task = o["split"]["task"]
-        out_type = "integer" if task in ("classification", "multiclass") else "float"
-        signature = signature_from_schema(dv.schema, target=s.target,
-                                          outputs=[{"name": "prediction", "type": out_type}])
+        # Classifiers are trained on class indices; the gateway answers with the labels (provenance
+        # "classes", index order), so the declared output is the label.
+        output: dict[str, Any] = {"name": "prediction", "type": "float"}
+        if task in ("classification", "multiclass"):
+            output = {"name": "prediction", "type": "string", "labels": o["split"].get("classes")}
+        signature = signature_from_schema(dv.schema, target=s.target, outputs=[output])
         report = build_report(model=s.model, run_id=ctx.run_id, stage=stage.value, passed=passed,
                               validation=validation, evaluation=evaluation, gates=o["gate"]["results"],
                               provenance=provenance, config=s.config.model_dump(mode="json", by_alias=True))
