@@ -250,7 +250,9 @@ class Gateway:
         return response
 
     # -- shared by the routes ------------------------------------------------------------
-    def endpoint(self, name: str) -> EndpointRuntime:
+    def endpoint(self, name: str, noun: str = "model") -> EndpointRuntime:
+        """The endpoint ``name`` or a 404/503 naming it; ``noun``: what the client's protocol calls it
+        (OIP v2: "model", shipyard /v1: "endpoint")."""
         ep = self.state.endpoints.get(name)
         if ep is None:
             known = sorted(self.state.endpoints)
@@ -260,8 +262,8 @@ class Gateway:
                     f"endpoint {name}: no version loaded ({reason[1]})", field="endpoint", value=name,
                     expected="a loadable version"))
             raise HttpError(404, EndpointNotServedError(
-                f"model {name!r} not found; expected one of: {', '.join(known) or '(no endpoints deployed)'}",
-                field="model", value=name, expected=" | ".join(known) or "a deployed endpoint"))
+                f"{noun} {name!r} not found; expected one of: {', '.join(known) or '(no endpoints deployed)'}",
+                field=noun, value=name, expected=" | ".join(known) or "a deployed endpoint"))
         return ep
 
     def choose(self, ep: EndpointRuntime, req: Request, version: str | None, key: Any = None) -> LoadedVersion:

@@ -27,7 +27,7 @@ def _rows(lv: Any, body: dict[str, Any]) -> Any:
 
 
 async def predict(gw: Any, req: Request, parts: tuple[str, ...]) -> Response:
-    ep = gw.endpoint(parts[2])
+    ep = gw.endpoint(parts[2], "endpoint")
     body = object_body(req.body)
     extra = sorted(set(body) - {"instances", "dataframe_split", "key"})
     if extra:
@@ -49,7 +49,7 @@ async def predict(gw: Any, req: Request, parts: tuple[str, ...]) -> Response:
 
 
 async def feedback(gw: Any, req: Request, parts: tuple[str, ...]) -> Response:
-    ep = gw.endpoint(parts[2])
+    ep = gw.endpoint(parts[2], "endpoint")
     body = object_body(req.body)
     items = body.get("feedback") if "feedback" in body else [body]
     if not isinstance(items, list) or not items:
