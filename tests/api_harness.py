@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from tests.builders import free_port
+
 from shipyard.core.permissions import Role
 from shipyard.workspace import Workspace
 
@@ -20,15 +22,6 @@ class LiveServer:
 
     def headers(self, who: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[who]}"}
-
-
-def free_port() -> int:
-    """A free loopback port (a copy of conftest.free_port: 'conftest' is ambiguous across test dirs)."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (for a real server in a test)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def make_skops_model(path: Path, n_features: int = 4, seed: int = 0) -> Path:

@@ -7,7 +7,6 @@ import importlib.util
 import io
 import json
 import pickle
-import socket
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from tests.builders import free_port
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("skl2onnx")
@@ -47,12 +47,6 @@ class Scorer:
         return self.classes_[(self.predict_proba(X)[:, 1] > 0.5).astype(int)]
 '''
 WEIGHTS = {"w": [0.8, -1.2, 0.3, 2.0], "b": -0.1}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def onnx_models(root: Path) -> tuple[Path, Path]:

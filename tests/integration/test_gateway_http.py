@@ -11,14 +11,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.builders import free_port
 
 N_FEATURES = 6
 COLUMNS = [f"f{i}" for i in range(N_FEATURES)]

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import io
 import json
-import socket
 import time
 import zipfile
 from pathlib import Path
 
 import httpx
 import pytest
-from tests.builders import make_skops_model
+from tests.builders import free_port, make_skops_model
 
 SOURCE = '''
 import os
@@ -49,12 +48,6 @@ def _zip(marker: Path, always: bool) -> bytes:
     return buf.getvalue()
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _wait(predicate, timeout: float = 30.0) -> bool:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -76,7 +69,7 @@ def served(tmp_path: Path):  # type: ignore[no-untyped-def]
     gw = build_gateway(ws)
     gw.options.poll_interval_s = 0.2
     gw.state.interval_s = 0.2
-    with ServerThread(gw, _port()) as srv:
+    with ServerThread(gw, free_port()) as srv:
         yield ws, gw, srv.url, tmp_path
     ws.close()
 

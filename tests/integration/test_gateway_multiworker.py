@@ -23,18 +23,13 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.builders import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(sys.platform != "linux", reason="pidfd_getfd is Linux-only")]
 
 SYS_PIDFD_GETFD = 438  # same number on x86_64 and aarch64
 COLUMNS = [f"f{i}" for i in range(4)]
 ROW = {"instances": [{c: 0.25 * i for i, c in enumerate(COLUMNS)}]}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def make_model(path: Path, seed: int) -> Path:

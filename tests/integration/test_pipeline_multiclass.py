@@ -80,7 +80,7 @@ def test_wine_runs_end_to_end_with_multiclass_metrics_equal_to_sklearn(wine_ws: 
 
 def _serve_and_check_labels(ws: Workspace, rows: pd.DataFrame, expected: list[str], proba: np.ndarray) -> None:
     import httpx
-    from tests.conftest import free_port  # python -m pytest (make test) puts the checkout on sys.path
+    from tests.builders import free_port
 
     from shipyard.serving.server import ServerThread, build_gateway
 
