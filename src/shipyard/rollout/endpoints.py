@@ -74,11 +74,21 @@ class VersionSpec:
     # The pipeline trains on class indices (0..k-1) and records the label of each index in the
     # provenance's ``classes``; the gateway answers with these labels. None for models registered
     # directly (their own ``classes_`` are what they predict).
-    labels: list[str] | None = None
+    labels: list[Any] | None = None
 
 
 def _iso(v: datetime | None) -> str:
     return "" if v is None else v.isoformat()
+
+
+def _labels(signature: dict[str, Any] | None, provenance: dict[str, Any]) -> list[Any] | None:
+    """The label of each class index of a pipeline-trained classifier: the signature's typed output labels,
+    or (versions registered before the signature carried them) the provenance's ``classes`` as text."""
+    outputs = (signature or {}).get("outputs") or []
+    labels = outputs[0].get("labels") if outputs and isinstance(outputs[0], dict) else None
+    if labels is None and provenance.get("task") in ("classification", "multiclass"):
+        labels = provenance.get("classes")
+    return list(labels) if isinstance(labels, list) and labels else None
 
 
 class EndpointService:
@@ -165,10 +175,8 @@ class EndpointService:
         mv = self._resolve(f"{model}:{version}")
         prov = mv.provenance or {}
         art = prov.get("artifact") or {}
-        labels = prov.get("classes") if prov.get("task") in ("classification", "multiclass") else None
         return VersionSpec(mv.model, mv.version, mv.flavor, mv.artifact_digest, mv.signature,
-                           art.get("classes"), art.get("task"),
-                           [str(x) for x in labels] if isinstance(labels, list) and labels else None)
+                           art.get("classes"), art.get("task"), _labels(mv.signature, prov))
 
     # -- helpers -------------------------------------------------------------------------
     def _resolve(self, ref: str) -> Any:

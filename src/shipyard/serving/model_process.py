@@ -69,7 +69,7 @@ class ModelProcess:
         self._seq = itertools.count(1)
         self._pending: dict[int, asyncio.Future[Any]] = {}
         # key -> (flavor, bytes, signature, labels): replayed on restart
-        self._loads: dict[str, tuple[str, bytes, Any, list[str] | None]] = {}
+        self._loads: dict[str, tuple[str, bytes, Any, list[Any] | None]] = {}
         self._stopping = False
         self._restarting: asyncio.Task[None] | None = None
         self._keys: dict[int, str] = {}  # PREDICT seq -> version key
@@ -111,7 +111,7 @@ class ModelProcess:
         self.transport.writelines(frames.pack(kind, seq, meta, arrays, blob))
         return fut
 
-    async def load(self, key: str, flavor: str, data: bytes, signature: Any, labels: list[str] | None = None
+    async def load(self, key: str, flavor: str, data: bytes, signature: Any, labels: list[Any] | None = None
                    ) -> tuple[list[Any] | None, dict[str, Any]]:
         meta = await self._request(frames.LOAD, {"key": key, "flavor": flavor, "signature": signature,
                                                  "labels": labels}, blob=data)
@@ -119,7 +119,7 @@ class ModelProcess:
         return meta["classes"], meta["info"]
 
     def load_threadsafe(self, key: str, flavor: str, data: bytes, signature: Any,
-                        labels: list[str] | None = None) -> tuple[list[Any] | None, dict[str, Any]]:
+                        labels: list[Any] | None = None) -> tuple[list[Any] | None, dict[str, Any]]:
         """From a thread other than the loop's (the routing sync): block until the child has loaded."""
         assert self.loop is not None
         coro = self.load(key, flavor, data, signature, labels)

@@ -13,10 +13,11 @@ ERROR_V1 = {"type": "object", "properties": {"error": {"type": "object", "proper
     "type": {"type": "string"}, "field": {"type": ["string", "null"]}, "value": {},
     "expected": {"type": ["string", "null"]}, "message": {"type": "string"}}}}, "required": ["error"]}
 SCALAR: dict[str, Any] = {"type": ["number", "integer", "string", "boolean", "null"]}
+DATATYPE = {"type": "string", "enum": ["BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32",
+                                       "INT64", "FP16", "FP32", "FP64", "BYTES"]}
 TENSOR = {"type": "object", "required": ["name", "shape", "datatype", "data"], "properties": {
     "name": {"type": "string"}, "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
-    "datatype": {"type": "string", "enum": ["BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32",
-                                            "INT64", "FP16", "FP32", "FP64", "BYTES"]},
+    "datatype": DATATYPE,
     "parameters": {"type": "object"}, "data": {"type": "array"}}}
 INFER_REQUEST = {"type": "object", "required": ["inputs"], "properties": {
     "id": {"type": "string"}, "parameters": {"type": "object"},
@@ -26,11 +27,32 @@ INFER_REQUEST = {"type": "object", "required": ["inputs"], "properties": {
 INFER_RESPONSE = {"type": "object", "required": ["model_name", "outputs"], "properties": {
     "model_name": {"type": "string"}, "model_version": {"type": "string"}, "id": {"type": "string"},
     "outputs": {"type": "array", "items": TENSOR}}}
+TENSOR_META = {"type": "object", "required": ["name", "datatype", "shape"], "properties": {
+    "name": {"type": "string"}, "datatype": DATATYPE,
+    "shape": {"type": "array", "items": {"type": "integer"}}}}
+MODEL_METADATA = {"type": "object", "required": ["name", "platform", "inputs", "outputs"], "properties": {
+    "name": {"type": "string"}, "versions": {"type": "array", "items": {"type": "string"}},
+    "platform": {"type": "string"}, "inputs": {"type": "array", "items": TENSOR_META},
+    "outputs": {"type": "array", "items": TENSOR_META}, "parameters": {"type": "object"}}}
+SERVER_METADATA = {"type": "object", "required": ["name", "version", "extensions"], "properties": {
+    "name": {"type": "string"}, "version": {"type": "string"},
+    "extensions": {"type": "array", "items": {"type": "string"}}}}
+ENDPOINTS = {"type": "object", "required": ["endpoints"], "properties": {"endpoints": {"type": "array", "items": {
+    "type": "object", "required": ["name", "model", "generation", "routing"], "properties": {
+        "name": {"type": "string"}, "model": {"type": "string"}, "generation": {"type": "integer"},
+        "routing": {"type": "object"}}}}}}
 PREDICT_REQUEST = {"type": "object", "properties": {
     "instances": {"type": "array", "items": {"type": "object", "additionalProperties": SCALAR}},
     "dataframe_split": {"type": "object", "properties": {"columns": {"type": "array", "items": {"type": "string"}},
                                                          "data": {"type": "array", "items": {"type": "array"}}}},
     "key": {"type": "string"}}}
+PREDICT_RESPONSE = {"type": "object", "required": ["request_id", "model", "version", "predictions"], "properties": {
+    "request_id": {"type": "string"}, "model": {"type": "string"}, "version": {"type": "integer"},
+    "predictions": {"type": "array", "items": SCALAR,
+                    "description": "one per row: the class label (classifiers) or the value (regressors)"},
+    "probabilities": {"type": "array", "items": {"type": "array", "items": {"type": "number"}},
+                      "description": "classifiers: one row of class probabilities per input row, in `classes` order"},
+    "classes": {"type": "array", "items": SCALAR}}}
 FEEDBACK_REQUEST = {"type": "object", "properties": {"request_id": {"type": "string"}, "label": SCALAR}}
 
 
@@ -59,19 +81,23 @@ def document(endpoints: list[str]) -> dict[str, Any]:
         "info": {"title": "shipyard inference gateway", "version": "1",
                  "description": "Open Inference Protocol v2 plus shipyard's /v1 predict and feedback."},
         "paths": {
+            "/v2": {"get": {"summary": "server metadata", "responses": {"200": {"description": "ok", "content": {
+                "application/json": {"schema": SERVER_METADATA}}}}}},
             "/v2/health/live": {"get": {"summary": "liveness", "responses": empty}},
             "/v2/health/ready": {"get": {"summary": "readiness", "responses": empty}},
-            "/v2/models/{model_name}": op("model metadata", [name], None, {"type": "object"}, ERROR_OIP, "get"),
+            "/v2/models/{model_name}": op("model metadata", [name], None, MODEL_METADATA, ERROR_OIP, "get"),
             "/v2/models/{model_name}/ready": {"get": {"summary": "model readiness", "parameters": [name],
                                                       "responses": empty}},
             "/v2/models/{model_name}/infer": op("infer", [name], INFER_REQUEST, INFER_RESPONSE, ERROR_OIP),
             "/v2/models/{model_name}/versions/{model_version}/infer": op(
                 "infer on one version", [name, version], INFER_REQUEST, INFER_RESPONSE, ERROR_OIP),
-            "/v1/endpoints/{endpoint}/predict": op("predict", [ep], PREDICT_REQUEST, {"type": "object"}, ERROR_V1),
+            "/v1/endpoints/{endpoint}/predict": op("predict", [ep], PREDICT_REQUEST, PREDICT_RESPONSE, ERROR_V1),
             "/v1/endpoints/{endpoint}/feedback": {"post": {
                 "summary": "feedback", "parameters": [ep],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": FEEDBACK_REQUEST}}},
                 "responses": {"202": {"description": "accepted"}, **_errors(ERROR_V1)}}},
+            "/v1/endpoints": {"get": {"summary": "endpoints and their routing", "responses": {"200": {
+                "description": "ok", "content": {"application/json": {"schema": ENDPOINTS}}}}}},
             "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {
                 "200": {"description": "text exposition", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
         },

@@ -85,7 +85,7 @@ class LoadedVersion:
         return (self.model, self.version, self.digest)
 
 
-def make_predict(model: Any, sig: Signature, labels: list[str] | None = None
+def make_predict(model: Any, sig: Signature, labels: list[Any] | None = None
                  ) -> tuple[Callable[[Rows], Outputs], list[Any] | None]:
     """A function rows -> {"predict": labels or values, ["predict_proba": probabilities]}.
 
@@ -106,7 +106,7 @@ def make_predict(model: Any, sig: Signature, labels: list[str] | None = None
     has_proba = hasattr(model, "predict_proba") and classes is not None
     cls = np.asarray(classes) if classes is not None else None
     if cls is not None and labels and cls.tolist() == list(range(len(labels))):
-        cls = np.asarray(labels)  # fixed-width unicode: travels from the model process as raw bytes
+        cls = np.asarray(labels)  # numbers, booleans or fixed-width text: all travel as raw bytes
 
     def to_input(rows: Rows) -> Any:
         if use_matrix and rows.matrix is not None:
@@ -124,7 +124,7 @@ def make_predict(model: Any, sig: Signature, labels: list[str] | None = None
 
 
 def load_model(flavor: str, data: bytes, raw_signature: dict[str, Any] | None,
-               labels: list[str] | None = None) -> tuple[
+               labels: list[Any] | None = None) -> tuple[
         Callable[[Rows], Outputs], list[Any] | None, dict[str, Any]]:
     """Verified bytes -> (predict, classes, info), warmed up: first-call allocations and lazy imports
     happen now, not on a request. Runs in the gateway (thread mode) or in the model process."""

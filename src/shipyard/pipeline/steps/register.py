@@ -53,7 +53,7 @@ class RegisterStep:
         # "classes", index order), so the declared output is the label.
         output: dict[str, Any] = {"name": "prediction", "type": "float"}
         if task in ("classification", "multiclass"):
-            output = {"name": "prediction", "type": "string", "labels": o["split"].get("classes")}
+            output = _label_output(dv.schema, s.target, o["split"].get("classes") or [])
         signature = signature_from_schema(dv.schema, target=s.target, outputs=[output])
         report = build_report(model=s.model, run_id=ctx.run_id, stage=stage.value, passed=passed,
                               validation=validation, evaluation=evaluation, gates=o["gate"]["results"],
@@ -85,3 +85,16 @@ def _registry_evaluation(doc: dict[str, Any], gates: list[dict[str, Any]]) -> di
     slim = {k: v for k, v in doc.items() if k not in ("curves", "residuals")}
     slim["gates"] = gates
     return slim
+
+
+def _label_output(schema: dict[str, Any], target: str, classes: list[str]) -> dict[str, Any]:
+    """The classifier's declared output: its labels (index order) typed like the target column, so a 0/1
+    integer target is answered with 0/1, a text target with its text (the split keeps them as text)."""
+    kind = next((c["type"] for c in schema.get("columns", []) if c["name"] == target), "string")
+    convert: dict[str, Any] = {"integer": int, "float": float, "boolean": lambda v: v == "True"}
+    try:
+        labels = [convert[kind](c) for c in classes] if kind in convert else list(classes)
+    except ValueError:  # a label that does not read back as the column's type: keep the text
+        kind, labels = "string", list(classes)
+    return {"name": "prediction", "type": kind if kind in convert else "string", "labels": labels}
+

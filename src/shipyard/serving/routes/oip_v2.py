@@ -36,8 +36,8 @@ def _tensor(name: str, arr: np.ndarray) -> dict[str, Any]:
 def _metadata(ep: Any, lv: Any, versions: list[int]) -> dict[str, Any]:
     sig = lv.signature
     inputs = [{"name": c.name, "datatype": SIG_TYPES.get(c.type, "BYTES"), "shape": [-1]} for c in sig.columns]
-    outputs = [{"name": "predict", "datatype": "BYTES" if lv.classes and isinstance(lv.classes[0], str)
-                else "INT64" if lv.classes else "FP64", "shape": [-1]}]
+    outputs = [{"name": "predict", "datatype": _datatype(np.asarray(lv.classes)) if lv.classes else "FP64",
+                "shape": [-1]}]
     if lv.classes:
         outputs.append({"name": "predict_proba", "datatype": "FP64", "shape": [-1, len(lv.classes)]})
     return {"name": ep.name, "versions": [str(v) for v in versions], "platform": f"shipyard-{lv.flavor}",
