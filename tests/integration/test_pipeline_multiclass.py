@@ -130,3 +130,33 @@ def test_positive_label_with_many_classes_and_a_single_label_target_are_named(wi
             run_pipeline(ws)
     finally:
         ws.close()
+
+
+def test_an_integer_target_inferred_as_regression_says_how_to_make_it_classes(wine_ws: Workspace) -> None:
+    from shipyard.errors import InvalidInputError
+
+    data = wine_ws.root / "data/wine.csv"
+    frame = pd.read_csv(data)
+    frame["cultivar"] = frame["cultivar"].str.removeprefix("cultivar_").astype(int)
+    frame.to_csv(data, index=False)
+    cfg = wine_ws.root / "shipyard.yaml"
+    cfg.write_text(cfg.read_text().replace("  task: classification\n", ""))
+    ws = _reopen(wine_ws)
+    try:
+        with pytest.raises(InvalidInputError, match="inferred as regression") as err:
+            run_pipeline(ws)  # the example's classification metrics do not fit the inferred task
+        assert "cultivar is numeric with 3 distinct values" in err.value.expected
+        assert "set data.task: classification" in err.value.expected
+    finally:
+        ws.close()
+    cfg.write_text(cfg.read_text().replace("  target: cultivar\n", "  target: cultivar\n  task: classification\n"))
+    ws = _reopen(wine_ws)
+    try:
+        res = run_pipeline(ws)
+        assert res.task == "multiclass" and not res.task_inferred and res.classes == ["1", "2", "3"]
+        # the declared labels keep the target's integer type: the gateway answers 1 | 2 | 3, not "1"
+        sig = ws.models.get_version(f"wine-cultivar:{res.version}").signature
+        assert sig["outputs"] == [{"name": "prediction", "type": "integer", "labels": [1, 2, 3]}]
+    finally:
+        ws.close()
+

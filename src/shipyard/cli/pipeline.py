@@ -100,12 +100,31 @@ def _render(result: Any, con: Any) -> None:
         con.print(table("gates", ["gate", "value", "threshold", "result", "note"],
                         [[g["gate"], "-" if g["value"] is None else f"{g['value']:.4g}", f"{g['threshold']:g}",
                           "[green]pass[/]" if g["passed"] else "[red]FAIL[/]", g["note"]] for g in result.gates]))
+    if result.task:
+        con.print(task_line(result))
     colour = "green" if result.status == "succeeded" else "red"
     verb = "already registered (nothing changed)" if "register" in result.cached else "registered"
     con.print(f"[{colour}]{result.model}:{result.version}[/] {verb}, stage [bold]{result.stage}[/] "
               f"(run {result.run_id})")
     if result.report_dir:
         con.print(f"reports: {result.report_dir}/report.html")
+
+
+def task_line(result: Any) -> str:
+    """What the target was taken as; an inferred task says how to change it."""
+    classes = result.classes or []
+    if result.task == "regression":
+        what = "regression"
+    else:
+        shown = ", ".join(map(str, classes[:8])) + (", ..." if len(classes) > 8 else "")
+        what = f"{result.task}: {len(classes)} classes ({shown})"
+        if result.task == "classification" and result.positive is not None:
+            what += f", positive '{result.positive}'"
+    if result.task_inferred and result.task == "regression":
+        what += " [dim](inferred from the numeric target; set data.task: classification if its values are classes)[/]"
+    elif result.task_inferred:
+        what += " [dim](inferred from the target)[/]"
+    return f"task {what}"
 
 
 def card(

@@ -38,6 +38,10 @@ class RunResult:
     report_dir: str | None = None
     validation: dict[str, Any] | None = None
     error: str | None = None
+    task: str | None = None  # classification | multiclass | regression
+    task_inferred: bool = False  # not set in data.task: inferred from the target
+    classes: list[str] | None = None
+    positive: str | None = None
 
     @property
     def exit_code(self) -> int:
@@ -114,7 +118,9 @@ def run_pipeline(ws: Workspace, *, force: bool = False, executor: str = "local",
     except BaseException as exc:
         runs.finish(ctx.run_id, "failed", {"model": spec.model, "error": f"{type(exc).__name__}: {exc}"})
         raise
-    reg, gate = ctx.outputs["register"], ctx.outputs["gate"]
+    reg, gate, split = ctx.outputs["register"], ctx.outputs["gate"], ctx.outputs["split"]
+    result.task, result.task_inferred = split.get("task"), spec.task is None
+    result.classes, result.positive = split.get("classes"), split.get("positive")
     result.status = "succeeded" if gate["passed"] else "rejected"
     result.version, result.stage, result.reports = int(reg["version"]), reg["stage"], dict(reg["reports"])
     result.gates = list(gate["results"])

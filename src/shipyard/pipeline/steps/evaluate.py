@@ -44,14 +44,21 @@ class EvaluateStep:
         model = ctx.memo.get("model")
         if model is None:
             model = factory.create(s.flavor).load(ctx.ws.artifacts.get_bytes(Digest(ctx.outputs["train"]["model"])))
-        _, _, X_test, y_test = split_frames(ctx)
+        _, y_train, X_test, y_test = split_frames(ctx)
         allowed = TASK_METRICS[task]
         headline = [m for m in ev["metrics"] if m in allowed]
         if ev["metrics"] and not headline:
             from shipyard.errors import InvalidInputError
 
+            hint = ""
+            if s.task is None and task == "regression":
+                import numpy as np
+
+                n = len(np.unique(np.concatenate([y_train, y_test])))
+                hint = (f" (the task was inferred as regression: {s.target} is numeric with {n} distinct values; "
+                        "set data.task: classification if they are classes)")
             raise InvalidInputError(field="evaluation.metrics", value=ev["metrics"],
-                                    expected=f"{task} metrics: " + ", ".join(allowed))
+                                    expected=f"{task} metrics: " + ", ".join(allowed) + hint)
         for col in [*ev["slices"], *((ev.get("fairness") or {}).get("sensitive") or [])]:
             if col not in X_test.columns:
                 from shipyard.errors import InvalidInputError
