@@ -112,6 +112,8 @@ def test_rerun_hits_cache_and_param_change_reruns_train_onwards(credit_ws: Path)
     assert code == 0
     assert res["executed"] == [] and res["cached"] == ["validate", "split", "train", "evaluate", "gate", "register"]
     assert res["version"] == 1  # nothing new registered
+    assert (res["task"], res["task_inferred"], res["classes"], res["positive"]) == (
+        "classification", True, ["good", "bad"], "bad")  # from the cached split step's outputs
     p = cli(credit_ws, "run")
     assert "all 6 steps were cache hits" in p.stdout and p.returncode == 0
     assert "credit-risk:1 already registered (nothing changed)" in p.stdout

@@ -60,7 +60,8 @@ class RunResult:
                 "stage": self.stage, "exit_code": self.exit_code, "executed": self.executed, "cached": self.cached,
                 "steps": [{k: v for k, v in s.to_dict().items() if k != "log"} for s in self.steps],
                 "gates": self.gates, "reports": self.reports, "report_dir": self.report_dir,
-                "validation": self.validation, "error": self.error}
+                "validation": self.validation, "error": self.error, "task": self.task,
+                "task_inferred": self.task_inferred, "classes": self.classes, "positive": self.positive}
 
 
 def file_digest(path: Path) -> str:
