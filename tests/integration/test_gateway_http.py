@@ -148,6 +148,10 @@ BAD = [
     ("/v1/endpoints/credit/predict", json.dumps({"instances": [{"Home": None, "Age": 3, "Income": 1.0}]}).encode(),
      422, "Home"),
     ("/v1/endpoints/hgb/feedback", json.dumps({"label": 1}).encode(), 400, "request_id"),
+    ("/v1/endpoints/hgb/feedback", json.dumps({"request_id": "r", "label": "yes"}).encode(), 422, "body.label"),
+    ("/v1/endpoints/credit/feedback", json.dumps({"feedback": [{"request_id": "r", "label": "bad"},
+                                                               {"request_id": "s", "label": "BAD"}]}).encode(),
+     422, "feedback[1].label"),
     ("/nothing/here", b"{}", 404, "path"),
 ]
 
@@ -313,9 +317,16 @@ def test_feedback_is_stored(env):
     rid = r.headers["x-request-id"]
     fb = httpx.post(env["url"] + "/v1/endpoints/hgb/feedback", json={"request_id": rid, "label": 1})
     assert fb.status_code == 202
+    # a class sent as text is that class: stored as the model answers it (1, not "1")
+    fb = httpx.post(env["url"] + "/v1/endpoints/hgb/feedback", json={"request_id": "as-text", "label": "1"})
+    assert fb.status_code == 202, fb.text
+    bad = httpx.post(env["url"] + "/v1/endpoints/hgb/feedback", json={"request_id": "typo", "label": 7})
+    assert bad.status_code == 422 and bad.json()["error"]["expected"].endswith("0, 1")
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        if any(f["request_id"] == rid and f["label"] == 1 for f in env["ws"].endpoints.list_feedback("hgb")):
+        stored = {f["request_id"]: f["label"] for f in env["ws"].endpoints.list_feedback("hgb")}
+        if stored.get(rid) == 1 and "as-text" in stored:
+            assert stored["as-text"] == 1 and "typo" not in stored
             return
         time.sleep(0.1)
     pytest.fail("feedback never reached the store")

@@ -54,6 +54,7 @@ async def feedback(gw: Any, req: Request, parts: tuple[str, ...]) -> Response:
     items = body.get("feedback") if "feedback" in body else [body]
     if not isinstance(items, list) or not items:
         raise RequestError(field="feedback", value=items, expected="a non-empty list of {request_id, label}")
+    known = _known_labels(ep)
     rows = []
     for i, it in enumerate(items):
         where = f"feedback[{i}]" if "feedback" in body else "body"
@@ -67,9 +68,34 @@ async def feedback(gw: Any, req: Request, parts: tuple[str, ...]) -> Response:
         extra = sorted(set(it) - {"request_id", "label"})
         if extra:
             raise RequestError(field=f"{where}.{extra[0]}", value=extra[0], expected="only request_id, label")
-        rows.append((ep.name, rid, it["label"]))
+        label = it["label"]
+        if known is not None:
+            # the served form is stored: 1.0 for class 1, "1" for class 1 (and the reverse) are that class
+            label = known.get(label, known.get(str(label), _UNKNOWN))
+            if label is _UNKNOWN:
+                classes = list(dict.fromkeys(known.values()))
+                shown = ", ".join(map(repr, classes[:12])) + (", ..." if len(classes) > 12 else "")
+                raise RequestError(field=f"{where}.label", value=it["label"], status=422,
+                                   expected=f"one of the classes endpoint {ep.name} predicts: {shown}")
+        rows.append((ep.name, rid, label))
     gw.feedback.add(rows)
     return Response(202, orjson.dumps({"accepted": len(rows)}))
+
+
+_UNKNOWN = object()
+
+
+def _known_labels(ep: Any) -> dict[Any, Any] | None:
+    """{label and its text: the label} over the classes of every version the endpoint serves; None when a
+    version declares no classes (a regressor, or a pyfunc that does not say), so any scalar is accepted."""
+    known: dict[Any, Any] = {}
+    for lv in ep.versions.values():
+        if not lv.classes:
+            return None
+        for c in lv.classes:
+            known[c] = c
+            known.setdefault(str(c), c)
+    return known
 
 
 async def list_endpoints(gw: Any, req: Request, parts: tuple[str, ...]) -> Response:
