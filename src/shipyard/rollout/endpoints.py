@@ -71,9 +71,9 @@ class VersionSpec:
     signature: dict[str, Any] | None
     classes: list[Any] | None
     task: str | None
-    # The pipeline trains on class indices (0..k-1) and records the label of each index in the
-    # provenance's ``classes``; the gateway answers with these labels. None for models registered
-    # directly (their own ``classes_`` are what they predict).
+    # The pipeline trains on class indices (0..k-1) and declares the label of each index in the
+    # signature's output (see ``_labels``); the gateway answers with these labels. None for models
+    # registered directly (their own ``classes_`` are what they predict).
     labels: list[Any] | None = None
 
 

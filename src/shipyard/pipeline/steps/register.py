@@ -49,8 +49,8 @@ class RegisterStep:
             "estimator": o["train"]["estimator"],
         }
         task = o["split"]["task"]
-        # Classifiers are trained on class indices; the gateway answers with the labels (provenance
-        # "classes", index order), so the declared output is the label.
+        # Classifiers are trained on class indices; the declared output is the label of each index,
+        # which the gateway answers with.
         output: dict[str, Any] = {"name": "prediction", "type": "float"}
         if task in ("classification", "multiclass"):
             output = _label_output(dv.schema, s.target, o["split"].get("classes") or [])
