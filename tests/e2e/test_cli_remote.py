@@ -145,3 +145,35 @@ def test_local_mode_is_admin_unless_auth_required(tmp_path: Path) -> None:
     denied = run(ws, "users", "add", "eve", "--role", "admin", env=_env(SHIPYARD_TOKEN=vic))
     assert denied.returncode == 2 and "vic (role viewer) may not admin" in denied.stderr
     assert vic not in denied.stderr
+
+
+def test_endpoints_through_the_server_and_commands_that_need_the_local_store(remote: dict[str, object],
+                                                                            tmp_path: Path) -> None:
+    ws, url, tokens = Path(str(remote["ws"])), str(remote["url"]), dict(remote["tokens"])  # type: ignore[call-overload]
+    as_admin = _env(SHIPYARD_SERVER=url, SHIPYARD_TOKEN=tokens["admin"])
+    for _ in range(2):  # versions 2 and 3, locally
+        ok(ws, "models", "register", "credit-risk", str(remote["model"]))
+    deployed = json.loads(ok(ws, "deploy", "credit-risk:1", "--endpoint", "risk", "--json", env=as_admin))
+    assert deployed["routing"]["routes"] == [{"version": 1, "weight": 100}] and deployed["generation"] == 1
+    routed = ok(ws, "endpoints", "route", "risk", "--set", "1=90", "--set", "2=10", "--shadow", "3",
+                "--sticky-header", "x-user", "--json", env=as_admin)
+    assert json.loads(routed)["generation"] == 2
+    for args in [("endpoints", "list"), ("endpoints", "show", "risk")]:
+        assert ok(ws, *args, "--json", env=as_admin) == ok(ws, *args, "--json")
+    assert [e["action"] for e in json.loads(ok(ws, "audit", "log", "--json"))[-2:]] == \
+        ["endpoint.create", "endpoint.route"]  # written by the server, as the token's user
+    bad = run(ws, "endpoints", "route", "risk", "--set", "1=90", "--set", "2=5", env=as_admin)
+    assert bad.returncode == 2 and "sum to 95" in bad.stderr
+    unknown = run(ws, "endpoints", "show", "nope", env=as_admin)
+    assert unknown.returncode == 2 and "nope" in unknown.stderr
+    denied = run(ws, "deploy", "credit-risk:2", "--endpoint", "risk",
+                 env=_env(SHIPYARD_SERVER=url, SHIPYARD_TOKEN=tokens["bob"]))
+    assert denied.returncode == 2 and "may not deploy" in denied.stderr
+    # run trains here and serve reads this store: with a server configured they say so instead of crashing
+    for args in (("run",), ("serve", "--port", str(free_port()))):
+        r = run(ws, *args, env=as_admin)
+        assert r.returncode == 2, r.stderr
+        assert "cannot act through the server" in r.stderr and "SHIPYARD_SERVER" in r.stderr
+        assert "internal error" not in r.stderr
+    out = ok(ws, "models", "card", "credit-risk:1", "-o", str(tmp_path / "card"), env=as_admin)
+    assert "model-card.md" in out and (tmp_path / "card/model-card.html").stat().st_size > 0

@@ -73,6 +73,17 @@ def _reject(f: Fixture) -> Request:
                                                   "reason": "fails the fairness review"}}
 
 
+def _deploy(f: Fixture) -> Request:
+    return "POST", "/api/v1/endpoints", {"json": {"ref": f"m:{f.version()}", "endpoint": f"ep{next(_n)}"}}
+
+
+def _route(f: Fixture) -> Request:
+    name = f"ep{next(_n)}"
+    f.ws.endpoints.deploy(f"m:{f.version()}", name)
+    return "PUT", f"/api/v1/endpoints/{name}/routing", {"json": {
+        "routes": [{"version": f.version(), "weight": 100}], "sticky_header": "x-user"}}
+
+
 def _add_user(f: Fixture) -> Request:
     return "POST", "/api/v1/users", {"json": {"name": f"new{next(_n)}", "role": "viewer"}}
 
@@ -103,6 +114,8 @@ CASES: list[tuple[str, Permission, Callable[[Fixture], Request], bool]] = [
     ("PUT /models/{name}/versions/{version}/tags/{key}", Permission.MODEL_WRITE, _tag, True),
     ("POST /approvals", Permission.MODEL_APPROVE, _approve, True),
     ("POST /approvals", Permission.MODEL_APPROVE, _reject, True),
+    ("POST /endpoints", Permission.DEPLOY, _deploy, True),
+    ("PUT /endpoints/{name}/routing", Permission.DEPLOY, _route, True),
     ("POST /users", Permission.ADMIN, _add_user, True),
     ("PUT /users/{name}/role", Permission.ADMIN, _set_role, True),
     ("POST /users/{name}/tokens", Permission.ADMIN, _create_token, True),

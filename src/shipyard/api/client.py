@@ -1,6 +1,6 @@
 """RemoteWorkspace: the SDK/CLI against a running ``shipyard server`` over HTTP.
 
-It exposes ``.datasets``, ``.models``, ``.approvals``, ``.users`` and ``.audit`` with the same method
+It exposes ``.datasets``, ``.models``, ``.approvals``, ``.endpoints``, ``.users`` and ``.audit`` with the same method
 names and result types as the local services, so ``cli/*.py`` runs unchanged; the server's errors
 come back as the same ShipyardError kinds. The token is sent as a bearer header and never appears
 in an error message.
@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 import httpx
 
+from shipyard.config import ProjectConfig
 from shipyard.core.permissions import Principal, Role
 from shipyard.core.stages import Stage
 from shipyard.data.service import DatasetService, DatasetSummary, DatasetVersion, parse_dataset_ref
@@ -35,6 +36,7 @@ from shipyard.governance.audit import AuditEvent, VerifyResult
 from shipyard.governance.service import NewToken, TokenInfo, UserInfo
 from shipyard.registry.models import ModelDetail, ModelSummary, ModelVersion
 from shipyard.registry.refs import parse_ref
+from shipyard.rollout.endpoints import Endpoint
 
 PREFIX = "/api/v1"
 _BY_STATUS: dict[int, type[ShipyardError]] = {401: UnauthenticatedError, 403: PermissionDeniedError,
@@ -237,6 +239,25 @@ class RemoteApprovals:
                                                                 "reason": reason}))
 
 
+class RemoteEndpoints:
+    def __init__(self, t: Transport) -> None:
+        self.t = t
+
+    def list(self) -> builtins.list[Endpoint]:
+        return [Endpoint(**d) for d in self.t.json("GET", "/endpoints")]
+
+    def get(self, name: str) -> Endpoint:
+        return Endpoint(**self.t.json("GET", f"/endpoints/{_q(name)}"))
+
+    def deploy(self, ref: str, endpoint: str | None = None, weight: int | None = None) -> Endpoint:
+        return Endpoint(**self.t.json("POST", "/endpoints", json={"ref": ref, "endpoint": endpoint,
+                                                                  "weight": weight}))
+
+    def set_routing(self, name: str, table: Any) -> Endpoint:
+        raw = table.to_dict() if hasattr(table, "to_dict") else dict(table)
+        return Endpoint(**self.t.json("PUT", f"/endpoints/{_q(name)}/routing", json=raw))
+
+
 class RemoteUsers:
     def __init__(self, t: Transport) -> None:
         self.t = t
@@ -299,8 +320,16 @@ class RemoteWorkspace:
         self.datasets = RemoteDatasets(self.transport)
         self.models = RemoteModels(self.transport)
         self.approvals = RemoteApprovals(self.transport)
+        self.endpoints = RemoteEndpoints(self.transport)
         self.users = RemoteUsers(self.transport)
         self.audit = RemoteAudit(self.transport)
+
+    @cached_property
+    def config(self) -> ProjectConfig:
+        """The local shipyard.yaml (model cards read the target from it), or the defaults."""
+        from shipyard.config import load_project
+
+        return load_project(self.root)
 
     @cached_property
     def actor(self) -> Principal:

@@ -29,7 +29,7 @@ def run(
     from shipyard.cli.output import console
     from shipyard.pipeline.runner import run_pipeline
 
-    ws = open_workspace(ctx)
+    ws = open_workspace(ctx, local_only="trains and registers in this workspace's store")
     con = console(stderr=as_json)
     status: list[Any] = []
 

@@ -79,7 +79,7 @@ def register(app: typer.Typer) -> None:
 
         if predict_in not in (None, "process", "thread"):
             raise InvalidInputError(field="--predict-in", value=predict_in, expected="process | thread")
-        ws = open_workspace(ctx)
+        ws = open_workspace(ctx, local_only="serves the endpoints of this workspace's store")
         authorize(ws.actor, Permission.READ)
         run(ws, host, port, workers=workers, predict_threads=predict_threads, log_level=log_level,
             predict_in=predict_in)

@@ -1,0 +1,56 @@
+"""Endpoints: list, show, deploy a version, replace the routing table (needs endpoint:deploy to change)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter
+from pydantic import Field
+
+from shipyard.api.deps import NAME_PATTERN, WS, NameParam
+from shipyard.api.errors import ERROR_RESPONSES
+from shipyard.api.schemas import Body
+
+router = APIRouter(prefix="/endpoints", tags=["endpoints"], responses=ERROR_RESPONSES)
+REF_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}([:@][A-Za-z0-9_-]{1,100})?$"
+HEADER_PATTERN = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$"  # an HTTP header name (RFC 9110 token)
+Version = Annotated[int, Field(ge=1, le=2_147_483_647)]
+
+
+class DeployBody(Body):
+    ref: Annotated[str, Field(pattern=REF_PATTERN, description="NAME:VERSION, NAME@ALIAS or NAME (latest)")]
+    endpoint: Annotated[str, Field(pattern=NAME_PATTERN)] | None = Field(
+        None, description="Endpoint name (default: the model's name)")
+    weight: Annotated[int, Field(ge=0, le=100)] | None = Field(
+        None, description="Percent of traffic for this version (the rest stays on the current heaviest one)")
+
+
+class Route(Body):
+    version: Version
+    weight: Annotated[int, Field(ge=0, le=100)]
+
+
+class RoutingBody(Body):
+    routes: Annotated[list[Route], Field(min_length=1, max_length=100)]
+    shadow: Annotated[list[Version], Field(max_length=100)] = []
+    sticky_header: Annotated[str, Field(pattern=HEADER_PATTERN)] | None = None
+
+
+@router.get("", summary="Every endpoint with its routing table")
+def list_endpoints(ws: WS) -> list[dict[str, Any]]:
+    return [e.to_dict() for e in ws.endpoints.list()]
+
+
+@router.get("/{name}", summary="One endpoint")
+def get_endpoint(name: NameParam, ws: WS) -> dict[str, Any]:
+    return ws.endpoints.get(name).to_dict()
+
+
+@router.post("", summary="Create the endpoint or route its traffic to a version (all of it, or weight %)")
+def deploy(body: DeployBody, ws: WS) -> dict[str, Any]:
+    return ws.endpoints.deploy(body.ref, body.endpoint, body.weight).to_dict()
+
+
+@router.put("/{name}/routing", summary="Replace the routing table (running gateways pick it up within a second)")
+def set_routing(name: NameParam, body: RoutingBody, ws: WS) -> dict[str, Any]:
+    return ws.endpoints.set_routing(name, body.model_dump()).to_dict()
