@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole loop on the bundled credit example, in a throwaway workspace under .demo/:
 # data version -> validation -> gated training run (cached rerun) -> approval -> deploy -> serve
-# -> predictions over OIP v2 and /v1 -> feedback -> metrics -> audit verify -> model card.
+# -> predictions over OIP v2 and /v1 -> feedback -> metrics -> prediction log joined with feedback
+# -> audit verify -> model card.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 demo="$here/.demo"
@@ -62,6 +63,8 @@ curl -s "http://127.0.0.1:$port/v1/endpoints/credit-risk/predict" -H 'content-ty
 echo "GET /metrics (excerpt)"
 curl -s "http://127.0.0.1:$port/metrics" | grep -E '^shipyard_requests_total' | head -5 || true
 kill $gw; wait $gw 2>/dev/null || true; trap - EXIT
+echo "the prediction log (flushed at shutdown), joined with the feedback:"
+shipyard endpoints log credit-risk --limit 3
 
 step "8. The audit trail is intact"
 shipyard audit log --limit 8

@@ -104,7 +104,7 @@ class Workspace:
     def endpoints(self) -> EndpointService:
         from shipyard.rollout.endpoints import EndpointService
 
-        return EndpointService(self.db, self.actor, self.clock, registry=self.models)
+        return EndpointService(self.db, self.actor, self.clock, registry=self.models, artifacts=self.artifacts)
 
     @cached_property
     def users(self) -> UserService:

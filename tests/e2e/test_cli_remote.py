@@ -158,7 +158,8 @@ def test_endpoints_through_the_server_and_commands_that_need_the_local_store(rem
     routed = ok(ws, "endpoints", "route", "risk", "--set", "1=90", "--set", "2=10", "--shadow", "3",
                 "--sticky-header", "x-user", "--json", env=as_admin)
     assert json.loads(routed)["generation"] == 2
-    for args in [("endpoints", "list"), ("endpoints", "show", "risk")]:
+    for args in [("endpoints", "list"), ("endpoints", "show", "risk"),
+                 ("endpoints", "log", "risk", "--since", "2026-01-01")]:
         assert ok(ws, *args, "--json", env=as_admin) == ok(ws, *args, "--json")
     assert [e["action"] for e in json.loads(ok(ws, "audit", "log", "--json"))[-2:]] == \
         ["endpoint.create", "endpoint.route"]  # written by the server, as the token's user

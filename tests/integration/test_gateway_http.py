@@ -327,9 +327,17 @@ def test_feedback_is_stored(env):
         stored = {f["request_id"]: f["label"] for f in env["ws"].endpoints.list_feedback("hgb")}
         if stored.get(rid) == 1 and "as-text" in stored:
             assert stored["as-text"] == 1 and "typo" not in stored
-            return
+            break
         time.sleep(0.1)
-    pytest.fail("feedback never reached the store")
+    else:
+        pytest.fail("feedback never reached the store")
+    # the logged prediction and its label, joined, as `shipyard endpoints log` shows them
+    env["gw"].predlog.flush()
+    view = env["ws"].endpoints.prediction_log("hgb", since="1h", limit=1000)
+    mine = [x for x in view.recent if x["request_id"] == rid]
+    assert len(mine) == 1 and mine[0]["label"] == 1 and mine[0]["prediction"] == r.json()["predictions"][0]
+    v1 = next(v for v in view.versions if v["version"] == 1)
+    assert v1["labelled"] >= 1 and v1["accuracy"] is not None and v1["requests"] <= view.requests
 
 
 def test_prediction_log_flushes_parquet_with_dropped_and_hashed_columns(env):

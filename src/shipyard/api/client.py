@@ -37,6 +37,7 @@ from shipyard.governance.service import NewToken, TokenInfo, UserInfo
 from shipyard.registry.models import ModelDetail, ModelSummary, ModelVersion
 from shipyard.registry.refs import parse_ref
 from shipyard.rollout.endpoints import Endpoint
+from shipyard.rollout.prediction_view import PredictionLogView
 
 PREFIX = "/api/v1"
 _BY_STATUS: dict[int, type[ShipyardError]] = {401: UnauthenticatedError, 403: PermissionDeniedError,
@@ -252,6 +253,10 @@ class RemoteEndpoints:
     def deploy(self, ref: str, endpoint: str | None = None, weight: int | None = None) -> Endpoint:
         return Endpoint(**self.t.json("POST", "/endpoints", json={"ref": ref, "endpoint": endpoint,
                                                                   "weight": weight}))
+
+    def prediction_log(self, name: str, since: str | None = None, limit: int = 10) -> PredictionLogView:
+        params: dict[str, Any] = {"limit": limit, **({"since": since} if since else {})}
+        return PredictionLogView(**self.t.json("GET", f"/endpoints/{_q(name)}/log", params=params))
 
     def set_routing(self, name: str, table: Any) -> Endpoint:
         raw = table.to_dict() if hasattr(table, "to_dict") else dict(table)

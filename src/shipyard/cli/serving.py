@@ -110,6 +110,44 @@ def register(app: typer.Typer) -> None:
             return
         _print_endpoint(ep)
 
+    @endpoints_app.command("log")
+    def log_(
+        ctx: typer.Context,
+        name: str = typer.Argument(..., help="Endpoint."),
+        since: str | None = typer.Option(None, "--since", help="ISO date/time, or 30m, 24h, 7d ago."),
+        limit: int = typer.Option(10, "--limit", min=0, max=1000, help="Newest rows to list."),
+        as_json: bool = JSON,
+    ) -> None:
+        """What the gateways logged (flushed every few seconds), per version, joined with feedback: requests,
+        latency, labelled rows, accuracy (labels) or MAE (values); then the newest rows."""
+        from shipyard.cli.context import open_workspace
+        from shipyard.cli.output import out, print_json, table
+
+        view = open_workspace(ctx).endpoints.prediction_log(name, since, limit)
+        if as_json:
+            print_json(view.to_dict())
+            return
+        if not view.rows:
+            out(f"{name}: nothing logged{' since ' + view.since if view.since else ''} yet "
+                "(gateways flush the log every few seconds; serving.log_sample_rate sets the share logged)")
+            return
+
+        def num(v: Any, spec: str) -> str:
+            return "-" if v is None else format(v, spec)
+
+        out(f"[bold]{name}[/]: {view.rows} row(s) from {view.requests} request(s)"
+            + (f" since {view.since}" if view.since else ""))
+        out(table("per version", ["version", "requests", "rows", "p50 ms", "p99 ms", "labelled", "accuracy", "MAE",
+                                  "first", "last"],
+                  [[v["version"], v["requests"], v["rows"], num(v["latency_p50_ms"], ".2f"),
+                    num(v["latency_p99_ms"], ".2f"), v["labelled"], num(v["accuracy"], ".1%"), num(v["mae"], ".4g"),
+                    v["first"][:19], v["last"][:19]] for v in view.versions]))
+        if view.recent:
+            out(table(f"newest {len(view.recent)}", ["time", "request", "version", "row", "prediction", "label",
+                                                     "ms"],
+                      [[r["time"][:23], r["request_id"], r["version"], r["row"], r["prediction"],
+                        "-" if r["label"] is None else r["label"], f"{r['latency_ms']:.2f}"] for r in view.recent]))
+
     @endpoints_app.command("route")
     def route(
         ctx: typer.Context,

@@ -22,6 +22,7 @@ from shipyard.core.routing import RoutingTable
 from shipyard.errors import ConflictError, InvalidInputError, NotFoundError
 from shipyard.governance import audit
 from shipyard.registry.refs import check_name, parse_ref
+from shipyard.rollout.prediction_view import COLUMNS, RECENT_MAX, PredictionLogView, summarize
 from shipyard.store.sql import tables as t
 from shipyard.store.sql.engine import Database
 
@@ -92,8 +93,9 @@ def _labels(signature: dict[str, Any] | None, provenance: dict[str, Any]) -> lis
 
 
 class EndpointService:
-    def __init__(self, db: Database, actor: Principal, clock: Clock, registry: Any = None) -> None:
-        self.db, self.actor, self.clock, self.registry = db, actor, clock, registry
+    def __init__(self, db: Database, actor: Principal, clock: Clock, registry: Any = None,
+                 artifacts: Any = None) -> None:
+        self.db, self.actor, self.clock, self.registry, self.artifacts = db, actor, clock, registry, artifacts
 
     # -- writing -------------------------------------------------------------------------
     def deploy(self, ref: str, endpoint: str | None = None, weight: int | None = None) -> Endpoint:
@@ -153,6 +155,23 @@ class EndpointService:
         with self.db.read() as conn:
             return [{"request_id": r.request_id, "label": r.label, "at": _iso(r.at)} for r in conn.execute(
                 select(t.feedback).where(t.feedback.c.endpoint == endpoint).order_by(t.feedback.c.id))]
+
+    def prediction_log(self, name: str, since: str | None = None, limit: int = 10) -> PredictionLogView:
+        """What the gateways logged for ``name`` (flushed every few seconds), per version, joined with the
+        feedback by request id: rows, requests, latency, labelled rows, accuracy or MAE; the newest rows."""
+        from shipyard.governance.audit_service import parse_since
+        from shipyard.serving.prediction_log import read_log
+
+        authorize(self.actor, Permission.READ)
+        self.get(name)  # an unknown endpoint is a named 404, not an empty log
+        if not 0 <= limit <= RECENT_MAX:
+            raise InvalidInputError(field="limit", value=limit, expected=f"an integer 0..{RECENT_MAX}")
+        at = parse_since(since, self.clock.now())
+        if self.artifacts is None:
+            raise InvalidInputError(field="artifacts", value=None, expected="an EndpointService with an artifact store")
+        table = read_log(self.artifacts, name, None if at is None else datetime.fromisoformat(at), columns=COLUMNS)
+        feedback = {f["request_id"]: f["label"] for f in self.list_feedback(name)}
+        return summarize(name, at, table, feedback, limit)
 
     # -- reading -------------------------------------------------------------------------
     def get(self, name: str) -> Endpoint:

@@ -197,3 +197,32 @@ class PredictionLog:
             else:
                 cols[f"output_{out}"] = pa.array(arr)
         return pa.table(cols)
+
+
+def read_log(artifacts: Any, endpoint: str, since: datetime | None = None, columns: list[str] | None = None) -> Any:
+    """Every flushed record of ``endpoint`` (optionally from ``since`` on) as one Arrow table, or None;
+    ``columns``: only these (those a file has), e.g. to skip the inputs.
+
+    Files are found by their ``predictions/{endpoint}/{YYYY-MM-DD}/{HH}/`` folder, so hours before
+    ``since`` are not even read; records whose columns cannot be unified (a model version with other
+    inputs) still concatenate: missing columns are null.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    first_hour = None if since is None else since.astimezone(UTC).strftime("%Y-%m-%d/%H")
+    tables = []
+    for path in artifacts.list_objects(f"predictions/{endpoint}/"):
+        parts = path.rsplit("/", 3)
+        if not path.endswith(".parquet") or len(parts) < 4 or "/".join(parts[1:3]) < (first_hour or ""):
+            continue
+        source = pq.ParquetFile(io.BytesIO(artifacts.get_object(path)))
+        names = source.schema_arrow.names
+        tables.append(source.read(columns=None if columns is None else [c for c in columns if c in names]))
+    if not tables:
+        return None
+    table = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
+    if since is not None:
+        table = table.filter(pc.greater_equal(table["timestamp"], pa.scalar(since, pa.timestamp("us", tz="UTC"))))
+    return table.sort_by([("timestamp", "ascending"), ("row", "ascending")])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import Field
 
 from shipyard.api.deps import NAME_PATTERN, WS, NameParam
@@ -15,6 +15,7 @@ router = APIRouter(prefix="/endpoints", tags=["endpoints"], responses=ERROR_RESP
 REF_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}([:@][A-Za-z0-9_-]{1,100})?$"
 HEADER_PATTERN = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$"  # an HTTP header name (RFC 9110 token)
 Version = Annotated[int, Field(ge=1, le=2_147_483_647)]
+Since = Annotated[str | None, Query(max_length=64, description="ISO date/time, or 30m, 24h, 7d ago")]
 
 
 class DeployBody(Body):
@@ -44,6 +45,12 @@ def list_endpoints(ws: WS) -> list[dict[str, Any]]:
 @router.get("/{name}", summary="One endpoint")
 def get_endpoint(name: NameParam, ws: WS) -> dict[str, Any]:
     return ws.endpoints.get(name).to_dict()
+
+
+@router.get("/{name}/log", summary="What the gateways logged, per version, joined with feedback; newest rows")
+def prediction_log(name: NameParam, ws: WS, since: Since = None,
+                   limit: Annotated[int, Query(ge=0, le=1000)] = 10) -> dict[str, Any]:
+    return ws.endpoints.prediction_log(name, since, limit).to_dict()
 
 
 @router.post("", summary="Create the endpoint or route its traffic to a version (all of it, or weight %)")

@@ -1,0 +1,93 @@
+"""What an endpoint's gateways logged, joined with the feedback clients sent: per version and recent rows.
+
+The join is by request id, for single-row requests only: feedback is one label per request, so a label
+sent for a request that predicted several rows cannot be told apart row by row. A version's predictions
+are compared with their labels as accuracy when they are labels (text, integers, booleans) and as the
+mean absolute error when they are floats.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+RECENT_MAX = 1000
+COLUMNS = ["request_id", "timestamp", "version", "row", "latency_ms", "output_predict"]  # what the view reads
+
+
+@dataclass
+class PredictionLogView:
+    endpoint: str
+    since: str | None
+    rows: int = 0
+    requests: int = 0
+    versions: list[dict[str, Any]] = field(default_factory=list)
+    recent: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def summarize(endpoint: str, since: str | None, table: Any, feedback: dict[str, Any],
+              limit: int = 10) -> PredictionLogView:
+    """``table``: ``read_log``'s Arrow table (or None); ``feedback``: request id -> label (the latest).
+    Vectorised over the log (millions of rows); Python only touches labelled and listed rows."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    view = PredictionLogView(endpoint, since)
+    if table is None or table.num_rows == 0:
+        return view
+    rid, row = table["request_id"], table["row"]
+    multi = pc.unique(pc.filter(rid, pc.greater(row, 0)))  # requests that predicted several rows
+    single = pc.invert(pc.is_in(rid, value_set=multi))
+    labelled = pc.and_(single, pc.is_in(rid, value_set=pa.array(list(feedback), pa.string()))).to_numpy(
+        zero_copy_only=False)
+    versions = table["version"].to_numpy()
+    first = row.to_numpy() == 0
+    latency = table["latency_ms"].to_numpy(zero_copy_only=False).astype(float)
+    stamps = table["timestamp"]
+    preds = table["output_predict"] if "output_predict" in table.column_names else pa.nulls(table.num_rows)
+    view.rows, view.requests = table.num_rows, int(first.sum())
+    for version in np.unique(versions):
+        mine = versions == version
+        lat = latency[mine & first]
+        at = pc.filter(stamps, pa.array(mine))
+        item: dict[str, Any] = {
+            "version": int(version), "requests": int((mine & first).sum()), "rows": int(mine.sum()),
+            "first": pc.min(at).as_py().isoformat(), "last": pc.max(at).as_py().isoformat(),
+            "latency_p50_ms": round(float(np.percentile(lat, 50)), 3) if len(lat) else None,
+            "latency_p99_ms": round(float(np.percentile(lat, 99)), 3) if len(lat) else None,
+            "labelled": int((mine & labelled).sum()), "accuracy": None, "mae": None,
+        }
+        done = np.flatnonzero(mine & labelled)
+        if len(done):
+            got = pc.take(preds, pa.array(done))
+            labels = [feedback[i] for i in pc.take(rid, pa.array(done)).to_pylist()]
+            if pa.types.is_floating(got.type):
+                values = np.asarray([_number(v) for v in labels], dtype=float)
+                ok = ~np.isnan(values)
+                diff = np.abs(got.to_numpy(zero_copy_only=False)[ok] - values[ok])
+                item["mae"] = round(float(diff.mean()), 6) if ok.any() else None
+            else:
+                hits = [str(p) == str(lbl) for p, lbl in zip(got.to_pylist(), labels, strict=True)]
+                item["accuracy"] = round(sum(hits) / len(hits), 6)
+        view.versions.append(item)
+    n = max(0, min(limit, RECENT_MAX, table.num_rows))
+    tail = table.slice(table.num_rows - n).select(
+        [c for c in ("timestamp", "request_id", "version", "row", "latency_ms") if c in table.column_names])
+    tail_single = single.slice(table.num_rows - n).to_pylist()
+    for rec, p, one in zip(tail.to_pylist(), preds.slice(table.num_rows - n).to_pylist(), tail_single, strict=True):
+        view.recent.append({"time": rec["timestamp"].isoformat(), "request_id": rec["request_id"],
+                            "version": int(rec["version"]), "row": int(rec["row"]), "prediction": p,
+                            "label": feedback.get(rec["request_id"]) if one else None,
+                            "latency_ms": round(float(rec["latency_ms"]), 3)})
+    return view
+
+
+def _number(v: Any) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return float("nan")
