@@ -64,3 +64,30 @@ def test_unknown_scheme_names_choices() -> None:
 
     with pytest.raises(InvalidInputError, match="file | s3"):
         factory.create("ftp://host/x")
+
+
+def test_prediction_log_reads_back_by_endpoint_hour_and_columns(store) -> None:  # type: ignore[no-untyped-def]
+    """Parquet written by the gateway's flusher reads back from either backend: only that endpoint (not a
+    prefix-sharing neighbour), only hours from `since` on, only the asked columns."""
+    import io
+    from datetime import UTC, datetime
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from shipyard.serving.prediction_log import read_log
+
+    def put(endpoint: str, hour: str, rid: str, at: datetime) -> None:
+        table = pa.table({"request_id": [rid], "timestamp": pa.array([at], pa.timestamp("us", tz="UTC")),
+                          "row": [0], "input_x": [1.5]})
+        sink = io.BytesIO()
+        pq.write_table(table, sink)
+        store.put_object(f"predictions/{endpoint}/{hour}/{rid}.parquet", sink.getvalue())
+
+    put("ep", "2026-01-01/09", "early", datetime(2026, 1, 1, 9, 30, tzinfo=UTC))
+    put("ep", "2026-01-01/10", "late", datetime(2026, 1, 1, 10, 5, tzinfo=UTC))
+    put("ep2", "2026-01-01/10", "other", datetime(2026, 1, 1, 10, 6, tzinfo=UTC))
+    assert read_log(store, "ep")["request_id"].to_pylist() == ["early", "late"]
+    since = read_log(store, "ep", since=datetime(2026, 1, 1, 10, 0, tzinfo=UTC), columns=["request_id", "row"])
+    assert since.column_names == ["request_id", "row"] and since["request_id"].to_pylist() == ["late"]
+    assert read_log(store, "nothing") is None

@@ -219,10 +219,12 @@ def read_log(artifacts: Any, endpoint: str, since: datetime | None = None, colum
             continue
         source = pq.ParquetFile(io.BytesIO(artifacts.get_object(path)))
         names = source.schema_arrow.names
-        tables.append(source.read(columns=None if columns is None else [c for c in columns if c in names]))
+        wanted = None if columns is None else list(dict.fromkeys([*columns, "timestamp", "row"]))
+        tables.append(source.read(columns=None if wanted is None else [c for c in wanted if c in names]))
     if not tables:
         return None
     table = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
     if since is not None:
         table = table.filter(pc.greater_equal(table["timestamp"], pa.scalar(since, pa.timestamp("us", tz="UTC"))))
-    return table.sort_by([("timestamp", "ascending"), ("row", "ascending")])
+    table = table.sort_by([("timestamp", "ascending"), ("row", "ascending")])
+    return table if columns is None else table.select([c for c in columns if c in table.column_names])

