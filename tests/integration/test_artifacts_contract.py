@@ -91,3 +91,7 @@ def test_prediction_log_reads_back_by_endpoint_hour_and_columns(store) -> None: 
     since = read_log(store, "ep", since=datetime(2026, 1, 1, 10, 0, tzinfo=UTC), columns=["request_id", "row"])
     assert since.column_names == ["request_id", "row"] and since["request_id"].to_pylist() == ["late"]
     assert read_log(store, "nothing") is None
+    store.put_object("predictions/ep/2026-01-01/10/junk.parquet", b"not parquet")  # damaged or foreign
+    skipped: list[str] = []
+    assert read_log(store, "ep", skipped=skipped)["request_id"].to_pylist() == ["early", "late"]
+    assert len(skipped) == 1 and skipped[0].endswith("junk.parquet")

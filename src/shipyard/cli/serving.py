@@ -127,6 +127,8 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print_json(view.to_dict())
             return
+        for path in view.skipped_files:
+            out(f"[yellow]skipped[/] {path}: not a readable prediction-log Parquet file")
         if not view.rows:
             out(f"{name}: nothing logged{' since ' + view.since if view.since else ''} yet "
                 "(gateways flush the log every few seconds; serving.log_sample_rate sets the share logged)")

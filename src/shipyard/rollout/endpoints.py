@@ -169,9 +169,13 @@ class EndpointService:
         at = parse_since(since, self.clock.now())
         if self.artifacts is None:
             raise InvalidInputError(field="artifacts", value=None, expected="an EndpointService with an artifact store")
-        table = read_log(self.artifacts, name, None if at is None else datetime.fromisoformat(at), columns=COLUMNS)
+        skipped: list[str] = []
+        table = read_log(self.artifacts, name, None if at is None else datetime.fromisoformat(at), columns=COLUMNS,
+                         skipped=skipped)
         feedback = {f["request_id"]: f["label"] for f in self.list_feedback(name)}
-        return summarize(name, at, table, feedback, limit)
+        view = summarize(name, at, table, feedback, limit)
+        view.skipped_files = skipped
+        return view
 
     # -- reading -------------------------------------------------------------------------
     def get(self, name: str) -> Endpoint:

@@ -23,6 +23,7 @@ class PredictionLogView:
     requests: int = 0
     versions: list[dict[str, Any]] = field(default_factory=list)
     recent: list[dict[str, Any]] = field(default_factory=list)
+    skipped_files: list[str] = field(default_factory=list)  # in the log folder but not prediction-log Parquet
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -199,9 +199,11 @@ class PredictionLog:
         return pa.table(cols)
 
 
-def read_log(artifacts: Any, endpoint: str, since: datetime | None = None, columns: list[str] | None = None) -> Any:
+def read_log(artifacts: Any, endpoint: str, since: datetime | None = None, columns: list[str] | None = None,
+             skipped: list[str] | None = None) -> Any:
     """Every flushed record of ``endpoint`` (optionally from ``since`` on) as one Arrow table, or None;
-    ``columns``: only these (those a file has), e.g. to skip the inputs.
+    ``columns``: only these (those a file has), e.g. to skip the inputs. A file that is not readable
+    Parquet (written by something else, damaged) is logged and left out, its path added to ``skipped``.
 
     Files are found by their ``predictions/{endpoint}/{YYYY-MM-DD}/{HH}/`` folder, so hours before
     ``since`` are not even read; records whose columns cannot be unified (a model version with other
@@ -217,10 +219,19 @@ def read_log(artifacts: Any, endpoint: str, since: datetime | None = None, colum
         parts = path.rsplit("/", 3)
         if not path.endswith(".parquet") or len(parts) < 4 or "/".join(parts[1:3]) < (first_hour or ""):
             continue
-        source = pq.ParquetFile(io.BytesIO(artifacts.get_object(path)))
-        names = source.schema_arrow.names
-        wanted = None if columns is None else list(dict.fromkeys([*columns, "timestamp", "row"]))
-        tables.append(source.read(columns=None if wanted is None else [c for c in wanted if c in names]))
+        try:
+            source = pq.ParquetFile(io.BytesIO(artifacts.get_object(path)))
+            names = source.schema_arrow.names
+            wanted = None if columns is None else list(dict.fromkeys([*columns, "timestamp", "row"]))
+            part = source.read(columns=None if wanted is None else [c for c in wanted if c in names])
+            if "timestamp" not in part.column_names or "row" not in part.column_names:
+                raise ValueError("no timestamp/row columns: not a prediction-log file")
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            log.warning("prediction log: skipped %s (%s)", path, exc)
+            if skipped is not None:
+                skipped.append(path)
+            continue
+        tables.append(part)
     if not tables:
         return None
     table = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]

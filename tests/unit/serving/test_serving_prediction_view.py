@@ -58,7 +58,7 @@ def test_integer_classes_compare_with_their_labels_and_values_give_mae() -> None
 def test_an_empty_log_and_the_recent_limit() -> None:
     assert summarize("ep", "2026-11-29T00:00:00+00:00", None, {}).to_dict() == {
         "endpoint": "ep", "since": "2026-11-29T00:00:00+00:00", "rows": 0, "requests": 0, "versions": [],
-        "recent": []}
+        "recent": [], "skipped_files": []}
     table = _table([(f"r{i}", 1, 0, 1.0, 0) for i in range(20)])
     assert len(summarize("ep", None, table, {}, limit=0).recent) == 0
     assert [r["request_id"] for r in summarize("ep", None, table, {}, limit=2).recent] == ["r18", "r19"]
