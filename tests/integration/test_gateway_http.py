@@ -149,6 +149,13 @@ BAD = [
      422, "Home"),
     ("/v1/endpoints/hgb/feedback", json.dumps({"label": 1}).encode(), 400, "request_id"),
     ("/v1/endpoints/hgb/feedback", json.dumps({"request_id": "r", "label": "yes"}).encode(), 422, "body.label"),
+    ("/v1/endpoints/hgb/feedback", json.dumps({"request_id": "r", "row": -1, "label": 1}).encode(), 400, "body.row"),
+    ("/v1/endpoints/hgb/feedback", json.dumps({"request_id": "r", "row": "2", "label": 1}).encode(), 400, "body.row"),
+    ("/v1/endpoints/hgb/feedback", json.dumps({"request_id": "r", "labels": [1, 0, 2]}).encode(), 422,
+     "body.labels[2]"),
+    ("/v1/endpoints/hgb/feedback", json.dumps({"request_id": "r", "labels": []}).encode(), 400, "body.labels"),
+    ("/v1/endpoints/hgb/feedback", json.dumps({"request_id": "r", "label": 1, "labels": [1]}).encode(), 400,
+     "body.label"),
     ("/v1/endpoints/credit/feedback", json.dumps({"feedback": [{"request_id": "r", "label": "bad"},
                                                                {"request_id": "s", "label": "BAD"}]}).encode(),
      422, "feedback[1].label"),
@@ -331,11 +338,24 @@ def test_feedback_is_stored(env):
         time.sleep(0.1)
     else:
         pytest.fail("feedback never reached the store")
-    # the logged prediction and its label, joined, as `shipyard endpoints log` shows them
+    # a request that predicted three rows: one label per row, or one row's label
+    r3 = httpx.post(env["url"] + "/v1/endpoints/hgb/predict", json={"instances": [ROW, ROW, ROW]},
+                    headers={"x-request-id": "three-rows"})
+    assert r3.status_code == 200
+    assert httpx.post(env["url"] + "/v1/endpoints/hgb/feedback", json={"feedback": [
+        {"request_id": "three-rows", "labels": [1, "0", 1]},
+        {"request_id": "three-rows", "row": 2, "label": 0}]}).json() == {"accepted": 4}
+    env["gw"].feedback.flush()
+    rows = sorted((f["row"], f["label"]) for f in env["ws"].endpoints.list_feedback("hgb")
+                  if f["request_id"] == "three-rows")
+    assert rows == [(0, 1), (1, 0), (2, 0), (2, 1)]
+    # the logged predictions and their labels, joined, as `shipyard endpoints log` shows them
     env["gw"].predlog.flush()
     view = env["ws"].endpoints.prediction_log("hgb", since="1h", limit=1000)
     mine = [x for x in view.recent if x["request_id"] == rid]
     assert len(mine) == 1 and mine[0]["label"] == 1 and mine[0]["prediction"] == r.json()["predictions"][0]
+    three = sorted((x["row"], x["label"]) for x in view.recent if x["request_id"] == "three-rows")
+    assert three == [(0, 1), (1, 0), (2, 0)]  # row 2: the latest label sent for it
     v1 = next(v for v in view.versions if v["version"] == 1)
     assert v1["labelled"] >= 1 and v1["accuracy"] is not None and v1["requests"] <= view.requests
 

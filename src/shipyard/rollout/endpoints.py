@@ -141,9 +141,11 @@ class EndpointService:
             self._write(conn, row, tbl, "endpoint.route", now)
             return self._endpoint(self._row(conn, name))
 
-    def record_feedback(self, items: Iterable[tuple[str, str, Any]]) -> int:
-        """Store (endpoint, request_id, label) rows for later evaluation; returns how many."""
-        rows = [{"endpoint": e, "request_id": r, "label": lab, "at": self.clock.now()} for e, r, lab in items]
+    def record_feedback(self, items: Iterable[tuple[str, str, int | None, Any]]) -> int:
+        """Store (endpoint, request_id, row, label) rows for later evaluation (row None: the whole request);
+        returns how many."""
+        now = self.clock.now()
+        rows = [{"endpoint": e, "request_id": r, "row": row, "label": lab, "at": now} for e, r, row, lab in items]
         if not rows:
             return 0
         with self.db.begin() as conn:
@@ -153,8 +155,8 @@ class EndpointService:
     def list_feedback(self, endpoint: str) -> list[dict[str, Any]]:
         authorize(self.actor, Permission.READ)
         with self.db.read() as conn:
-            return [{"request_id": r.request_id, "label": r.label, "at": _iso(r.at)} for r in conn.execute(
-                select(t.feedback).where(t.feedback.c.endpoint == endpoint).order_by(t.feedback.c.id))]
+            rows = conn.execute(select(t.feedback).where(t.feedback.c.endpoint == endpoint).order_by(t.feedback.c.id))
+            return [{"request_id": r.request_id, "row": r.row, "label": r.label, "at": _iso(r.at)} for r in rows]
 
     def prediction_log(self, name: str, since: str | None = None, limit: int = 10) -> PredictionLogView:
         """What the gateways logged for ``name`` (flushed every few seconds), per version, joined with the
@@ -172,7 +174,7 @@ class EndpointService:
         skipped: list[str] = []
         table = read_log(self.artifacts, name, None if at is None else datetime.fromisoformat(at), columns=COLUMNS,
                          skipped=skipped)
-        feedback = {f["request_id"]: f["label"] for f in self.list_feedback(name)}
+        feedback = {(f["request_id"], f["row"]): f["label"] for f in self.list_feedback(name)}
         view = summarize(name, at, table, feedback, limit)
         view.skipped_files = skipped
         return view

@@ -1,7 +1,8 @@
 """What an endpoint's gateways logged, joined with the feedback clients sent: per version and recent rows.
 
-The join is by request id, for single-row requests only: feedback is one label per request, so a label
-sent for a request that predicted several rows cannot be told apart row by row. A version's predictions
+The join: feedback for (request id, row) labels that row; feedback for a whole request (no row) labels it
+when the request predicted one row only (for several rows it cannot be told which one it means; send
+``row`` or ``labels`` for those). A version's predictions
 are compared with their labels as accuracy when they are labels (text, integers, booleans) and as the
 mean absolute error when they are floats.
 """
@@ -29,10 +30,11 @@ class PredictionLogView:
         return asdict(self)
 
 
-def summarize(endpoint: str, since: str | None, table: Any, feedback: dict[str, Any],
+def summarize(endpoint: str, since: str | None, table: Any, feedback: dict[tuple[str, int | None], Any],
               limit: int = 10) -> PredictionLogView:
-    """``table``: ``read_log``'s Arrow table (or None); ``feedback``: request id -> label (the latest).
-    Vectorised over the log (millions of rows); Python only touches labelled and listed rows."""
+    """``table``: ``read_log``'s Arrow table (or None); ``feedback``: (request id, row or None for the whole
+    request) -> label (the latest). Vectorised over the log (millions of rows); Python only touches labelled
+    and listed rows."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -41,10 +43,17 @@ def summarize(endpoint: str, since: str | None, table: Any, feedback: dict[str, 
     if table is None or table.num_rows == 0:
         return view
     rid, row = table["request_id"], table["row"]
+    whole = {r: lbl for (r, k), lbl in feedback.items() if k is None}
+    per_row = {f"{r}\x1f{k}": lbl for (r, k), lbl in feedback.items() if k is not None}
     multi = pc.unique(pc.filter(rid, pc.greater(row, 0)))  # requests that predicted several rows
     single = pc.invert(pc.is_in(rid, value_set=multi))
-    labelled = pc.and_(single, pc.is_in(rid, value_set=pa.array(list(feedback), pa.string()))).to_numpy(
-        zero_copy_only=False)
+    keys = pc.binary_join_element_wise(rid, pc.cast(row, pa.string()), "\x1f")
+    labelled = pc.or_(pc.and_(single, pc.is_in(rid, value_set=pa.array(list(whole), pa.string()))),
+                      pc.is_in(keys, value_set=pa.array(list(per_row), pa.string()))).to_numpy(zero_copy_only=False)
+
+    def label_of(key: str, request: str, one: bool) -> Any:
+        return per_row.get(key, whole.get(request) if one else None)
+
     versions = table["version"].to_numpy()
     first = row.to_numpy() == 0
     latency = table["latency_ms"].to_numpy(zero_copy_only=False).astype(float)
@@ -65,7 +74,10 @@ def summarize(endpoint: str, since: str | None, table: Any, feedback: dict[str, 
         done = np.flatnonzero(mine & labelled)
         if len(done):
             got = pc.take(preds, pa.array(done))
-            labels = [feedback[i] for i in pc.take(rid, pa.array(done)).to_pylist()]
+            at_rows = pa.array(done)
+            labels = [label_of(k, r, o) for k, r, o in zip(pc.take(keys, at_rows).to_pylist(),
+                                                            pc.take(rid, at_rows).to_pylist(),
+                                                            pc.take(single, at_rows).to_pylist(), strict=True)]
             if pa.types.is_floating(got.type):
                 values = np.asarray([_number(v) for v in labels], dtype=float)
                 ok = ~np.isnan(values)
@@ -82,7 +94,7 @@ def summarize(endpoint: str, since: str | None, table: Any, feedback: dict[str, 
     for rec, p, one in zip(tail.to_pylist(), preds.slice(table.num_rows - n).to_pylist(), tail_single, strict=True):
         view.recent.append({"time": rec["timestamp"].isoformat(), "request_id": rec["request_id"],
                             "version": int(rec["version"]), "row": int(rec["row"]), "prediction": p,
-                            "label": feedback.get(rec["request_id"]) if one else None,
+                            "label": label_of(f"{rec['request_id']}\x1f{rec['row']}", rec["request_id"], one),
                             "latency_ms": round(float(rec["latency_ms"]), 3)})
     return view
 

@@ -61,7 +61,7 @@ class GatewayDeps:
     routing: RoutingSource
     versions: VersionSource
     artifacts: ArtifactStore
-    record_feedback: Any  # Callable[[list[tuple[str, str, Any]]], int]
+    record_feedback: Any  # Callable[[list[tuple[str, str, int | None, Any]]], int]
     options: GatewayOptions = field(default_factory=GatewayOptions)
 
 

@@ -1,4 +1,4 @@
-"""Feedback (request id + label) buffered in memory and written to the store in the background."""
+"""Feedback (request id, optional row, label) buffered in memory and written to the store in the background."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ from shipyard.serving.ticker import Ticker
 
 
 class FeedbackBuffer:
-    def __init__(self, sink: Callable[[list[tuple[str, str, Any]]], int], interval_s: float = 1.0) -> None:
+    def __init__(self, sink: Callable[[list[tuple[str, str, int | None, Any]]], int], interval_s: float = 1.0) -> None:
         self.sink, self.interval_s = sink, interval_s
-        self._buf: list[tuple[str, str, Any]] = []
+        self._buf: list[tuple[str, str, int | None, Any]] = []
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         # a failed flush puts the rows back, so the next tick retries them
         self._ticker = Ticker(self.flush, interval_s, "shipyard-feedback", "feedback flush failed; will retry")
 
-    def add(self, items: list[tuple[str, str, Any]]) -> None:
+    def add(self, items: list[tuple[str, str, int | None, Any]]) -> None:
         with self._lock:
             self._buf.extend(items)
 

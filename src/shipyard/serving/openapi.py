@@ -53,7 +53,12 @@ PREDICT_RESPONSE = {"type": "object", "required": ["request_id", "model", "versi
     "probabilities": {"type": "array", "items": {"type": "array", "items": {"type": "number"}},
                       "description": "classifiers: one row of class probabilities per input row, in `classes` order"},
     "classes": {"type": "array", "items": SCALAR}}}
-FEEDBACK_REQUEST = {"type": "object", "properties": {"request_id": {"type": "string"}, "label": SCALAR}}
+FEEDBACK_ITEM = {"type": "object", "required": ["request_id"], "properties": {
+    "request_id": {"type": "string"}, "label": SCALAR,
+    "row": {"type": "integer", "minimum": 0, "description": "0-based row of a multi-row request"},
+    "labels": {"type": "array", "items": SCALAR, "description": "one label per row of the request"}}}
+FEEDBACK_REQUEST = {"anyOf": [FEEDBACK_ITEM, {"type": "object", "required": ["feedback"], "properties": {
+    "feedback": {"type": "array", "items": FEEDBACK_ITEM}}}]}
 
 
 def _errors(schema: dict[str, Any], codes: tuple[str, ...] = ("400", "404", "413", "422")) -> dict[str, Any]:

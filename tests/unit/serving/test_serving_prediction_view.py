@@ -1,5 +1,5 @@
-"""The prediction-log view: per-version counts and latency, the feedback join (single-row requests only),
-accuracy for labels and MAE for values, the newest rows."""
+"""The prediction-log view: per-version counts and latency, the feedback join (a whole request's label for
+single-row requests, a row's label for its row), accuracy for labels and MAE for values, the newest rows."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def test_counts_latency_and_accuracy_per_version_join_single_row_requests_only()
         ("m", 1, 0, 4.0, "good"), ("m", 1, 1, 4.0, "bad"),  # one request, two rows: its label is ambiguous
         ("d", 2, 0, 10.0, "bad"), ("shadow", 3, 0, 0.0, "good"),
     ])
-    feedback = {"a": "good", "b": "good", "m": "good", "d": "bad", "zz": "bad"}
+    feedback = {(r, None): lbl for r, lbl in {"a": "good", "b": "good", "m": "good", "d": "bad", "zz": "bad"}.items()}
     view = summarize("ep", None, table, feedback, limit=3)
     assert (view.rows, view.requests) == (7, 6)
     v1, v2, v3 = view.versions
@@ -48,10 +48,10 @@ def test_counts_latency_and_accuracy_per_version_join_single_row_requests_only()
 
 
 def test_integer_classes_compare_with_their_labels_and_values_give_mae() -> None:
-    ints = summarize("ep", None, _table([("a", 1, 0, 1.0, 1), ("b", 1, 0, 1.0, 0)]), {"a": 1, "b": "1"})
+    ints = summarize("ep", None, _table([("a", 1, 0, 1.0, 1), ("b", 1, 0, 1.0, 0)]), {("a", None): 1, ("b", None): "1"})
     assert ints.versions[0]["accuracy"] == 0.5
     values = summarize("ep", None, _table([("a", 1, 0, 1.0, 2.5), ("b", 1, 0, 1.0, 4.0), ("c", 1, 0, 1.0, 1.0)]),
-                       {"a": 3.0, "b": 3, "c": "not a number"})
+                       {("a", None): 3.0, ("b", None): 3, ("c", None): "not a number"})
     assert values.versions[0]["mae"] == pytest.approx(0.75) and values.versions[0]["accuracy"] is None
 
 
@@ -62,3 +62,13 @@ def test_an_empty_log_and_the_recent_limit() -> None:
     table = _table([(f"r{i}", 1, 0, 1.0, 0) for i in range(20)])
     assert len(summarize("ep", None, table, {}, limit=0).recent) == 0
     assert [r["request_id"] for r in summarize("ep", None, table, {}, limit=2).recent] == ["r18", "r19"]
+
+
+def test_row_feedback_labels_its_row_of_a_multi_row_request() -> None:
+    table = _table([("m", 1, 0, 4.0, "good"), ("m", 1, 1, 4.0, "bad"), ("m", 1, 2, 4.0, "bad"),
+                    ("s", 1, 0, 2.0, "good")])
+    feedback = {("m", 1): "bad", ("m", 2): "good", ("m", None): "good",  # the whole-request label is ambiguous
+                ("s", 0): "good"}  # row 0 of a single-row request: the same as its whole-request label
+    view = summarize("ep", None, table, feedback, limit=4)
+    assert (view.versions[0]["labelled"], view.versions[0]["accuracy"]) == (3, pytest.approx(2 / 3))
+    assert [r["label"] for r in view.recent] == [None, "bad", "good", "good"]

@@ -2,8 +2,9 @@
 
 predict takes ``{"instances": [{column: value}, ...]}`` or ``{"dataframe_split": {"columns", "data"}}``
 (optionally ``"key"`` for sticky routing) and answers ``{"request_id", "model", "version",
-"predictions", ["probabilities", "classes"]}``. feedback takes ``{"request_id", "label"}`` or
-``{"feedback": [{...}, ...]}`` and answers 202; the rows reach the store within about a second.
+"predictions", ["probabilities", "classes"]}``. feedback takes ``{"request_id", "label"}`` (with an optional
+0-based ``"row"``), ``{"request_id", "labels": [...]}`` (one per row) or ``{"feedback": [{...}, ...]}`` and
+answers 202; the rows reach the store within about a second.
 """
 
 from __future__ import annotations
@@ -48,14 +49,19 @@ async def predict(gw: Any, req: Request, parts: tuple[str, ...]) -> Response:
     return Response(200, orjson.dumps(doc, option=OPTS), version=str(lv.version))
 
 
+MAX_FEEDBACK_ROWS = 10_000  # labels in one feedback call
+
+
 async def feedback(gw: Any, req: Request, parts: tuple[str, ...]) -> Response:
+    """``{request_id, label}`` labels a whole request (its one row); ``{request_id, row, label}`` one row of a
+    multi-row request; ``{request_id, labels: [...]}`` each of its rows in order; ``{feedback: [...]}`` many."""
     ep = gw.endpoint(parts[2], "endpoint")
     body = object_body(req.body)
     items = body.get("feedback") if "feedback" in body else [body]
     if not isinstance(items, list) or not items:
         raise RequestError(field="feedback", value=items, expected="a non-empty list of {request_id, label}")
     known = _known_labels(ep)
-    rows = []
+    rows: list[tuple[str, str, int | None, Any]] = []
     for i, it in enumerate(items):
         where = f"feedback[{i}]" if "feedback" in body else "body"
         if not isinstance(it, dict):
@@ -63,23 +69,47 @@ async def feedback(gw: Any, req: Request, parts: tuple[str, ...]) -> Response:
         rid = it.get("request_id")
         if not isinstance(rid, str) or not 0 < len(rid) <= 100:
             raise RequestError(field=f"{where}.request_id", value=rid, expected="the x-request-id of a prediction")
-        if "label" not in it or isinstance(it["label"], (dict, list)):
-            raise RequestError(field=f"{where}.label", value=it.get("label"), expected="a scalar label")
-        extra = sorted(set(it) - {"request_id", "label"})
+        extra = sorted(set(it) - {"request_id", "label", "row", "labels"})
         if extra:
-            raise RequestError(field=f"{where}.{extra[0]}", value=extra[0], expected="only request_id, label")
-        label = it["label"]
-        if known is not None:
-            # the served form is stored: 1.0 for class 1, "1" for class 1 (and the reverse) are that class
-            label = known.get(label, known.get(str(label), _UNKNOWN))
-            if label is _UNKNOWN:
-                classes = list(dict.fromkeys(known.values()))
-                shown = ", ".join(map(repr, classes[:12])) + (", ..." if len(classes) > 12 else "")
-                raise RequestError(field=f"{where}.label", value=it["label"], status=422,
-                                   expected=f"one of the classes endpoint {ep.name} predicts: {shown}")
-        rows.append((ep.name, rid, label))
+            raise RequestError(field=f"{where}.{extra[0]}", value=extra[0],
+                               expected="only request_id with label (and row), or labels")
+        if ("label" in it) == ("labels" in it) or ("labels" in it and "row" in it):
+            raise RequestError(field=f"{where}.label", value=sorted(it), expected="either label (with an optional "
+                               "row) or labels (one per row of the request)")
+        if "labels" in it:
+            labels = it["labels"]
+            if not isinstance(labels, list) or not 0 < len(labels) <= MAX_FEEDBACK_ROWS:
+                raise RequestError(field=f"{where}.labels", value=labels,
+                                   expected=f"a list of 1..{MAX_FEEDBACK_ROWS} labels, one per row of the request")
+            pairs: list[tuple[int | None, Any, str]] = [(k, v, f"{where}.labels[{k}]") for k, v in enumerate(labels)]
+        else:
+            row = it.get("row")
+            if row is not None and (not isinstance(row, int) or isinstance(row, bool) or not 0 <= row
+                                    < MAX_FEEDBACK_ROWS):
+                raise RequestError(field=f"{where}.row", value=row,
+                                   expected=f"the 0-based row of the request (0..{MAX_FEEDBACK_ROWS - 1})")
+            pairs = [(row, it["label"], f"{where}.label")]
+        for row, label, field in pairs:
+            rows.append((ep.name, rid, row, _checked_label(ep, known, label, field)))
+        if len(rows) > MAX_FEEDBACK_ROWS:
+            raise RequestError(field="feedback", value=len(rows), expected=f"at most {MAX_FEEDBACK_ROWS} labels a call")
     gw.feedback.add(rows)
     return Response(202, orjson.dumps({"accepted": len(rows)}))
+
+
+def _checked_label(ep: Any, known: dict[Any, Any] | None, label: Any, field: str) -> Any:
+    if isinstance(label, (dict, list)):
+        raise RequestError(field=field, value=label, expected="a scalar label")
+    if known is None:
+        return label
+    # the served form is stored: 1.0 for class 1, "1" for class 1 (and the reverse) are that class
+    found = known.get(label, known.get(str(label), _UNKNOWN))
+    if found is _UNKNOWN:
+        classes = list(dict.fromkeys(known.values()))
+        shown = ", ".join(map(repr, classes[:12])) + (", ..." if len(classes) > 12 else "")
+        raise RequestError(field=field, value=label, status=422,
+                           expected=f"one of the classes endpoint {ep.name} predicts: {shown}")
+    return found
 
 
 _UNKNOWN = object()

@@ -229,6 +229,7 @@ feedback = Table(
     Column("request_id", String(100), nullable=False),
     Column("label", JSON, nullable=False),
     Column("at", TS, nullable=False),
+    Column("row", Integer, nullable=True),  # 0-based row of a multi-row request; NULL: the whole request
     Index("ix_feedback_endpoint_request", "endpoint", "request_id"),
 )
 
