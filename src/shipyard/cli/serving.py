@@ -114,7 +114,8 @@ def register(app: typer.Typer) -> None:
     def log_(
         ctx: typer.Context,
         name: str = typer.Argument(..., help="Endpoint."),
-        since: str | None = typer.Option(None, "--since", help="ISO date/time, or 30m, 24h, 7d ago."),
+        since: str = typer.Option("24h", "--since", help="ISO date/time, or 30m, 24h, 7d ago; 'all' for the whole "
+                                                        "log (default 24h)."),
         limit: int = typer.Option(10, "--limit", min=0, max=1000, help="Newest rows to list."),
         as_json: bool = JSON,
     ) -> None:
@@ -123,7 +124,7 @@ def register(app: typer.Typer) -> None:
         from shipyard.cli.context import open_workspace
         from shipyard.cli.output import out, print_json, table
 
-        view = open_workspace(ctx).endpoints.prediction_log(name, since, limit)
+        view = open_workspace(ctx).endpoints.prediction_log(name, None if since == "all" else since, limit)
         if as_json:
             print_json(view.to_dict())
             return
