@@ -238,3 +238,53 @@ def test_a_dead_worker_is_replaced_and_the_gateway_keeps_answering(served) -> No
     for _ in range(20):  # fresh connections: whichever worker accepts, the answer is right
         r = httpx.post(served["url"] + "/v1/endpoints/ep/predict", json=ROW, timeout=30)
         assert r.status_code == 200, r.text
+
+
+def test_every_workers_log_is_flushed_at_shutdown_and_read_back_by_the_cli(tmp_path: Path) -> None:
+    """Two workers each buffer their own prediction log; SIGINT drains both, and `shipyard endpoints log`
+    then reads every request back, joined with the feedback sent to either worker."""
+    import json
+
+    from shipyard.config import Settings
+    from shipyard.workspace import Workspace
+
+    ws = Workspace.init(tmp_path / "ws", settings=Settings(actor="alice"))
+    ws.models.register("m", make_model(tmp_path / "a.skops", 0), "sklearn")
+    ws.endpoints.deploy("m:1", "ep")
+    ws.close()
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SHIPYARD_", "PROMETHEUS_"))}
+    env["SHIPYARD_ACTOR"] = "alice"
+    cli = [sys.executable, "-m", "shipyard.cli.main"]
+    proc = subprocess.Popen([*cli, "serve", "--port", str(port), "--workers", "2", "--log-level", "warning"],
+                            cwd=tmp_path / "ws", env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.stdout.read()  # type: ignore[union-attr]
+            try:
+                if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200 and len(children(proc.pid)) >= 2:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "gateway with 2 workers did not become ready in 60 s"
+            time.sleep(0.1)
+        ids = []
+        for i in range(40):  # a new connection each time: whichever worker accepts it logs it
+            r = httpx.post(f"{url}/v1/endpoints/ep/predict", json=ROW, headers={"x-request-id": f"req-{i}"})
+            assert r.status_code == 200, r.text
+            ids.append(r.headers["x-request-id"])
+        for rid in ids[:10]:
+            fb = httpx.post(f"{url}/v1/endpoints/ep/feedback", json={"request_id": rid, "label": 1})
+            assert fb.status_code == 202, fb.text
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    out = subprocess.run([*cli, "endpoints", "log", "ep", "--since", "all", "--limit", "40", "--json"],
+                         cwd=tmp_path / "ws", env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    view = json.loads(out.stdout)
+    assert (view["rows"], view["requests"]) == (40, 40)
+    assert sorted(r["request_id"] for r in view["recent"]) == sorted(ids)
+    assert view["versions"][0]["labelled"] == 10 and view["versions"][0]["accuracy"] is not None
