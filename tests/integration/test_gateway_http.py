@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from pathlib import Path
 
@@ -356,6 +357,11 @@ def test_feedback_is_stored(env):
     assert len(mine) == 1 and mine[0]["label"] == 1 and mine[0]["prediction"] == r.json()["predictions"][0]
     three = sorted((x["row"], x["label"]) for x in view.recent if x["request_id"] == "three-rows")
     assert three == [(0, 1), (1, 0), (2, 0)]  # row 2: the latest label sent for it
+    # the log and the feedback are observable too
+    text = httpx.get(env["url"] + "/metrics").text
+    written = re.search(r'^shipyard_prediction_log_rows_total\{endpoint="hgb",outcome="written"\} (\S+)$', text, re.M)
+    labels = re.search(r'^shipyard_feedback_labels_total\{endpoint="hgb"\} (\S+)$', text, re.M)
+    assert written and float(written.group(1)) >= view.rows and labels and float(labels.group(1)) >= 6
     v1 = next(v for v in view.versions if v["version"] == 1)
     assert v1["labelled"] >= 1 and v1["accuracy"] is not None and v1["requests"] <= view.requests
 

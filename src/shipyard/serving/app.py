@@ -81,7 +81,8 @@ class Gateway:
         self.predlog = PredictionLog(deps.artifacts.put_object, sample_rate=self.options.log_sample_rate,
                                      drop_columns=self.options.log_drop_columns,
                                      hash_columns=self.options.log_hash_columns,
-                                     interval_s=self.options.log_interval_s)
+                                     interval_s=self.options.log_interval_s,
+                                     observe=self.metrics.observe_predlog)
         self.feedback = FeedbackBuffer(deps.record_feedback)
         self._rid_prefix = uuid.uuid4().hex[:8] + "-"
         self._rid = itertools.count(1)

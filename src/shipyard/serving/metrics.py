@@ -38,6 +38,11 @@ class GatewayMetrics:
                               ["endpoint", "version", "outcome"], registry=r)
         self.loads = Counter("shipyard_model_loads", "Model version loads, by outcome (ok | failed).",
                              ["model", "version", "outcome"], registry=r)
+        self.predlog = Counter("shipyard_prediction_log_rows", "Prediction-log rows flushed to the artifact store "
+                               "(written) or lost (dropped: unconvertible, or the store refused them).",
+                               ["endpoint", "outcome"], registry=r)
+        self.feedback = Counter("shipyard_feedback_labels", "Feedback labels accepted, by endpoint.", ["endpoint"],
+                                registry=r)
         self.generation = Gauge("shipyard_routing_generation", "Routing generation in effect, per endpoint.",
                                 ["endpoint"], registry=r, multiprocess_mode="max")
         self._cache: dict[tuple[Any, ...], Any] = {}
@@ -65,6 +70,12 @@ class GatewayMetrics:
 
     def observe_load(self, model: str, version: int, outcome: str) -> None:
         self._child(self.loads, model, str(version), outcome).inc()
+
+    def observe_predlog(self, endpoint: str, outcome: str, rows: int) -> None:
+        self._child(self.predlog, endpoint, outcome).inc(rows)
+
+    def observe_feedback(self, endpoint: str, labels: int) -> None:
+        self._child(self.feedback, endpoint).inc(labels)
 
     def set_generation(self, endpoint: str, generation: int) -> None:
         self._child(self.generation, endpoint).set(generation)

@@ -44,8 +44,11 @@ def _hash(v: Any) -> str | None:
 class PredictionLog:
     def __init__(self, put_object: Callable[[str, bytes], str], *, sample_rate: float = 1.0,
                  drop_columns: list[str] | None = None, hash_columns: list[str] | None = None,
-                 interval_s: float = 5.0, max_rows: int = 50_000) -> None:
+                 interval_s: float = 5.0, max_rows: int = 50_000,
+                 observe: Callable[[str, str, int], None] | None = None) -> None:
         self.put_object = put_object
+        # (endpoint, "written" | "dropped", rows): the gateway's shipyard_prediction_log_rows_total
+        self.observe = observe or (lambda endpoint, outcome, rows: None)
         self.sample_rate = sample_rate
         self.drop = set(drop_columns or [])
         self.hash = set(hash_columns or []) - self.drop
@@ -119,14 +122,23 @@ class PredictionLog:
                         table = (pa.concat_tables(tables, promote_options="default") if len(tables) > 1
                                  else tables[0])
                     except (pa.ArrowException, ValueError, TypeError):  # chunks whose columns cannot be unified
+                        rows = sum(t.num_rows for t in tables)
                         log.exception("prediction log: dropped %d record(s) of %s:%s (endpoint %s) that do not "
-                                      "fit one table", sum(t.num_rows for t in tables), model, version, endpoint)
+                                      "fit one table", rows, model, version, endpoint)
+                        self.observe(endpoint, "dropped", rows)
                         continue
                     sink = io.BytesIO()
                     pq.write_table(table, sink)
                     when = datetime.fromtimestamp(hour * 3600, UTC).strftime("%Y-%m-%d/%H")
                     obj = f"predictions/{endpoint}/{when}/{uuid.uuid4().hex}.parquet"
-                    urls.append(self.put_object(obj, sink.getvalue()))
+                    try:
+                        urls.append(self.put_object(obj, sink.getvalue()))
+                    except Exception:  # noqa: BLE001 - the store is down: these rows are lost, the others still go
+                        log.exception("prediction log: dropped %d row(s) of %s:%s (endpoint %s): the artifact store "
+                                      "did not take %s", table.num_rows, model, version, endpoint, obj)
+                        self.observe(endpoint, "dropped", table.num_rows)
+                        continue
+                    self.observe(endpoint, "written", table.num_rows)
                 self.written.extend(urls)
                 return urls
             finally:
@@ -140,6 +152,7 @@ class PredictionLog:
         except Exception:  # noqa: BLE001 - whatever numpy/pyarrow raise for these values
             log.exception("prediction log: dropped %d record(s) of %s:%s (endpoint %s): cannot convert them",
                           len(recs), key[1], key[2], key[0])
+            self.observe(key[0], "dropped", sum(getattr(r[2], "n", 1) for r in recs))
             return None
 
     def _table(self, key: Key, recs: list[tuple[Any, ...]]) -> Any:

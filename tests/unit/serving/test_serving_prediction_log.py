@@ -106,7 +106,9 @@ def test_records_that_cannot_become_a_table_are_dropped_not_raised(caplog) -> No
     from shipyard.serving import prediction_log as pl
 
     stored: dict[str, bytes] = {}
-    log = pl.PredictionLog(lambda k, d: stored.setdefault(k, d) and k, interval_s=3600)
+    seen: list[tuple[str, str, int]] = []
+    log = pl.PredictionLog(lambda k, d: stored.setdefault(k, d) and k, interval_s=3600,
+                           observe=lambda *a: seen.append(a))
     odd = types.SimpleNamespace(model="m", version=1, signature=types.SimpleNamespace(names=("a",)))
     fine = types.SimpleNamespace(model="m", version=2, signature=types.SimpleNamespace(names=("a",)))
     for i in range(pl.CHUNK + 1):  # crosses a chunk boundary: converted inside record()
@@ -116,3 +118,23 @@ def test_records_that_cannot_become_a_table_are_dropped_not_raised(caplog) -> No
     table = pq.read_table(io.BytesIO(next(iter(stored.values())))).to_pydict()
     assert table["request_id"] == ["ok"] and table["version"] == [2]
     assert "cannot convert them" in caplog.text
+    assert seen == [("ep", "dropped", pl.CHUNK), ("ep", "dropped", 1), ("ep", "written", 1)]
+
+
+def test_a_store_that_refuses_one_file_loses_those_rows_only_and_counts_them(caplog) -> None:
+    stored: dict[str, bytes] = {}
+    seen: list[tuple[str, str, int]] = []
+
+    def put(key: str, data: bytes) -> str:
+        if key.startswith("predictions/down/"):
+            raise OSError("bucket unreachable")
+        stored[key] = data
+        return key
+
+    log = PredictionLog(put, interval_s=3600, observe=lambda *a: seen.append(a))
+    lv = types.SimpleNamespace(model="m", version=1, signature=types.SimpleNamespace(names=("a",)))
+    for endpoint, n in (("down", 3), ("up", 2)):
+        log.record(endpoint, lv, "r", Rows(n, matrix=np.ones((n, 1))), {"predict": np.zeros(n)}, 1.0)
+    assert len(log.flush()) == 1 and all(k.startswith("predictions/up/") for k in stored)
+    assert sorted(seen) == [("down", "dropped", 3), ("up", "written", 2)]
+    assert "did not take" in caplog.text and "bucket unreachable" in caplog.text

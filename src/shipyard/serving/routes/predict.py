@@ -94,6 +94,7 @@ async def feedback(gw: Any, req: Request, parts: tuple[str, ...]) -> Response:
         if len(rows) > MAX_FEEDBACK_ROWS:
             raise RequestError(field="feedback", value=len(rows), expected=f"at most {MAX_FEEDBACK_ROWS} labels a call")
     gw.feedback.add(rows)
+    gw.metrics.observe_feedback(ep.name, len(rows))
     return Response(202, orjson.dumps({"accepted": len(rows)}))
 
 
