@@ -101,23 +101,29 @@ def client_addr(resp: httpx.Response) -> tuple[str, int]:
     return resp.extensions["network_stream"].get_extra_info("client_addr")
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory) -> Iterator[dict[str, Any]]:
+CLI = [sys.executable, "-m", "shipyard.cli.main"]
+
+
+def cli_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SHIPYARD_", "PROMETHEUS_"))}
+    env["SHIPYARD_ACTOR"] = "alice"
+    return env
+
+
+def start_two_workers(root: Path, versions: int) -> tuple[subprocess.Popen[str], str]:
+    """A workspace at root/ws with model m (``versions`` versions), endpoint ep on m:1, and `shipyard serve
+    --workers 2` on it, returned once both workers answer ready."""
     from shipyard.config import Settings
     from shipyard.workspace import Workspace
 
-    root = tmp_path_factory.mktemp("mw")
     ws = Workspace.init(root / "ws", settings=Settings(actor="alice"))
-    ws.models.register("m", make_model(root / "a.skops", 0), "sklearn")
-    ws.models.register("m", make_model(root / "b.skops", 1), "sklearn")
+    for v in range(versions):
+        ws.models.register("m", make_model(root / f"m{v}.skops", v), "sklearn")
     ws.endpoints.deploy("m:1", "ep")
     ws.close()
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SHIPYARD_", "PROMETHEUS_"))}
-    env["SHIPYARD_ACTOR"] = "alice"
-    proc = subprocess.Popen([sys.executable, "-m", "shipyard.cli.main", "serve", "--port", str(port),
-                             "--workers", "2", "--log-level", "warning"], cwd=root / "ws", env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen([*CLI, "serve", "--port", str(port), "--workers", "2", "--log-level", "warning"],
+                            cwd=root / "ws", env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -126,13 +132,19 @@ def served(tmp_path_factory) -> Iterator[dict[str, Any]]:
         try:
             # both workers must be up: each answers ready only after loading every endpoint
             if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200 and len(children(proc.pid)) >= 2:
-                break
+                return proc, url
         except httpx.TransportError:
             pass
         if time.monotonic() > deadline:
             proc.kill()
             raise AssertionError("gateway with 2 workers did not become ready in 60 s")
         time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory) -> Iterator[dict[str, Any]]:
+    root = tmp_path_factory.mktemp("mw")
+    proc, url = start_two_workers(root, versions=2)
     clients: list[httpx.Client] = []
     by_pid: dict[int, list[httpx.Client]] = {}
     nodelay: dict[tuple[str, int], int] = {}
@@ -245,31 +257,8 @@ def test_every_workers_log_is_flushed_at_shutdown_and_read_back_by_the_cli(tmp_p
     then reads every request back, joined with the feedback sent to either worker."""
     import json
 
-    from shipyard.config import Settings
-    from shipyard.workspace import Workspace
-
-    ws = Workspace.init(tmp_path / "ws", settings=Settings(actor="alice"))
-    ws.models.register("m", make_model(tmp_path / "a.skops", 0), "sklearn")
-    ws.endpoints.deploy("m:1", "ep")
-    ws.close()
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SHIPYARD_", "PROMETHEUS_"))}
-    env["SHIPYARD_ACTOR"] = "alice"
-    cli = [sys.executable, "-m", "shipyard.cli.main"]
-    proc = subprocess.Popen([*cli, "serve", "--port", str(port), "--workers", "2", "--log-level", "warning"],
-                            cwd=tmp_path / "ws", env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
+    proc, url = start_two_workers(tmp_path, versions=1)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, proc.stdout.read()  # type: ignore[union-attr]
-            try:
-                if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200 and len(children(proc.pid)) >= 2:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "gateway with 2 workers did not become ready in 60 s"
-            time.sleep(0.1)
         ids = []
         for i in range(40):  # a new connection each time: whichever worker accepts it logs it
             r = httpx.post(f"{url}/v1/endpoints/ep/predict", json=ROW, headers={"x-request-id": f"req-{i}"})
@@ -281,8 +270,8 @@ def test_every_workers_log_is_flushed_at_shutdown_and_read_back_by_the_cli(tmp_p
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
-    out = subprocess.run([*cli, "endpoints", "log", "ep", "--since", "all", "--limit", "40", "--json"],
-                         cwd=tmp_path / "ws", env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run([*CLI, "endpoints", "log", "ep", "--since", "all", "--limit", "40", "--json"],
+                         cwd=tmp_path / "ws", env=cli_env(), capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     view = json.loads(out.stdout)
     assert (view["rows"], view["requests"]) == (40, 40)

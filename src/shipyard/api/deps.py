@@ -16,6 +16,7 @@ bearer = HTTPBearer(auto_error=False, description="A token from `shipyard users 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$"
 ALIAS_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,99}$"
 MAX_INT = 2_147_483_647
+REF_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}([:@][A-Za-z0-9_-]{1,100})?$"  # NAME, NAME:VERSION, NAME@ALIAS
 NameParam = Annotated[str, Path(pattern=NAME_PATTERN, description="A model, dataset or user name.")]
 VersionParam = Annotated[int, Path(ge=1, le=MAX_INT, description="A version number.")]
 AliasParam = Annotated[str, Path(pattern=ALIAS_PATTERN, description="An alias (champion, challenger, ...).")]

@@ -73,8 +73,8 @@ def summarize(endpoint: str, since: str | None, table: Any, feedback: dict[tuple
         }
         done = np.flatnonzero(mine & labelled)
         if len(done):
-            got = pc.take(preds, pa.array(done))
             at_rows = pa.array(done)
+            got = pc.take(preds, at_rows)
             labels = [label_of(k, r, o) for k, r, o in zip(pc.take(keys, at_rows).to_pylist(),
                                                             pc.take(rid, at_rows).to_pylist(),
                                                             pc.take(single, at_rows).to_pylist(), strict=True)]

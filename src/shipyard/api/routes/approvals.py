@@ -7,12 +7,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import Field
 
-from shipyard.api.deps import WS
+from shipyard.api.deps import REF_PATTERN, WS
 from shipyard.api.errors import ERROR_RESPONSES
 from shipyard.api.schemas import Body, Text
 
 router = APIRouter(prefix="/approvals", tags=["approvals"], responses=ERROR_RESPONSES)
-REF_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}([:@][A-Za-z0-9_-]{1,100})?$"
 
 
 class DecisionBody(Body):

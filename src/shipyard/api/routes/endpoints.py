@@ -7,14 +7,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import Field
 
-from shipyard.api.deps import NAME_PATTERN, WS, NameParam
+from shipyard.api.deps import MAX_INT, NAME_PATTERN, REF_PATTERN, WS, NameParam
 from shipyard.api.errors import ERROR_RESPONSES
 from shipyard.api.schemas import Body
 
 router = APIRouter(prefix="/endpoints", tags=["endpoints"], responses=ERROR_RESPONSES)
-REF_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}([:@][A-Za-z0-9_-]{1,100})?$"
 HEADER_PATTERN = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$"  # an HTTP header name (RFC 9110 token)
-Version = Annotated[int, Field(ge=1, le=2_147_483_647)]
+Version = Annotated[int, Field(ge=1, le=MAX_INT)]
 Since = Annotated[str | None, Query(max_length=64, description="ISO date/time, or 30m, 24h, 7d ago")]
 
 

@@ -14,7 +14,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import Response
 from pydantic import Field
 
-from shipyard.api.deps import WS, AliasParam, NameParam, VersionParam
+from shipyard.api.deps import MAX_INT, WS, AliasParam, NameParam, VersionParam
 from shipyard.api.errors import ERROR_RESPONSES
 from shipyard.api.schemas import Body, ShortText, Text
 from shipyard.errors import InvalidInputError
@@ -49,7 +49,7 @@ class RegisterBody(Body):
 
 
 class AliasBody(Body):
-    version: int = Field(..., ge=1, le=2_147_483_647)
+    version: int = Field(..., ge=1, le=MAX_INT)
 
 
 class StageBody(Body):
