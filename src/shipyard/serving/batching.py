@@ -82,6 +82,10 @@ class Batcher:
         self._first = self._last = 0.0  # arrival times of the oldest and newest queued request
         self._recent = 1.0  # moving average of requests per batch
 
+    def busy(self) -> bool:
+        """Requests queued or being predicted (the model process must keep this version until they are done)."""
+        return bool(self._queue) or self._in_flight > 0
+
     async def submit(self, rows: Rows) -> Outputs:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Outputs] = loop.create_future()

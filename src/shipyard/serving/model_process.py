@@ -23,6 +23,8 @@ import multiprocessing
 import signal
 import socket
 import struct
+import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -33,6 +35,7 @@ from shipyard.serving.signature import Rows
 
 log = logging.getLogger("shipyard.serving")
 LOAD_TIMEOUT_S = 600.0
+UNLOAD_GRACE_S = 60.0  # longest an unload waits for the version's queued and in-flight requests
 
 
 class ModelProcessError(UnavailableError):
@@ -73,7 +76,9 @@ class ModelProcess:
         self._stopping = False
         self._restarting: asyncio.Task[None] | None = None
         self._keys: dict[int, str] = {}  # PREDICT seq -> version key
+        self._load_count: dict[str, int] = {}  # version key -> loads asked for (a later load cancels an unload)
         self.observers: dict[str, Any] = {}  # version key -> batch-size observer (metrics)
+        self._tasks: set[asyncio.Task[None]] = set()  # deferred unloads
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
@@ -113,6 +118,7 @@ class ModelProcess:
 
     async def load(self, key: str, flavor: str, data: bytes, signature: Any, labels: list[Any] | None = None
                    ) -> tuple[list[Any] | None, dict[str, Any]]:
+        self._load_count[key] = self._load_count.get(key, 0) + 1
         meta = await self._request(frames.LOAD, {"key": key, "flavor": flavor, "signature": signature,
                                                  "labels": labels}, blob=data)
         self._loads[key] = (flavor, data, signature, labels)
@@ -125,7 +131,30 @@ class ModelProcess:
         coro = self.load(key, flavor, data, signature, labels)
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(LOAD_TIMEOUT_S)
 
-    def unload(self, key: str) -> None:
+    def unload(self, key: str, busy: Callable[[], bool] | None = None) -> None:
+        """Free ``key`` in the child once nothing needs it any more; callable from any thread (the routing
+        sync runs in one). Requests that chose this version before the routing swap are still queued or in
+        flight: the UNLOAD frame goes out only when ``busy()`` (its batcher) is false and no PREDICT for the
+        key awaits an answer — sent earlier, it overtook them and they failed "not loaded". A load of the same
+        key asked for meanwhile (routing went back) cancels it."""
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return
+        token = self._load_count.get(key, 0)
+
+        def schedule() -> None:
+            task = loop.create_task(self._unload_when_idle(key, token, busy))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        loop.call_soon_threadsafe(schedule)
+
+    async def _unload_when_idle(self, key: str, token: int, busy: Callable[[], bool] | None) -> None:
+        deadline = time.monotonic() + UNLOAD_GRACE_S
+        while (busy is not None and busy() or key in self._keys.values()) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        if self._load_count.get(key, 0) != token:
+            return  # loaded again since: the new owner keeps it
         self._loads.pop(key, None)
         self.observers.pop(key, None)
         if self.transport is not None and not self.transport.is_closing():
@@ -240,12 +269,14 @@ def child_main(sock: socket.socket) -> None:
     while (batch := reader.next_frames()) is not None:
         out: list[bytes | memoryview] = []
         groups: dict[str, list[tuple[int, dict[str, Any], dict[str, Any]]]] = {}
+        unloads: set[str] = set()  # applied after this read's predictions: frames sent before an UNLOAD are served
         for kind, seq, meta, arrays, blob in batch:
             if kind == frames.STOP:
                 return
             if kind == frames.UNLOAD:
-                models.pop(meta["key"], None)
+                unloads.add(meta["key"])
             elif kind == frames.LOAD:
+                unloads.discard(meta["key"])
                 try:
                     predict, classes, info = load_model(meta["flavor"], blob, meta["signature"], meta.get("labels"))
                     _limit_threads()  # again: the flavor just imported its native libraries (OpenMP, BLAS)
@@ -259,6 +290,8 @@ def child_main(sock: socket.socket) -> None:
                 groups.setdefault(meta["key"], []).append((seq, meta, arrays))
         for key, reqs in groups.items():
             out += _predict_group(models.get(key), key, reqs)
+        for key in unloads:
+            models.pop(key, None)
         sock.sendall(b"".join(out))
 
 

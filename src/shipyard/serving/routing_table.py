@@ -111,7 +111,9 @@ class RoutingState:
                 used = {(ep.model, v) for ep in new.values() for v in ep.versions}
                 for k, lv in self._loaded.items():
                     if k not in used and lv.remote is not None:
-                        lv.remote[0].unload(lv.remote[1])  # the model process frees it too
+                        # the model process frees it too, once the requests that chose it are answered
+                        batcher = lv.batcher
+                        lv.remote[0].unload(lv.remote[1], busy=None if batcher is None else batcher.busy)
                 self._loaded = {k: lv for k, lv in self._loaded.items() if k in used}
             self.ready = True
             return changed
