@@ -59,3 +59,12 @@ def test_help_does_not_import_heavy_libraries() -> None:
     assert out.stdout.strip() == ""
     r = subprocess.run([sys.executable, "-m", "shipyard.cli.main", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "models" in r.stdout
+
+
+def test_init_ignores_a_token_meant_for_another_workspace(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    env = {"SHIPYARD_TOKEN": "shp_not_for_this_workspace", "SHIPYARD_AUTH": "required"}
+    r = cli("init", "--json", env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    # ...but the token is still checked by every command that acts in the workspace
+    listing = cli("models", "list", env=env)
+    assert listing.returncode == 2 and "token" in listing.stdout + listing.stderr, listing.stdout + listing.stderr

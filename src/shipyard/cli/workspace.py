@@ -30,7 +30,10 @@ def register(app: typer.Typer) -> None:
             from shipyard.pipeline.examples import write_example
 
             written = write_example(root, example)
-        ws = Workspace.init(root, name=name, settings=Settings())
+        # Creating a workspace is not an authorised action: a SHIPYARD_TOKEN or SHIPYARD_AUTH=required meant
+        # for another workspace must not make `init` fail ("unknown token") — a new database has no tokens.
+        ws = Workspace.init(root, name=name, settings=Settings().model_copy(update={"token": None,
+                                                                                     "auth": "optional"}))
         result = {"root": str(ws.root), "db_url": ws.db.safe_url(), "artifacts_url": ws.artifacts.url,
                   "example": example, "files": written}
         ws.close()
