@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,8 @@ from typing import Any
 from shipyard.core.hashing import Digest, sha256_bytes
 from shipyard.errors import UnavailableError
 from shipyard.store.artifacts.base import ArtifactIntegrityError, ArtifactNotFoundError, blob_key
+
+log = logging.getLogger("shipyard.artifacts")
 
 
 class FsspecArtifactStore:
@@ -32,9 +35,15 @@ class FsspecArtifactStore:
             raise UnavailableError(f"artifact store {self.url}: {exc}") from exc
 
     def put_bytes(self, data: bytes) -> Digest:
+        """Store ``data`` under its sha256. A blob already stored there is checked, and rewritten when its
+        bytes no longer hash to their address (storing the same content again repairs a damaged copy)."""
         digest = sha256_bytes(data)
         if self.exists(digest):
-            return digest
+            try:
+                self.get_bytes(digest)
+                return digest
+            except ArtifactIntegrityError as exc:
+                log.warning("%s; rewriting it from the bytes being stored", exc)
         self._write(blob_key(digest), data)
         return digest
 
