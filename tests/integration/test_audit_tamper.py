@@ -134,7 +134,7 @@ KEY = "k3y-" + "0123456789abcdef" * 2
 
 def _rehash_plain(db_url: str, start: int) -> None:
     """What someone with write access to the database but without the key can do: edit event ``start``
-    and recompute a plain sha256 chain from there on, head included."""
+    and recompute a plain sha256 chain from there on, head included (its MAC cleared)."""
     from shipyard.governance.audit import GENESIS, event_hash
 
     raw = Database(db_url)
@@ -151,7 +151,8 @@ def _rehash_plain(db_url: str, start: int) -> None:
                 prev = h
             else:
                 prev = conn.execute(text("SELECT hash FROM audit_events WHERE seq = :s"), {"s": r.seq}).scalar_one()
-        conn.execute(text("UPDATE audit_head SET hash = :h"), {"h": prev})
+        # the head's MAC (migration 0007) cannot be recomputed without the key: a careful attacker clears it
+        conn.execute(text("UPDATE audit_head SET hash = :h, mac = NULL"), {"h": prev})
     raw.dispose()
 
 

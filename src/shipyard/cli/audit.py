@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from shipyard.cli.context import open_workspace
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 app = typer.Typer(help="The hash-chained audit log: who changed what, when; verify it is intact.",
                   no_args_is_help=True)
@@ -52,14 +56,51 @@ def export(ctx: typer.Context,
             sys.stdout.write(line)
         sys.stdout.flush()
         return
-    n = 0
-    with output.open("w", encoding="utf-8") as fh:
-        for line in lines:
-            fh.write(line)
-            n += 1
+    n = _write_atomically(output, lines)
     from shipyard.cli.output import err
 
     err(f"wrote {n} event(s) to {output}")
+
+
+def _write_atomically(output: Path, lines: Iterable[str]) -> int:
+    """Write ``lines`` to a temporary file beside ``output`` and rename it: a failed export leaves no
+    partial file. A path that cannot be written is a usage error naming --output."""
+    import os
+    import tempfile
+
+    from shipyard.errors import InvalidInputError
+
+    def refuse(problem: str) -> InvalidInputError:
+        return InvalidInputError(field="--output", value=str(output),
+                                 expected=f"a writable file path in an existing directory ({problem})")
+
+    parent = output.parent if str(output.parent) else Path(".")
+    if output.is_dir():
+        raise refuse("it is a directory")
+    if not parent.is_dir():
+        raise refuse(f"{str(parent)!r} is not a directory" if parent.exists()
+                     else f"directory {str(parent)!r} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=parent)
+    except OSError as exc:
+        raise refuse(f"cannot create a file in {str(parent)!r}: {exc.strerror}") from None
+    n = 0
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            for line in lines:
+                fh.write(line)
+                n += 1
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, output)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise refuse(f"writing failed: {exc.strerror or exc}") from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return n
 
 
 @app.command("verify")
@@ -78,6 +119,8 @@ def verify(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", hel
         out(f"[green]ok[/]: audit log intact ({result.checked} event(s) verified){keyed}")
     elif result.needs_key:
         err(f"audit log NOT VERIFIED: {result.reason}")
+    elif result.first_bad is None:
+        err(f"audit log TAMPERED: {result.reason}")
     else:
         err(f"audit log TAMPERED: first bad event {result.first_bad}: {result.reason}")
     return 0 if result.ok else 1

@@ -239,4 +239,6 @@ audit_head = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("seq", BigInteger, nullable=False),
     Column("hash", String(64), nullable=False),
+    # HMAC-SHA256 over (seq, hash) with SHIPYARD_AUDIT_KEY when the newest event is keyed (migration 0007)
+    Column("mac", String(64), nullable=True),
 )
