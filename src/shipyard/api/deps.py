@@ -2,24 +2,44 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BeforeValidator
 
+from shipyard.core.limits import ALIAS_MAX, MAX_INT, NAME_MAX
 from shipyard.errors import UnauthenticatedError
 from shipyard.workspace import Workspace
 
+__all__ = ["MAX_INT", "NAME_PATTERN", "ALIAS_PATTERN", "REF_PATTERN", "NameParam", "VersionParam", "AliasParam",
+           "WS", "principal_workspace", "server_workspace"]
+
 bearer = HTTPBearer(auto_error=False, description="A token from `shipyard users token create`.")
 
-# Path parameter shapes: strict enough that nothing odd reaches the database.
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$"
-ALIAS_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,99}$"
-MAX_INT = 2_147_483_647
-REF_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}([:@][A-Za-z0-9_-]{1,100})?$"  # NAME, NAME:VERSION, NAME@ALIAS
-NameParam = Annotated[str, Path(pattern=NAME_PATTERN, description="A model, dataset or user name.")]
-VersionParam = Annotated[int, Path(ge=1, le=MAX_INT, description="A version number.")]
-AliasParam = Annotated[str, Path(pattern=ALIAS_PATTERN, description="An alias (champion, challenger, ...).")]
+# Path parameter shapes: strict enough that nothing odd reaches the database. The lengths and MAX_INT
+# are core.limits' (the column sizes); pydantic matches these patterns with Rust regex, where '$' is
+# the end of the text (a trailing newline does not match), and [0-9] is ASCII.
+NAME_PATTERN = rf"^[A-Za-z0-9][A-Za-z0-9._-]{{0,{NAME_MAX - 1}}}$"
+ALIAS_PATTERN = rf"^[A-Za-z][A-Za-z0-9_-]{{0,{ALIAS_MAX - 1}}}$"
+_VERSION = rf"[0-9]{{1,{len(str(MAX_INT))}}}"  # its range is checked by parse_ref (1..MAX_INT)
+REF_PATTERN = (rf"^[A-Za-z0-9][A-Za-z0-9._-]{{0,{NAME_MAX - 1}}}"  # NAME, NAME:VERSION, NAME@ALIAS
+               rf"(:{_VERSION}|@[A-Za-z][A-Za-z0-9_-]{{0,{ALIAS_MAX - 1}}})?$")
+
+
+def _ascii_int(value: object) -> object:
+    """A path integer as ASCII digits only: pydantic alone reads '1_0' as 10 and '1.0' or ' +1' as 1."""
+    if isinstance(value, str) and not re.fullmatch(r"[0-9]+", value):
+        raise ValueError(f"ASCII digits (an integer 1..{MAX_INT})")
+    return value
+
+
+NameParam = Annotated[str, Path(max_length=NAME_MAX, pattern=NAME_PATTERN,
+                                 description="A model, dataset or user name.")]
+VersionParam = Annotated[int, BeforeValidator(_ascii_int), Path(ge=1, le=MAX_INT, description="A version number.")]
+AliasParam = Annotated[str, Path(max_length=ALIAS_MAX, pattern=ALIAS_PATTERN,
+                                  description="An alias (champion, challenger, ...).")]
 
 
 def server_workspace(request: Request) -> Workspace:

@@ -86,18 +86,35 @@ def error_response(exc: ShipyardError) -> JSONResponse:
     return JSONResponse({"error": exc.to_dict()}, status_code=status_for(exc), headers=headers)
 
 
-def _validation_message(exc: RequestValidationError) -> tuple[str, Any, str]:
+def _validation_message(exc: RequestValidationError) -> tuple[str, Any, str, str]:
+    """(field, value, expected, message) for the first error pydantic found in the request."""
     errors = exc.errors()
     first = errors[0] if errors else {}
+    kind, ctx = first.get("type"), first.get("ctx") or {}
+    if kind == "json_invalid":
+        # loc is ("body", <character offset>): the offset is where the JSON broke, not a field.
+        raw = first.get("loc", ())
+        at = f" at character {raw[1]}" if len(raw) > 1 and isinstance(raw[1], int) else ""
+        expected = f"a valid JSON document ({ctx.get('error', 'JSON decode error')}{at})"
+        return "body", None, expected, f"body: not valid JSON, expected {expected}"
     loc = [str(p) for p in first.get("loc", ())]
     where = loc[0] if loc else "request"
     field = ".".join(loc[1:]) or where
     value = first.get("input")
     if not isinstance(value, (str, int, float, bool, type(None))):
         value = None
+    expected = str(first.get("msg", "a valid value")).removeprefix("Value error, ")
+    if kind == "string_too_long" and isinstance(value, str):
+        expected = f"at most {ctx.get('max_length')} characters"
+        message = f"{field}: {len(value)} characters, expected {expected}"
+    elif kind == "int_type" and isinstance(value, bool):
+        expected = "an integer (true/false is not a number)"
+        message = f"{field}: got {value!r}, expected {expected}"
+    else:
+        message = f"{field}: got {value!r}, expected {expected}"
     if isinstance(value, str) and len(value) > 200:
         value = value[:200] + "…"
-    return field, value, str(first.get("msg", "a valid value"))
+    return field, value, expected, message
 
 
 def install(app: FastAPI) -> None:
@@ -107,9 +124,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        field, value, expected = _validation_message(exc)
-        return error_response(InvalidInputError(f"{field}: got {value!r}, expected {expected}",
-                                                field=field, value=value, expected=expected))
+        field, value, expected, message = _validation_message(exc)
+        return error_response(InvalidInputError(message, field=field, value=value, expected=expected))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -1,4 +1,4 @@
-"""Shared pieces of the HTTP request bodies (pydantic, strict: unknown keys are refused)."""
+"""Shared pieces of the HTTP request bodies (pydantic, strict: unknown keys are refused, no type coercion)."""
 
 from __future__ import annotations
 
@@ -12,4 +12,5 @@ ShortText = Annotated[str, StringConstraints(max_length=200, pattern=r"^[^\x00]*
 
 
 class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: JSON true is not the integer 1, "5" is not 5, 1.0 is not a version (ints stay ints).
+    model_config = ConfigDict(extra="forbid", strict=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from shipyard.core.limits import ACTOR_MAX, check_length
 from shipyard.errors import InvalidInputError, PermissionDeniedError
 
 
@@ -39,10 +40,14 @@ MATRIX: dict[Role, frozenset[Permission]] = {
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who acts: a name and a role."""
+    """Who acts: a name and a role. The name is stored as created_by/actor (``ACTOR_MAX`` characters)."""
 
     name: str
     role: Role
+
+    def __post_init__(self) -> None:
+        # SHIPYARD_ACTOR (or the OS user) becomes this name; beyond the column it would fail at the database.
+        check_length("actor", self.name, ACTOR_MAX, hint=" (SHIPYARD_ACTOR or the user name)")
 
 
 def parse_role(value: str) -> Role:

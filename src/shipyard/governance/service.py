@@ -12,6 +12,7 @@ from sqlalchemy import Row, select
 
 from shipyard.clock import Clock
 from shipyard.core.hashing import sha256_bytes
+from shipyard.core.limits import NAME_MAX, check_int, check_length
 from shipyard.core.permissions import Permission, Principal, Role, authorize, parse_role
 from shipyard.errors import InvalidInputError
 from shipyard.governance import audit
@@ -79,7 +80,8 @@ class UserService:
     def add(self, name: str, role: str) -> UserInfo:
         authorize(self.actor, Permission.ADMIN)
         r = parse_role(role)
-        if not name or len(name) > 200 or any(c.isspace() for c in name):
+        check_length("name", name or "", NAME_MAX)
+        if not name or any(c.isspace() for c in name):
             raise InvalidInputError(field="name", value=name, expected="a non-empty name without spaces")
         now = self.clock.now()
         with self.db.begin() as conn:
@@ -130,6 +132,7 @@ class UserService:
         return NewToken(token, TokenInfo(int(tid), user, name, token[:10], now.isoformat(), _iso(expires), None))
 
     def revoke_token(self, token_id: int) -> TokenInfo:
+        check_int("token", token_id)
         now = self.clock.now()
         with self.db.begin() as conn:
             row = conn.execute(

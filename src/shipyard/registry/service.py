@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Row, func, select
 
 from shipyard.clock import Clock
 from shipyard.core.hashing import Digest
+from shipyard.core.limits import TAG_KEY_MAX, check_int, check_length, preview
 from shipyard.core.permissions import Permission, Principal, authorize
 from shipyard.core.stages import Stage, parse_stage, transition
 from shipyard.errors import InvalidInputError, PermissionDeniedError
@@ -29,6 +30,17 @@ from shipyard.store.sql.dialects import insert_ignore
 from shipyard.store.sql.engine import Database
 
 MV, M = t.model_versions, t.models
+
+
+def check_tag(key: str, value: str) -> None:
+    """A tag key of 1..TAG_KEY_MAX characters; neither key nor value may hold NUL (PostgreSQL refuses it)."""
+    if not isinstance(key, str) or not key or "\x00" in key:
+        raise InvalidInputError(field="tag", value=key if isinstance(key, str) else repr(key),
+                                expected="a non-empty tag key without NUL characters")
+    check_length("tag", key, TAG_KEY_MAX)
+    if not isinstance(value, str) or "\x00" in value:
+        raise InvalidInputError(field=f"tag {preview(key)}", value=value if isinstance(value, str) else repr(value),
+                                expected="text without NUL characters")
 
 
 def _iso(v: datetime | None) -> str:
@@ -62,6 +74,8 @@ class RegistryService:
         """Store the artifact and create the next version of ``name`` in one transaction."""
         authorize(self.actor, Permission.MODEL_WRITE)
         check_name(name, "model")
+        for k, v in (tags or {}).items():
+            check_tag(k, str(v))
         from shipyard.serving.flavors import factory as flavors
 
         fl = flavors.create(flavor)
@@ -112,7 +126,9 @@ class RegistryService:
 
     def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:
         authorize(self.actor, Permission.MODEL_STAGE)
-        check_alias(alias)
+        check_name(name, "model")
+        check_alias(alias, model=name)
+        check_int("version", version)
         now = self.clock.now()
         with self.db.begin() as conn:
             row = self._row(conn, ModelRef(name, version=version))
@@ -129,6 +145,8 @@ class RegistryService:
 
     def delete_alias(self, name: str, alias: str) -> None:
         authorize(self.actor, Permission.MODEL_STAGE)
+        check_name(name, "model")
+        check_alias(alias)
         with self.db.begin() as conn:
             row = self._row(conn, ModelRef(name, alias=alias))
             conn.execute(t.model_aliases.delete().where(t.model_aliases.c.model_id == row.model_id,
@@ -169,8 +187,10 @@ class RegistryService:
 
     def set_tag(self, ref: str, key: str, value: str) -> ModelVersion:
         authorize(self.actor, Permission.MODEL_WRITE)
+        check_tag(key, value)
+        mref = parse_ref(ref)
         with self.db.begin() as conn:
-            row = self._row(conn, parse_ref(ref))
+            row = self._row(conn, mref)
             old = conn.execute(select(t.model_tags.c.value).where(t.model_tags.c.version_id == row.id,
                                                                  t.model_tags.c.key == key)).scalar()
             conn.execute(t.model_tags.delete().where(t.model_tags.c.version_id == row.id, t.model_tags.c.key == key))
@@ -188,6 +208,7 @@ class RegistryService:
 
     def get_model(self, name: str) -> ModelDetail:
         authorize(self.actor, Permission.READ)
+        check_name(name, "model")
         with self.db.read() as conn:
             m = self._model_row(conn, name)
             vrows = conn.execute(self._vq().where(MV.c.model_id == m.id).order_by(MV.c.version)).all()
