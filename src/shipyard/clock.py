@@ -19,3 +19,11 @@ class SystemClock:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def iso(v: datetime | None) -> str:
+    """ISO 8601 with its UTC offset, "" for None. Times are stored as aware UTC; SQLite hands them back
+    naive, PostgreSQL aware — both print the same here."""
+    if v is None:
+        return ""
+    return (v if v.tzinfo is not None else v.replace(tzinfo=UTC)).isoformat()

@@ -86,7 +86,20 @@ class ValidationSpec(_Strict):
 
 class FairnessSpec(_Strict):
     sensitive: list[str] = Field(default_factory=list)
+    # the fairness metric the report and card lead with; all four are computed (binary classification), so
+    # any of them can be gated
     metric: str = "demographic_parity_difference"
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, metric: str) -> str:
+        from shipyard.evaluation.names import FAIRNESS_METRICS
+
+        if metric not in FAIRNESS_METRICS:
+            from pydantic_core import PydanticCustomError
+
+            raise PydanticCustomError("fairness_metric", "one of " + ", ".join(FAIRNESS_METRICS))
+        return metric
 
 
 class RobustnessSpec(_Strict):
@@ -102,6 +115,9 @@ class EvaluationSpec(_Strict):
     robustness: RobustnessSpec | None = Field(default_factory=RobustnessSpec)
     bootstrap: int = Field(200, ge=0)
     shap: bool = False
+    # slices and fairness groups with fewer test rows are reported as too small: no slice metrics, left out of
+    # the fairness differences/ratios/gaps, and a warning naming the column
+    min_group_size: int = Field(30, ge=1)
 
 
 class ApprovalSpec(_Strict):
@@ -213,7 +229,23 @@ def load_project(root: Path) -> ProjectConfig:
     if not path.exists():
         return ProjectConfig()
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InvalidInputError(f"{path}: cannot be read ({exc.strerror or exc}); expected a readable YAML file",
+                                field=str(path), value=None, expected="a readable YAML file") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise InvalidInputError(
+            f"{path}: line {line}, column {column}: byte 0x{data[exc.start]:02x} is not UTF-8 text; "
+            "expected a UTF-8 encoded file (re-save it as UTF-8)",
+            field=str(path), value=f"byte 0x{data[exc.start]:02x} at line {line}, column {column}",
+            expected="a UTF-8 encoded file",
+        ) from None
+    try:
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""

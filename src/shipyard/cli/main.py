@@ -80,6 +80,16 @@ def run(argv: list[str] | None = None) -> None:
 
         err(f"error: {exc}")
         sys.exit(exit_code_for(exc))
+    except SystemExit as exc:
+        # With standalone_mode=False click returns its exit codes instead of raising SystemExit, so this one
+        # came from code a command ran (a train function, a model's predict, a plugin): a user mistake.
+        if debug:
+            raise
+        from shipyard.cli.output import err
+
+        err(f"error: code run by this command called sys.exit({exc.code!r}); expected it to return or raise "
+            "(rerun with --debug for the traceback)")
+        sys.exit(EXIT_USAGE)
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:

@@ -57,3 +57,22 @@ def out(*objs: Any) -> None:
 
 def err(message: str) -> None:
     console(stderr=True).print(message, markup=False)
+
+
+def write_file(option: str, path: Any, data: str | bytes) -> None:
+    """Write a file the user named on the command line (creating its folder); an unwritable path is an
+    input error naming the option, not a traceback."""
+    from pathlib import Path
+
+    from shipyard.errors import InvalidInputError
+
+    p = Path(path)
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(data, bytes):
+            p.write_bytes(data)
+        else:
+            p.write_text(data, encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInputError(f"{option}: cannot write {p}: {exc.strerror or exc}", field=option, value=str(p),
+                                expected="a writable file path (its folder is created if missing)") from None

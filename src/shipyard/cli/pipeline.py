@@ -27,7 +27,8 @@ def run(
 ) -> None:
     """Validate, split, train, evaluate, gate, register. Exit 0: gates pass; 1: a gate or validation failed."""
     from shipyard.cli.output import console
-    from shipyard.pipeline.runner import run_pipeline
+    from shipyard.errors import ShipyardError
+    from shipyard.pipeline.runner import run_pipeline, run_result_of
 
     ws = open_workspace(ctx, local_only="trains and registers in this workspace's store")
     con = console(stderr=as_json)
@@ -47,6 +48,18 @@ def run(
 
     try:
         result = run_pipeline(ws, force=force, report_dir=report_dir, on_event=on_event)
+    except ShipyardError as exc:
+        failed = run_result_of(exc)  # None when the config failed before a run existed
+        if failed is not None:
+            if junit is not None:
+                _write_junit(ws, failed, junit)
+            if as_json:
+                from shipyard.cli.output import print_json
+
+                print_json(failed.to_dict())  # status failed, exit_code 2, error, failure {field, ...}
+            elif failed.task:
+                con.print(task_line(failed))
+        raise
     finally:
         while status:
             status.pop().stop()
@@ -64,16 +77,16 @@ def run(
 
 
 def _write_junit(ws: Any, result: Any, path: Path) -> None:
+    from shipyard.cli.output import write_file
     from shipyard.core.hashing import Digest
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     if "junit.xml" in result.reports:
-        path.write_bytes(ws.artifacts.get_bytes(Digest(result.reports["junit.xml"])))
+        write_file("--junit", path, ws.artifacts.get_bytes(Digest(result.reports["junit.xml"])))
         return
     from shipyard.evaluation.reports.junit import render_junit
 
-    path.write_text(render_junit(result.model, result.run_id, [], validation_failure=result.error or "run failed"),
-                    encoding="utf-8")
+    write_file("--junit", path,
+               render_junit(result.model, result.run_id, [], validation_failure=result.error or "run failed"))
 
 
 def _render(result: Any, con: Any) -> None:
@@ -134,17 +147,20 @@ def card(
     as_json: bool = typer.Option(False, "--json", help="Print the written paths as JSON."),
 ) -> None:
     """Write a model card (Markdown + HTML): intended use, data, metrics, slices, fairness, limitations, lineage."""
-    from shipyard.cli.output import out, print_json
+    from shipyard.cli.output import out, print_json, write_file
+    from shipyard.errors import InvalidInputError
     from shipyard.evaluation.reports.card import render_card
 
     ws = open_workspace(ctx)
     mv = ws.models.get_version(ref)
     md, html = render_card(mv.to_dict(), ws.config.model_dump(mode="json", by_alias=True))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"markdown": out_dir / "model-card.md", "html": out_dir / "model-card.html"}
-    paths["markdown"].write_text(md, encoding="utf-8")
-    paths["html"].write_text(html, encoding="utf-8")
     ws.close()
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InvalidInputError(field="--output", value=str(out_dir),
+                                expected="a folder for model-card.md and model-card.html (this is a file)")
+    paths = {"markdown": out_dir / "model-card.md", "html": out_dir / "model-card.html"}
+    write_file("--output", paths["markdown"], md)
+    write_file("--output", paths["html"], html)
     if as_json:
         print_json({"model": mv.model, "version": mv.version, **{k: str(v) for k, v in paths.items()}})
     else:

@@ -14,6 +14,8 @@ CSV_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": ","}
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 PARQUET_MAGIC = b"PAR1"
 EXPECTED = "a CSV, TSV or Parquet file with a header row"
+UNIQUE_EXPECTED = "unique column names (rename or drop the repeated column)"
+FLAT_EXPECTED = "flat columns: numbers, booleans, text, categories or dates"
 # Cells read as missing in every column, strings included ("" in a category column is a missing value).
 NULL_VALUES = ["", "NA", "N/A", "NaN", "nan", "NULL", "null", "None", "#N/A", "-NaN", "-nan"]
 
@@ -64,10 +66,32 @@ def _read(path: Path, *, as_strings: bool) -> pa.Table:
         names = table.column_names
     except UnicodeDecodeError:
         raise _unreadable(path, "the header row is not UTF-8 text; re-save the file as UTF-8") from None
+    _check_unique(path, names)
     for name, typ in zip(names, table.schema.types, strict=True):
         if pa.types.is_binary(typ) or pa.types.is_large_binary(typ):
             raise _unreadable(path, f"column {name!r} holds bytes that are not UTF-8 text; re-save the file as UTF-8")
+        value_type = typ.value_type if pa.types.is_dictionary(typ) else typ
+        if pa.types.is_nested(value_type):
+            # Lists, structs, maps and unions have no schema type, profile or drift statistic here, and a
+            # signature cannot declare them; refusing beats guessing a text form the gateway would not accept.
+            raise UnreadableDataError(
+                f"{path}: column {name!r} has the nested type {value_type}; expected {FLAT_EXPECTED} "
+                "(flatten it into one column per field, or drop it)",
+                field=f"column {name}", value=str(value_type), expected=FLAT_EXPECTED)
     return table
+
+
+def _check_unique(path: Path, names: list[str]) -> None:
+    """A repeated column name makes every by-name lookup ambiguous: refuse it, naming the name and positions."""
+    seen: dict[str, list[int]] = {}
+    for i, name in enumerate(names, start=1):
+        seen.setdefault(name, []).append(i)
+    for name, where in seen.items():
+        if len(where) > 1:
+            positions = ", ".join(map(str, where))
+            raise UnreadableDataError(
+                f"{path}: column name {name!r} appears {len(where)} times in the header (columns {positions}); "
+                f"expected {UNIQUE_EXPECTED}", field="header", value=name, expected=UNIQUE_EXPECTED)
 
 
 def _read_parquet(path: Path, as_strings: bool) -> pa.Table:

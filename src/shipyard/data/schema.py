@@ -111,7 +111,16 @@ class DatasetSchema:
 
 
 def infer_schema(table: pa.Table) -> DatasetSchema:
-    """Infer each column's type, nullability, allowed range (see :class:`ColumnSchema`) and domain."""
+    """Infer each column's type, nullability, allowed range (see :class:`ColumnSchema`) and domain.
+
+    Raises:
+        InvalidInputError: a column name repeats (``read_table`` refuses such files first).
+    """
+    names = table.column_names
+    for name in dict.fromkeys(names):
+        if names.count(name) > 1:
+            raise InvalidInputError(field="header", value=name,
+                                    expected=f"unique column names ({name!r} appears {names.count(name)} times)")
     return DatasetSchema(
         columns=tuple(_infer_column(name, table.column(name)) for name in table.column_names)
     )

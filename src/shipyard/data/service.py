@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import builtins
 import io
+import re
 from dataclasses import asdict, dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Row, select
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
-from shipyard.clock import Clock
+from shipyard.clock import Clock, iso
 from shipyard.core.hashing import Digest, sha256_bytes
+from shipyard.core.limits import parse_int
 from shipyard.core.permissions import Permission, Principal, authorize
 from shipyard.errors import InvalidInputError, NotFoundError
 from shipyard.governance import audit
@@ -80,8 +81,7 @@ def parse_dataset_ref(ref: str) -> tuple[str, str | None]:
     return ref, None
 
 
-def _iso(v: datetime | None) -> str:
-    return "" if v is None else v.isoformat()
+_HEX_PREFIX = re.compile(r"[0-9a-f]{1,64}")  # a digest prefix; never LIKE wildcards
 
 
 class DatasetService:
@@ -147,7 +147,7 @@ class DatasetService:
         with self.db.read() as conn:
             rows = conn.execute(self._q().where(DV.c.version == D.c.latest_version).order_by(D.c.name)).all()
         return [DatasetSummary(r.dataset_name, int(r.version), int(r.rows), int(r.n_columns), r.digest,
-                               _iso(r.created_at)) for r in rows]
+                               iso(r.created_at)) for r in rows]
 
     def versions(self, name: str) -> builtins.list[DatasetVersion]:
         authorize(self.actor, Permission.READ)
@@ -173,11 +173,13 @@ class DatasetService:
         q = self._q().where(DV.c.dataset_id == d.id)
         if version is None:
             r = conn.execute(q.where(DV.c.version == d.latest_version)).first()
-        elif version.isdigit():
-            r = conn.execute(q.where(DV.c.version == int(version))).first()
-        else:
+        elif version.isascii() and version.isdigit():
+            r = conn.execute(q.where(DV.c.version == parse_int("version", version))).first()
+        elif _HEX_PREFIX.fullmatch(version.lower()):
             rows = conn.execute(q.where(DV.c.digest.like(version.lower() + "%"))).all()
             r = rows[0] if len(rows) == 1 else None
+        else:
+            r = None
         if r is None:
             raise DatasetNotFoundError(field="version", value=version,
                                        expected=f"a version number 1..{d.latest_version} or a unique digest prefix")
@@ -185,7 +187,7 @@ class DatasetService:
 
     def _to_version(self, r: Row[Any]) -> DatasetVersion:
         return DatasetVersion(r.dataset_name, int(r.version), r.digest, r.format, r.source, int(r.rows),
-                              int(r.n_columns), int(r.size_bytes), r.schema, r.profile, _iso(r.created_at),
+                              int(r.n_columns), int(r.size_bytes), r.schema, r.profile, iso(r.created_at),
                               r.created_by)
 
     def load_table(self, ref: str) -> Any:

@@ -8,6 +8,7 @@ for reports (curves, slices, fairness by group, robustness, importance, interval
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +16,12 @@ import numpy as np
 
 from shipyard.evaluation import bootstrap
 from shipyard.evaluation import metrics as m
+from shipyard.evaluation.names import MIN_GROUP_SIZE
 from shipyard.evaluation.scoring import score
+
+
+class EvaluationWarning(UserWarning):
+    """Something the evaluation could not judge well (too-small groups); also listed in the document."""
 
 
 @dataclass
@@ -31,6 +37,8 @@ class EvaluationOptions:
     seed: int = 0
     headline: list[str] = field(default_factory=list)
     n_classes: int = 0  # multiclass: the number of classes (y holds indices 0..n_classes-1)
+    fairness_metric: str = "demographic_parity_difference"  # evaluation.fairness.metric: the one reports lead with
+    min_group_size: int = MIN_GROUP_SIZE  # evaluation.min_group_size: smaller slices/groups are "too small"
 
 
 def evaluate(model: Any, X: Any, y: np.ndarray, opts: EvaluationOptions, *, artifact_size: int,
@@ -66,14 +74,23 @@ def _evaluate(model: Any, X: Any, y: np.ndarray, opts: EvaluationOptions, *, art
         doc["class_rates"] = [round(float(v), 6) for v in np.bincount(y, minlength=s.shape[1]) / max(len(y), 1)]
     else:
         doc["residuals"] = _residual_summary(y, s)
+    found: list[str] = []  # warnings: what the numbers cannot tell, each naming the config key and column
+    unavailable: dict[str, str] = {}  # metric -> why it has no value (a gate on it fails and says this)
     if opts.slices:
-        doc["slices"] = _slices(X, opts.slices, y, s, opts.task)
+        from shipyard.evaluation.slices import slice_metrics, small_slice_warnings
+
+        doc["slices"] = slice_metrics(X, opts.slices, y, s, opts.task, min_group_size=opts.min_group_size)
+        found += small_slice_warnings(doc["slices"], opts.min_group_size)
     if opts.sensitive:
         from shipyard.evaluation.fairness import fairness
 
-        fair = fairness(X, opts.sensitive, y, s, opts.task)
+        fair = fairness(X, opts.sensitive, y, s, opts.task, min_group_size=opts.min_group_size)
         doc["fairness"] = fair["columns"]
+        doc["fairness_metric"] = opts.fairness_metric if opts.task == "classification" else None
         flat.update(fair["metrics"])
+        found += fair["warnings"]
+        unavailable.update(fair["unavailable"])
+    doc["min_group_size"] = opts.min_group_size
     base = task_metrics[opts.main]
     if opts.robustness:
         from shipyard.evaluation.robustness import robustness
@@ -81,6 +98,7 @@ def _evaluate(model: Any, X: Any, y: np.ndarray, opts: EvaluationOptions, *, art
         rob = robustness(model, X, y, opts.task, opts.main, base, seed=opts.seed, **opts.robustness)
         doc["robustness"] = rob["perturbations"]
         flat.update(rob["metrics"])
+        unavailable.update(_refused(rob["perturbations"]))
     from shipyard.evaluation.efficiency import efficiency
 
     eff = efficiency(model, X, opts.task, artifact_size)
@@ -104,7 +122,16 @@ def _evaluate(model: Any, X: Any, y: np.ndarray, opts: EvaluationOptions, *, art
     if champion is not None:
         doc["champion"] = _champion(champion, champion_ref, X, y, s, opts, champion_artifact_size)
     doc["metrics"] = {k: _finite(v) for k, v in flat.items()}
+    doc["unavailable"] = unavailable
+    doc["warnings"] = found
+    for text in found:  # the run's step log records these (the local executor captures warnings)
+        warnings.warn(text, EvaluationWarning, stacklevel=3)
     return doc
+
+
+def _refused(perturbations: dict[str, Any]) -> dict[str, str]:
+    return {f"robustness_{kind}_drop": f"the model refused the {kind} perturbation: {r['error']}"
+            for kind, r in perturbations.items() if r.get("error")}
 
 
 def _champion(champion: Any, ref: str | None, X: Any, y: np.ndarray, s: np.ndarray,
@@ -113,15 +140,19 @@ def _champion(champion: Any, ref: str | None, X: Any, y: np.ndarray, s: np.ndarr
 
     cs = _scores(champion, X, opts, "champion")
     cm: dict[str, float] = m.compute(opts.task, y, cs)
+    unavailable: dict[str, str] = {}
     if opts.sensitive:
         from shipyard.evaluation.fairness import fairness
 
-        cm.update(fairness(X, opts.sensitive, y, cs, opts.task)["metrics"])
+        fair = fairness(X, opts.sensitive, y, cs, opts.task, min_group_size=opts.min_group_size)
+        cm.update(fair["metrics"])
+        unavailable.update(fair["unavailable"])
     if opts.robustness:
         from shipyard.evaluation.robustness import robustness
 
-        cm.update(robustness(champion, X, y, opts.task, opts.main, cm[opts.main], seed=opts.seed,
-                             **opts.robustness)["metrics"])
+        rob = robustness(champion, X, y, opts.task, opts.main, cm[opts.main], seed=opts.seed, **opts.robustness)
+        cm.update(rob["metrics"])
+        unavailable.update(_refused(rob["perturbations"]))
     cm.update(efficiency(champion, X, opts.task, artifact_size))
     diff_ci: dict[str, list[float]] = {}
     if opts.bootstrap:
@@ -129,7 +160,8 @@ def _champion(champion: Any, ref: str | None, X: Any, y: np.ndarray, s: np.ndarr
             if name in m.METRICS:
                 d, rel = bootstrap.paired_diff_ci(name, y, s, cs, b=opts.bootstrap, seed=opts.seed)
                 diff_ci[name], diff_ci[name + "%"] = d.to_list(), rel.to_list()
-    return {"ref": ref, "metrics": {k: _finite(v) for k, v in cm.items()}, "diff_ci": diff_ci}
+    return {"ref": ref, "metrics": {k: _finite(v) for k, v in cm.items()}, "diff_ci": diff_ci,
+            "unavailable": unavailable}
 
 
 def _scores(model: Any, X: Any, opts: EvaluationOptions, who: str = "model") -> np.ndarray:
@@ -153,9 +185,3 @@ def _residual_summary(y: np.ndarray, p: np.ndarray) -> dict[str, Any]:
     pick = np.linspace(0, y.size - 1, min(300, y.size)).round().astype(int)
     return {"actual": [float(v) for v in y[pick]], "predicted": [float(v) for v in p[pick]],
             "mean": float(r.mean()), "std": float(r.std())}
-
-
-def _slices(X: Any, columns: list[str], y: np.ndarray, s: np.ndarray, task: str) -> dict[str, Any]:
-    from shipyard.evaluation.slices import slice_metrics
-
-    return slice_metrics(X, columns, y, s, task)

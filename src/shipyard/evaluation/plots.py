@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 from typing import Any
 
 
@@ -75,7 +76,8 @@ def plots(evaluation: dict[str, Any]) -> dict[str, str]:
         out["Predicted vs actual"] = _png(fig)
     main = evaluation.get("main_metric", "")
     for column, rows in (evaluation.get("slices") or {}).items():
-        vals = [(r["value"], r["metrics"].get(main)) for r in rows if r["metrics"].get(main) is not None]
+        vals = [(r["value"], r["metrics"].get(main)) for r in rows
+                if not r.get("too_small") and _finite(r["metrics"].get(main))]
         if vals:
             fig, ax = _figure()
             ax.bar([str(v[0]) for v in vals], [v[1] for v in vals], color="#4c72b0")
@@ -83,20 +85,22 @@ def plots(evaluation: dict[str, Any]) -> dict[str, str]:
             ax.tick_params(axis="x", rotation=30)
             out[f"Slices: {column}"] = _png(fig)
     for column, fair in (evaluation.get("fairness") or {}).items():
-        groups = fair.get("by_group", [])
+        groups = fair.get("by_group") or []  # groups large enough to judge (too-small ones are listed apart)
         key = next((k for k in ("selection_rate", "accuracy", "rmse") if groups and k in groups[0]), "rmse")
+        if not groups:
+            continue
         fig, ax = _figure()
-        ax.bar([g["group"] for g in groups], [g.get(key) or 0.0 for g in groups], color="#dd8452")
+        _bars(ax, [str(g["group"]) for g in groups], [g.get(key) for g in groups], "#dd8452", "n/a")
         ax.set(ylabel=key, title=f"Fairness: {key} by {column}")
         ax.tick_params(axis="x", rotation=30)
         out[f"Fairness: {column}"] = _png(fig)
     rob = evaluation.get("robustness") or {}
     if rob:
         fig, ax = _figure()
-        ax.bar(list(rob), [v["drop"] for v in rob.values()], color="#c44e52")
+        _bars(ax, list(rob), [v.get("drop") for v in rob.values()], "#c44e52", "refused")
         ax.set(ylabel=f"{main} degradation", title="Robustness")
         out["Robustness"] = _png(fig)
-    imp = (evaluation.get("importance") or {}).get("values") or {}
+    imp = {k: v for k, v in ((evaluation.get("importance") or {}).get("values") or {}).items() if _finite(v)}
     if imp:
         items = list(imp.items())[:15][::-1]
         fig, ax = _figure(4.6, 3.6)
@@ -104,3 +108,19 @@ def plots(evaluation: dict[str, Any]) -> dict[str, str]:
         ax.set(xlabel="importance", title=f"Feature importance ({evaluation['importance'].get('method')})")
         out["Feature importance"] = _png(fig)
     return out
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _bars(ax: Any, labels: list[str], values: list[Any], color: str, missing: str) -> None:
+    """A bar per label; a label without a finite value gets no bar but a hatched marker and ``missing``."""
+    heights = [float(v) if _finite(v) else 0.0 for v in values]
+    bars = ax.bar(labels, heights, color=color)
+    for bar, v in zip(bars, values, strict=True):
+        if not _finite(v):
+            bar.set(hatch="//", edgecolor="grey", facecolor="none")
+            ax.annotate(missing, (bar.get_x() + bar.get_width() / 2, 0), xytext=(0, 3), textcoords="offset points",
+                        ha="center", va="bottom", fontsize=8, color="#cf222e")
+    ax.axhline(0, color="grey", linewidth=0.6)

@@ -61,7 +61,11 @@ def with_swaps(X: Any, rate: float, rng: np.random.Generator) -> Any:
 
 def robustness(model: Any, X: Any, y: np.ndarray, task: str, main: str, base: float, *, missing_rate: float,
                noise: float, swap_rate: float, seed: int) -> dict[str, Any]:
-    """``{"perturbations": {kind: {metric, value, drop}}, "metrics": {"robustness_<kind>_drop": drop}}``."""
+    """``{"perturbations": {kind: {setting, metric, value, drop[, error]}}, "metrics": {name: drop}}``, where
+    ``name`` is ``robustness_<kind>_drop``.
+
+    A perturbation the model refuses has ``value`` and ``drop`` None, its ``error`` and a NaN flat metric.
+    """
     fn = m.METRICS[main]
     perturb: dict[str, Callable[[np.random.Generator], Any]] = {
         "missing": lambda r: with_missing(X, missing_rate, r),
@@ -76,10 +80,10 @@ def robustness(model: Any, X: Any, y: np.ndarray, task: str, main: str, base: fl
             continue
         try:
             value = fn(y, score(model, make(np.random.default_rng(seed + i)), task))
-        except (ValueError, TypeError) as exc:  # e.g. a model that cannot take missing values: a finding,
-            # not a crash; its drop is NaN, so a gate on it fails and says why
+        except Exception as exc:  # whatever the user's model raises on perturbed input (e.g. a model that cannot
+            # take missing values) is a finding, not a crash: its drop is NaN, so a gate on it fails and says why
             out[kind] = {"setting": settings[kind], "metric": main, "value": None, "drop": None,
-                         "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"}
+                         "error": f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}"}
             flat[f"robustness_{kind}_drop"] = float("nan")
             continue
         drop = m.degradation(main, base, value)

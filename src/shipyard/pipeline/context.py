@@ -26,6 +26,7 @@ class RunContext:
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     memo: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict)  # step name -> cache key of this run
     logbuf: io.StringIO = field(default_factory=io.StringIO)
 
     def log(self, message: str) -> None:

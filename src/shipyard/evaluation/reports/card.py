@@ -7,7 +7,8 @@ from typing import Any
 
 FAIRNESS_FLAG = 0.1   # a parity/odds difference above this is listed as a limitation
 ROBUSTNESS_FLAG = 0.02
-SMALL_SLICE = 30
+RATIO_FLAG = 0.8  # a parity/odds ratio below this (the "four-fifths rule") is listed as a limitation
+SMALL_SLICE = 30  # evaluations without min_group_size (older versions)
 
 
 def limitations(mv: dict[str, Any]) -> list[str]:
@@ -17,21 +18,34 @@ def limitations(mv: dict[str, Any]) -> list[str]:
     out = [f"Evaluated on a held-out split of {ev.get('test_rows', '?')} rows of the training data "
            f"({', '.join(d['ref'] for d in prov.get('datasets', [])) or 'unknown dataset'}); performance on "
            "data from another period or population may differ. Monitor drift after deployment."]
+    small_n = int(ev.get("min_group_size") or SMALL_SLICE)
     for column, fair in (ev.get("fairness") or {}).items():
         for k in ("demographic_parity_difference", "equalized_odds_difference", "selection_rate_gap",
                   "accuracy_group_gap"):
             v = fair.get(k)
-            if v is not None and v > FAIRNESS_FLAG:
+            if _number(v) and v > FAIRNESS_FLAG:
                 out.append(f"{k.replace('_', ' ')} across {column} is {v:.3f} (> {FAIRNESS_FLAG}): outcomes differ "
                            f"between groups; review before use in decisions about people.")
-    for column, rows in (ev.get("slices") or {}).items():
-        small = [r["value"] for r in rows if r["n"] < SMALL_SLICE]
+        for k in ("demographic_parity_ratio", "equalized_odds_ratio"):
+            v = fair.get(k)
+            if _number(v) and v < RATIO_FLAG:
+                out.append(f"{k.replace('_', ' ')} across {column} is {v:.3f} (below {RATIO_FLAG}): outcomes differ "
+                           f"between groups; review before use in decisions about people.")
+        if fair.get("note"):
+            out.append(f"Fairness across {column} could not be measured: {fair['note']}.")
+        small = [(g["group"], g["n"]) for g in fair.get("small_groups") or []]
         if small:
-            out.append(f"Slices of {column} with fewer than {SMALL_SLICE} test rows ({', '.join(small)}) have "
-                       "unreliable metrics.")
+            out.append(f"Groups of {column} with fewer than {fair.get('min_group_size', small_n)} test rows "
+                       f"({_listing(small)}) are left out of its fairness metrics.")
+    for column, rows in (ev.get("slices") or {}).items():
+        small = [(r["value"], r["n"]) for r in rows if r.get("too_small", r["n"] < small_n)]
+        if small:
+            out.append(f"Slices of {column} with fewer than {small_n} test rows ({_listing(small)}) have "
+                       "no reliable metrics.")
     for kind, r in (ev.get("robustness") or {}).items():
         if r.get("error"):
-            out.append(f"The model fails under {kind} perturbation (setting {r['setting']}): {r['error']}.")
+            why = str(r["error"]).rstrip(".")
+            out.append(f"The model fails under {kind} perturbation (setting {r['setting']}): {why}.")
         elif r.get("drop") is not None and r["drop"] > ROBUSTNESS_FLAG:
             out.append(f"{r['metric']} degrades by {r['drop']:.3f} under {kind} perturbation "
                        f"(setting {r['setting']}).")
@@ -39,7 +53,7 @@ def limitations(mv: dict[str, Any]) -> list[str]:
     classes = prov.get("classes") or []
     for i, (r, support) in enumerate(zip(per_class.get("recall") or [], per_class.get("support") or [],
                                          strict=False)):
-        if support and r < 0.5:
+        if support and _number(r) and r < 0.5:
             name = classes[i] if i < len(classes) else i
             out.append(f"Class {name!s} is recognised in only {r:.0%} of its {support} test rows (recall); "
                        "predictions of the other classes absorb it.")
@@ -47,6 +61,23 @@ def limitations(mv: dict[str, Any]) -> list[str]:
     if failed:
         out.append("Failed gates: " + "; ".join(failed) + ".")
     return out
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v
+
+
+def _listing(items: list[tuple[Any, Any]], limit: int = 10) -> str:
+    text = ", ".join(f"{g} n={n}" for g, n in items[:limit])
+    return text + (f", … and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def configured_fairness_metric(config: dict[str, Any]) -> str:
+    """``evaluation.fairness.metric`` of a config dict (the default when it is not set)."""
+    from shipyard.evaluation.names import FAIRNESS_METRICS
+
+    fair = ((config or {}).get("evaluation") or {}).get("fairness") or {}
+    return str(fair.get("metric") or FAIRNESS_METRICS[0])
 
 
 def card_context(mv: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
@@ -65,6 +96,8 @@ def card_context(mv: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
                "support with a human in the loop, not as the sole basis of a decision.")
     else:
         use = f"Predicts {target} from the input columns below; intended for estimation, with monitoring."
+    if ev.get("fairness") and task == "classification" and not ev.get("fairness_metric"):
+        ev = {**ev, "fairness_metric": configured_fairness_metric(config)}
     headline = ev.get("headline") or []
     metrics = ev.get("metrics") or {}
     return {"mv": mv, "ev": ev, "prov": prov, "task": task, "target": target, "intended_use": use,
@@ -78,6 +111,6 @@ def render_card(mv: dict[str, Any], config: dict[str, Any]) -> tuple[str, str]:
     """(Markdown, HTML) of the card for one version (``ModelVersion.to_dict()``)."""
     from shipyard.evaluation.reports.html import environment
 
-    env = environment()
     ctx = card_context(mv, config)
-    return env.get_template("card.md.j2").render(**ctx), env.get_template("card.html.j2").render(**ctx)
+    return (environment(markdown=True).get_template("card.md.j2").render(**ctx),
+            environment().get_template("card.html.j2").render(**ctx))

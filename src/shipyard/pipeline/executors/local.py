@@ -25,6 +25,12 @@ class LocalExecutor:
                 outputs = step.run(ctx)
             except Exception as exc:  # handed back to the runner, which records the step and decides
                 error = exc
+            except SystemExit as exc:  # user code (a model's predict, a plugin) called sys.exit()
+                from shipyard.pipeline.errors import TrainFunctionError
+
+                error = TrainFunctionError(f"{step.name}: user code called sys.exit({exc.code!r})",
+                                           field=f"step {step.name}", value=f"sys.exit({exc.code!r})",
+                                           expected="user code that returns or raises an exception")
         for w in caught:
             ctx.log(f"warning: {w.category.__name__}: {w.message}")
         return StepExecution(outputs, ctx.logbuf.getvalue(), time.perf_counter() - t0, error)

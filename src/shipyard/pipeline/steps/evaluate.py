@@ -21,7 +21,7 @@ def champion_of(ctx: RunContext) -> Any:
 
 class EvaluateStep:
     name = "evaluate"
-    version = "1"
+    version = "2"  # 2: min_group_size, the four fairlearn metrics, refused perturbations recorded
 
     def key_inputs(self, ctx: RunContext) -> dict[str, Any]:
         from shipyard.evaluation.gates import ci_metrics
@@ -35,7 +35,7 @@ class EvaluateStep:
         from shipyard.core.hashing import Digest
         from shipyard.evaluation.evaluator import EvaluationOptions, evaluate
         from shipyard.evaluation.gates import ci_metrics
-        from shipyard.evaluation.names import DEFAULT_MAIN, TASK_METRICS
+        from shipyard.evaluation.names import DEFAULT_MAIN, MIN_GROUP_SIZE, TASK_METRICS
         from shipyard.pipeline.steps.split import split_frames
         from shipyard.serving.flavors import factory
 
@@ -72,7 +72,9 @@ class EvaluateStep:
             robustness=None if rob is None else {"missing_rate": rob["missing_rate"], "noise": rob["noise"],
                                                  "swap_rate": rob["swap_rate"]},
             bootstrap=int(ev["bootstrap"]), ci_metrics=ci_metrics(s.gates), shap=bool(ev.get("shap")),
-            seed=s.seed, headline=headline, n_classes=len(ctx.outputs["split"].get("classes") or []))
+            seed=s.seed, headline=headline, n_classes=len(ctx.outputs["split"].get("classes") or []),
+            fairness_metric=(ev.get("fairness") or {}).get("metric") or "demographic_parity_difference",
+            min_group_size=int(ev.get("min_group_size", MIN_GROUP_SIZE)))
         _check_scores(model, X_test, task, s.flavor)
         champ_mv = champion_of(ctx)
         champion = None

@@ -29,6 +29,12 @@ class RegisterStep:
         from shipyard.registry.signature import signature_from_schema
 
         s, o = ctx.spec, ctx.outputs
+        key = ctx.keys.get(self.name)
+        existing = _registered_with_key(ctx, key) if key else None
+        if existing is not None:  # a run that crashed after registering, before caching this step
+            ctx.log(f"{existing['model']}:{existing['version']} is already registered from the same inputs "
+                    "(an earlier run stopped before recording it); reusing it")
+            return existing
         passed = bool(o["gate"]["passed"])
         stage = Stage.VALIDATED if passed else Stage.REJECTED
         dv = ctx.ws.datasets.show(o["validate"]["dataset"])
@@ -41,7 +47,9 @@ class RegisterStep:
             "git": git_info(s.root),
             "params": s.params,
             "environment": environment(),
-            "code": {"train": f"{_rel(s.train_file, s.root)}:{s.train_function}", "sha256": ctx.train_digest},
+            "code": {"train": f"{_rel(s.train_file, s.root)}:{s.train_function}", "sha256": ctx.train_digest,
+                     "modules": o["train"].get("modules") or {}},
+            "register_key": key,
             "split": {**s.split, "train_rows": o["split"]["train_rows"], "test_rows": o["split"]["test_rows"]},
             "task": o["split"]["task"], "target": s.target, "positive": o["split"].get("positive"),
             "classes": o["split"].get("classes"),
@@ -74,6 +82,27 @@ class RegisterStep:
         )
         ctx.log(f"registered {mv.ref} stage {mv.stage}")
         return {"model": mv.model, "version": mv.version, "stage": mv.stage, "reports": reports}
+
+
+def _registered_with_key(ctx: RunContext, key: str) -> dict[str, Any] | None:
+    """The outputs of a version of this model registered by a register step with the same cache key (same
+    artifact, evaluation, gates, data and params), found through its provenance: makes the step idempotent
+    when a crash lost its cache entry after the registry transaction committed."""
+    from sqlalchemy import select
+
+    from shipyard.store.sql import tables as t
+
+    M, MV = t.models, t.model_versions
+    with ctx.ws.db.read() as conn:
+        rows = conn.execute(select(MV.c.version, MV.c.stage, MV.c.reports, MV.c.provenance)
+                            .join(M, M.c.id == MV.c.model_id)
+                            .where(M.c.name == ctx.spec.model, MV.c.artifact_digest == ctx.outputs["train"]["model"])
+                            .order_by(MV.c.version)).all()
+    for r in rows:
+        if (r.provenance or {}).get("register_key") == key:
+            return {"model": ctx.spec.model, "version": int(r.version), "stage": r.stage,
+                    "reports": dict(r.reports or {})}
+    return None
 
 
 def _rel(path: Any, root: Any) -> str:

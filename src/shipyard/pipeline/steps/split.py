@@ -37,8 +37,11 @@ class SplitStep:
         digest = ctx.put_json(doc)
         ctx.memo["split"] = doc
         ctx.log(f"{task}: {len(doc['train'])} train rows, {len(doc['test'])} test rows")
-        return {"split": digest, "task": task, "positive": positive, "classes": classes,
-                "train_rows": len(doc["train"]), "test_rows": len(doc["test"])}
+        out = {"split": digest, "task": task, "positive": positive, "classes": classes,
+               "train_rows": len(doc["train"]), "test_rows": len(doc["test"])}
+        if task == "regression":  # for the hint when classification metrics meet an inferred regression
+            out["distinct"] = int(len(np.unique(y)))
+        return out
 
 
 def frame(ctx: RunContext) -> tuple[Any, np.ndarray, str, Any, list[str] | None]:
