@@ -27,3 +27,13 @@ def make_skops_model(path: Path, n_features: int = 4, seed: int = 0) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     sio.dump(model, path)
     return path
+
+
+def approve(ws, ref: str, approver: str = "bob") -> None:  # type: ignore[no-untyped-def]
+    """Take a registered candidate through the approval a deploy needs (approval.required: 1 by default):
+    validated by the workspace's actor, approved by ``approver`` (not the author: separation of duties)."""
+    from shipyard.core.permissions import Principal, Role
+
+    if ws.models.get_version(ref).stage == "candidate":
+        ws.models.set_stage(ref, "validated", "gates checked by the test")
+    ws.as_principal(Principal(approver, Role.APPROVER)).approvals.approve(ref, reason="approved by the test")

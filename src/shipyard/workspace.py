@@ -77,14 +77,21 @@ class Workspace:
     def init(cls, path: str | Path = ".", *, name: str | None = None, settings: Settings | None = None) -> Workspace:
         """Create ``shipyard.yaml`` (unless present) and ``.shipyard/``, then open the workspace."""
         root = Path(path).resolve()
-        root.mkdir(parents=True, exist_ok=True)
-        (root / STATE_DIR).mkdir(exist_ok=True)
-        cfg = root / CONFIG_FILE
-        if not cfg.exists():
-            cfg.write_text(DEFAULT_CONFIG.format(name=name or root.name), encoding="utf-8")
-        gitignore = root / STATE_DIR / ".gitignore"
-        if not gitignore.exists():
-            gitignore.write_text("*\n", encoding="utf-8")
+        if root.exists() and not root.is_dir():
+            raise InvalidInputError(field="path", value=str(path),
+                                    expected="a folder for the workspace (this is a file)")
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            (root / STATE_DIR).mkdir(exist_ok=True)
+            cfg = root / CONFIG_FILE
+            if not cfg.exists():
+                cfg.write_text(DEFAULT_CONFIG.format(name=name or root.name), encoding="utf-8")
+            gitignore = root / STATE_DIR / ".gitignore"
+            if not gitignore.exists():
+                gitignore.write_text("*\n", encoding="utf-8")
+        except OSError as exc:
+            raise InvalidInputError(f"path: cannot create a workspace in {root}: {exc.strerror or exc}", field="path",
+                                    value=str(path), expected="a folder this user can write") from None
         return cls.open(root, settings=settings, create=True)
 
     def as_principal(self, actor: Principal) -> Workspace:

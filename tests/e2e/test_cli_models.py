@@ -68,3 +68,29 @@ def test_init_ignores_a_token_meant_for_another_workspace(cli, tmp_path: Path) -
     # ...but the token is still checked by every command that acts in the workspace
     listing = cli("models", "list", env=env)
     assert listing.returncode == 2 and "token" in listing.stdout + listing.stderr, listing.stdout + listing.stderr
+
+
+def test_unwritable_output_paths_are_usage_errors(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    for args in (("init", str(a_file)), ("init", "/proc/no/such/dir")):
+        r = cli(*args)
+        assert r.returncode == 2 and "path" in r.stderr and "internal error" not in r.stderr, r.stderr
+    assert cli("init").returncode == 0
+    assert cli("models", "register", "m", str(make_skops_model(tmp_path / "m.skops"))).returncode == 0
+    for target, needle in ((a_file, "this is a file"), (Path("/proc/no/such/dir"), "cannot write")):
+        r = cli("models", "card", "m:1", "-o", str(target))
+        assert r.returncode == 2 and "--output" in r.stderr and needle in r.stderr, r.stderr
+    r = cli("models", "card", "m:1", "-o", str(tmp_path / "new" / "card"))
+    assert r.returncode == 0 and (tmp_path / "new" / "card" / "model-card.html").is_file()
+
+
+def test_token_expiry_option_is_checked(cli) -> None:  # type: ignore[no-untyped-def]
+    assert cli("init").returncode == 0
+    assert cli("users", "add", "ana", "--role", "viewer").returncode == 0
+    for days in ("0", "-1", "nan", "1e9"):
+        r = cli("users", "token", "create", "ana", "--expires-days", days)
+        assert r.returncode == 2 and "--expires-days" in r.stderr and "internal error" not in r.stderr, (days, r.stderr)
+    assert json.loads(cli("users", "token", "list", "ana", "--json").stdout) == []
+    r = cli("users", "token", "create", "ana", "--expires-days", "0.5", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["expires_at"]

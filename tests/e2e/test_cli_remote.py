@@ -151,13 +151,24 @@ def test_endpoints_through_the_server_and_commands_that_need_the_local_store(rem
                                                                             tmp_path: Path) -> None:
     ws, url, tokens = Path(str(remote["ws"])), str(remote["url"]), dict(remote["tokens"])  # type: ignore[call-overload]
     as_admin = _env(SHIPYARD_SERVER=url, SHIPYARD_TOKEN=tokens["admin"])
+    as_bob = _env(SHIPYARD_SERVER=url, SHIPYARD_TOKEN=tokens["bob"])
     for _ in range(2):  # versions 2 and 3, locally
         ok(ws, "models", "register", "credit-risk", str(remote["model"]))
+    unapproved = run(ws, "deploy", "credit-risk:1", "--endpoint", "risk", env=as_admin)  # approval.required: 1
+    assert unapproved.returncode == 2 and "credit-risk:1 is candidate" in unapproved.stderr, unapproved.stderr
+    for v in (1, 2):  # through the server: validated by the admin, approved by bob (not the author)
+        ok(ws, "models", "stage", f"credit-risk:{v}", "validated", env=as_admin)
+        ok(ws, "approve", f"credit-risk:{v}", "--reason", "reviewed", env=as_bob)
     deployed = json.loads(ok(ws, "deploy", "credit-risk:1", "--endpoint", "risk", "--json", env=as_admin))
     assert deployed["routing"]["routes"] == [{"version": 1, "weight": 100}] and deployed["generation"] == 1
+    # version 3 is an unapproved candidate: it may be shadowed (it never answers), not routed
+    assert run(ws, "endpoints", "route", "risk", "--set", "1=90", "--set", "3=10", env=as_admin).returncode == 2
     routed = ok(ws, "endpoints", "route", "risk", "--set", "1=90", "--set", "2=10", "--shadow", "3",
                 "--sticky-header", "x-user", "--json", env=as_admin)
     assert json.loads(routed)["generation"] == 2
+    # the API's own prefix in SHIPYARD_SERVER names the same server
+    with_prefix = _env(SHIPYARD_SERVER=url + "/api/v1/", SHIPYARD_TOKEN=tokens["admin"])
+    assert ok(ws, "endpoints", "list", "--json", env=with_prefix) == ok(ws, "endpoints", "list", "--json")
     for args in [("endpoints", "list"), ("endpoints", "show", "risk"),
                  ("endpoints", "log", "risk", "--since", "2026-01-01")]:
         assert ok(ws, *args, "--json", env=as_admin) == ok(ws, *args, "--json")
@@ -167,8 +178,7 @@ def test_endpoints_through_the_server_and_commands_that_need_the_local_store(rem
     assert bad.returncode == 2 and "sum to 95" in bad.stderr
     unknown = run(ws, "endpoints", "show", "nope", env=as_admin)
     assert unknown.returncode == 2 and "nope" in unknown.stderr
-    denied = run(ws, "deploy", "credit-risk:2", "--endpoint", "risk",
-                 env=_env(SHIPYARD_SERVER=url, SHIPYARD_TOKEN=tokens["bob"]))
+    denied = run(ws, "deploy", "credit-risk:2", "--endpoint", "risk", env=as_bob)
     assert denied.returncode == 2 and "may not deploy" in denied.stderr
     # run trains here and serve reads this store: with a server configured they say so instead of crashing
     for args in (("run",), ("serve", "--port", str(free_port()))):

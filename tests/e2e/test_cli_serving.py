@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from builders import make_skops_model
+from builders import approve, make_skops_model
 
 
-def _versions(cli, tmp_path: Path, n: int) -> None:  # type: ignore[no-untyped-def]
+def _versions(cli, tmp_path: Path, n: int, approved: int | None = None) -> None:  # type: ignore[no-untyped-def]
     """`shipyard init` in the CLI's folder, then n versions of churn registered in-process (registration
-    through the CLI is tested in test_cli_models.py and costs seconds per call)."""
+    through the CLI is tested in test_cli_models.py and costs seconds per call); the first ``approved``
+    (default: all) approved, the rest left candidates."""
     from shipyard.config import Settings
     from shipyard.workspace import Workspace
 
@@ -18,14 +19,16 @@ def _versions(cli, tmp_path: Path, n: int) -> None:  # type: ignore[no-untyped-d
     model = make_skops_model(tmp_path / "m.skops")
     ws = Workspace.open(tmp_path / "ws", settings=Settings(actor="alice"))
     try:
-        for _ in range(n):
+        for v in range(1, n + 1):
             ws.models.register("churn", model, "sklearn")
+            if v <= (n if approved is None else approved):
+                approve(ws, f"churn:{v}")
     finally:
         ws.close()
 
 
 def test_deploy_list_show_route_and_usage_errors(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    _versions(cli, tmp_path, 3)
+    _versions(cli, tmp_path, 3, approved=2)  # version 3 stays a candidate: it may only be shadowed
     r = cli("deploy", "churn:1", "--endpoint", "scoring", "--json")
     assert r.returncode == 0, r.stderr
     ep = json.loads(r.stdout)
@@ -74,6 +77,38 @@ def test_deploy_list_show_route_and_usage_errors(cli, tmp_path: Path) -> None:  
     r = cli("deploy", "churn:2", "--endpoint", "scoring", "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["routing"]["routes"] == [{"version": 2, "weight": 100}]
+
+
+def test_only_approved_versions_answer_traffic(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _versions(cli, tmp_path, 4, approved=1)
+    assert cli("deploy", "churn:1", "--endpoint", "scoring").returncode == 0
+    # approval.required: 1 (the default): a candidate may not answer, by deploy or by routing
+    candidate = cli("deploy", "churn:2", "--endpoint", "scoring")
+    assert candidate.returncode == 2, candidate.stdout + candidate.stderr
+    for needle in ("stage", "churn:2 is candidate", "approval.required", "shipyard approve churn:2"):
+        assert needle in candidate.stderr, needle
+    routed = cli("endpoints", "route", "scoring", "--set", "1=90", "--set", "2=10")
+    assert routed.returncode == 2 and "churn:2 is candidate" in routed.stderr
+    # ...but it may be shadowed: a shadow never answers a client
+    shadow = cli("endpoints", "route", "scoring", "--set", "1=100", "--shadow", "2", "--json")
+    assert shadow.returncode == 0, shadow.stderr
+    assert json.loads(shadow.stdout)["routing"]["shadow"] == [2]
+    # a rejected version never answers, whatever the approval setting
+    rejected = cli("reject", "churn:3", "--reason", "fails the fairness review", env={"SHIPYARD_ACTOR": "bob"})
+    assert rejected.returncode == 0, rejected.stderr
+    cfg = tmp_path / "ws" / "shipyard.yaml"
+    cfg.write_text(cfg.read_text().replace("required: 1", "required: 0"))
+    rejected = cli("deploy", "churn:3", "--endpoint", "scoring")
+    assert rejected.returncode == 2 and "churn:3 is rejected" in rejected.stderr, rejected.stderr
+    # without required approvals a candidate may answer
+    assert cli("deploy", "churn:4", "--endpoint", "scoring", "--weight", "10").returncode == 0
+    # a stored artifact that no longer matches its hash is refused at deploy (a failed check: exit 1)
+    digest = json.loads(cli("models", "show", "churn:1", "--json").stdout)["artifact_digest"]
+    blob = tmp_path / "ws" / ".shipyard" / "artifacts" / "sha256" / digest[:2] / digest[2:]
+    blob.write_bytes(blob.read_bytes()[:-10])
+    tampered = cli("deploy", "churn:1", "--endpoint", "other")
+    assert tampered.returncode == 1 and digest in tampered.stderr and "tampered" in tampered.stderr, tampered.stderr
+    assert "other" not in cli("endpoints", "list").stdout
 
 
 def test_viewer_cannot_deploy_or_route(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

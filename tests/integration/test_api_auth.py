@@ -74,14 +74,15 @@ def _reject(f: Fixture) -> Request:
 
 
 def _deploy(f: Fixture) -> Request:
-    return "POST", "/api/v1/endpoints", {"json": {"ref": f"m:{f.version()}", "endpoint": f"ep{next(_n)}"}}
+    return "POST", "/api/v1/endpoints", {"json": {"ref": f"m:{f.version(Stage.APPROVED)}",
+                                                  "endpoint": f"ep{next(_n)}"}}
 
 
 def _route(f: Fixture) -> Request:
     name = f"ep{next(_n)}"
-    f.ws.endpoints.deploy(f"m:{f.version()}", name)
+    f.ws.endpoints.deploy(f"m:{f.version(Stage.APPROVED)}", name)
     return "PUT", f"/api/v1/endpoints/{name}/routing", {"json": {
-        "routes": [{"version": f.version(), "weight": 100}], "sticky_header": "x-user"}}
+        "routes": [{"version": f.version(Stage.APPROVED), "weight": 100}], "sticky_header": "x-user"}}
 
 
 def _add_user(f: Fixture) -> Request:
@@ -172,12 +173,15 @@ def test_every_mutating_route_for_every_role(workspace: Workspace, tmp_path: Pat
 
 def test_tokens_are_self_service_and_revocation_takes_effect(workspace: Workspace) -> None:
     with live_api(workspace) as api, httpx.Client(base_url=api.url, timeout=60) as http:
-        # A viewer may mint and revoke their own tokens, not list everyone's.
+        # A viewer may mint, list and revoke their own tokens, not list everyone's.
         r = http.post("/api/v1/users/u-viewer/tokens", json={"name": "laptop"}, headers=api.headers("viewer"))
         assert r.status_code == 200
         mine = r.json()
         assert mine["token"].startswith("shp_") and mine["prefix"] == mine["token"][:10]
-        assert http.get("/api/v1/tokens", headers=api.headers("viewer")).status_code == 403
+        # without ?user a viewer gets their own tokens; naming someone else is refused
+        listed = http.get("/api/v1/tokens", headers=api.headers("viewer"))
+        assert listed.status_code == 200 and {t["user"] for t in listed.json()} == {"u-viewer"}
+        assert http.get("/api/v1/tokens", params={"user": "u-gone"}, headers=api.headers("viewer")).status_code == 403
         own = http.get("/api/v1/tokens", params={"user": "u-viewer"}, headers=api.headers("viewer"))
         assert own.status_code == 200 and "token" not in own.text.replace('"token_', "")  # no secrets listed
         fresh = {"Authorization": f"Bearer {mine['token']}"}

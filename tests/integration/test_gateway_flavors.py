@@ -8,13 +8,14 @@ import io
 import json
 import pickle
 import zipfile
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 import pytest
-from tests.builders import free_port
+from tests.builders import approve, free_port
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("skl2onnx")
@@ -106,15 +107,19 @@ def env(tmp_path_factory):
     ws = Workspace.init(root / "ws", settings=Settings(actor="alice"))
     single, per_col = onnx_models(root)
     ws.models.register("onnx-single", single, "onnx", signature=SIG)
+    approve(ws, "onnx-single:1")
     ws.endpoints.deploy("onnx-single:1")
     mv = ws.models.register("onnx-cols", per_col, "onnx")  # signature from the graph's input names
     assert [i["name"] for i in mv.signature["inputs"]] == COLUMNS
+    approve(ws, "onnx-cols:1")
     ws.endpoints.deploy("onnx-cols:1")
     (root / "scorer.zip").write_bytes(pyfunc_zip())
     ws.models.register("scorer", root / "scorer.zip", "pyfunc")
+    approve(ws, "scorer:1")
     ws.endpoints.deploy("scorer:1")
     # Bytes skip registration's inspect: the gateway's own check at load must still refuse the pickle.
     ws.models.register("sneaky", pyfunc_zip({"weights.bin": pickle.dumps({"w": 1})}), "pyfunc", signature=SIG)
+    approve(ws, "sneaky:1")
     ws.endpoints.deploy("sneaky:1")
     with ServerThread(build_gateway(ws), free_port()) as srv:
         yield {"url": srv.url, "ws": ws, "root": root, "single": single, "per_col": per_col}
@@ -184,12 +189,14 @@ def test_pyfunc_user_class_is_served(env) -> None:
     assert {"no", "yes"} == set(doc["predictions"])
 
 
-@pytest.mark.parametrize("name", ["weights.pkl", "weights.bin"])
-def test_pyfunc_with_a_pickle_is_refused_at_registration(env, name: str) -> None:
+@pytest.mark.parametrize(("name", "protocol"), [("weights.pkl", 4), ("weights.bin", 5), ("weights.dat", 0),
+                                                ("weights.dat", 1), ("weights.txt", 2)])
+def test_pyfunc_with_a_pickle_is_refused_at_registration(env, name: str, protocol: int) -> None:
     from shipyard.serving.flavors.base import UnsafeArtifactError
 
-    path = env["root"] / f"bad-{name}.zip"
-    path.write_bytes(pyfunc_zip({name: pickle.dumps([1, 2, 3])}))
+    path = env["root"] / f"bad-{name}-{protocol}.zip"
+    # protocols 0 and 1 have no PROTO header: found by decoding the opcodes, never by loading
+    path.write_bytes(pyfunc_zip({name: pickle.dumps({"w": [1.5, 2], "cls": OrderedDict}, protocol=protocol)}))
     with pytest.raises(UnsafeArtifactError) as err:
         env["ws"].models.register("bad", path, "pyfunc")
     assert err.value.value == name and "pickle" in str(err.value.expected)

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from tests.builders import free_port
+from tests.builders import approve, free_port
 
 N_FEATURES = 6
 COLUMNS = [f"f{i}" for i in range(N_FEATURES)]
@@ -63,9 +63,11 @@ def env(tmp_path_factory, credit_csv):
     ws = Workspace.init(root / "ws", settings=Settings(actor="alice"))
     model, X = train_hgb(root / "hgb.skops")
     ws.models.register("hgb", root / "hgb.skops", "sklearn")
+    approve(ws, "hgb:1")
     ws.endpoints.deploy("hgb:1", "hgb")
     pipe, sig = train_credit_pipeline(root / "credit.skops", credit_csv)
     ws.models.register("credit", root / "credit.skops", "sklearn", signature=sig)
+    approve(ws, "credit:1")
     ws.endpoints.deploy("credit:1")
     opts: GatewayOptions = options_from(ws)
     opts.max_body_bytes = 64 * 1024

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.builders import free_port, make_skops_model
+from tests.builders import approve, free_port, make_skops_model
 
 SOURCE = '''
 import os
@@ -65,6 +65,7 @@ def served(tmp_path: Path):  # type: ignore[no-untyped-def]
 
     ws = Workspace.init(tmp_path / "ws", settings=Settings(actor="alice"))
     ws.models.register("steady", make_skops_model(tmp_path / "m.skops"), "sklearn", signature=SIG)
+    approve(ws, "steady:1")
     ws.endpoints.deploy("steady:1")
     gw = build_gateway(ws)
     gw.options.poll_interval_s = 0.2
@@ -83,6 +84,7 @@ def test_a_crash_while_loading_is_retried_and_the_version_served(served) -> None
     ws, gw, url, tmp = served
     marker = tmp / "crashed-once"
     ws.models.register("flaky", _zip(marker, always=False), "pyfunc", signature=SIG)
+    approve(ws, "flaky:1")
     ws.endpoints.deploy("flaky:1")
     assert _wait(marker.exists), "the first load never ran"
     assert _wait(lambda: _predict(url, "flaky").status_code == 200), gw.state.failures
@@ -96,6 +98,7 @@ def test_a_model_that_always_kills_the_process_is_given_up_on(served) -> None:  
 
     ws, gw, url, tmp = served
     ws.models.register("poison", _zip(tmp / "poison-marker", always=True), "pyfunc", signature=SIG)
+    approve(ws, "poison:1")
     ws.endpoints.deploy("poison:1")
     budget = sum(routing_table.RETRY_DELAYS_S) + 20
     assert _wait(lambda: "poison" in gw.state.failures and "poison" not in gw.state._retries

@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.builders import free_port
+from tests.builders import approve, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(sys.platform != "linux", reason="pidfd_getfd is Linux-only")]
 
@@ -119,6 +119,7 @@ def start_two_workers(root: Path, versions: int) -> tuple[subprocess.Popen[str],
     ws = Workspace.init(root / "ws", settings=Settings(actor="alice"))
     for v in range(versions):
         ws.models.register("m", make_model(root / f"m{v}.skops", v), "sklearn")
+        approve(ws, f"m:{v + 1}")
     ws.endpoints.deploy("m:1", "ep")
     ws.close()
     port = free_port()

@@ -15,7 +15,7 @@ import httpx
 import numpy as np
 import pytest
 
-from builders import make_skops_model
+from builders import approve, make_skops_model
 
 N = 4
 
@@ -74,6 +74,7 @@ def served(tmp_path_factory):
     root = tmp_path_factory.mktemp("proto")
     ws = Workspace.init(root / "ws", settings=Settings(actor="alice"))
     ws.models.register("m", make_skops_model(root / "m.skops", n_features=N), "sklearn")
+    approve(ws, "m:1")
     ws.endpoints.deploy("m:1", "m")
     opts = options_from(ws)
     opts.max_body_bytes = 4096
@@ -204,6 +205,7 @@ def test_the_model_process_exits_with_the_gateway(tmp_path: Path):
 
     ws = Workspace.init(tmp_path / "ws", settings=Settings(actor="alice"))
     ws.models.register("m", make_skops_model(tmp_path / "m.skops", n_features=N), "sklearn")
+    approve(ws, "m:1")
     ws.endpoints.deploy("m:1", "m")
     gw = build_gateway(ws)
     with ServerThread(gw, _port()) as srv:

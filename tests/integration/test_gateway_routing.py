@@ -11,7 +11,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.builders import free_port
+from tests.builders import approve, free_port
+
+from shipyard.store.artifacts.base import ArtifactIntegrityError
 
 COLUMNS = [f"f{i}" for i in range(4)]
 BODY = {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64", "data": [0.1, 0.2, 0.3, 0.4]}]}
@@ -37,6 +39,7 @@ def env(tmp_path, db_url):
     ws = Workspace.init(tmp_path / "ws", settings=Settings(db_url=db_url, actor="alice"))
     for v in range(1, 4):
         ws.models.register("m", train(tmp_path / f"m{v}.skops", v), "sklearn")
+        approve(ws, f"m:{v}")
     ws.endpoints.deploy("m:1", "ep")
     gw = build_gateway(ws)
     with ServerThread(gw, free_port()) as srv:
@@ -104,8 +107,11 @@ def test_tampered_artifact_is_refused_and_old_version_keeps_serving(env, caplog)
     data = bytearray(blob.read_bytes())
     data[len(data) // 2] ^= 0xFF
     blob.write_bytes(bytes(data))
+    with pytest.raises(ArtifactIntegrityError):  # `shipyard deploy` checks the hash and refuses at once
+        ws.endpoints.deploy("m:2", "ep")
     with caplog.at_level(logging.ERROR, logger="shipyard.serving"):
-        ep = ws.endpoints.deploy("m:2", "ep")
+        # a routing change trusts the registry; the gateway verifies every artifact it loads
+        ep = ws.endpoints.set_routing("ep", {"routes": [{"version": 2, "weight": 100}]})
         deadline = time.monotonic() + 10
         while "ep" not in gw.state.failures:
             assert time.monotonic() < deadline

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.builders import approve
 
 pytestmark = pytest.mark.slow
 COLUMNS = [f"f{i}" for i in range(4)]
@@ -75,6 +76,7 @@ def test_90_10_split_over_10000_requests(tmp_path: Path) -> None:
     ws = Workspace.init(root, settings=Settings(actor="alice"))
     for v in (1, 2):
         ws.models.register("m", _model(tmp_path / f"m{v}.skops", v), "sklearn")
+        approve(ws, f"m:{v}")
     ws.endpoints.deploy("m:1", "ep")
     ws.endpoints.set_routing("ep", {"routes": [{"version": 1, "weight": 90}, {"version": 2, "weight": 10}]})
     ws.close()

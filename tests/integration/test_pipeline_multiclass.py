@@ -80,10 +80,11 @@ def test_wine_runs_end_to_end_with_multiclass_metrics_equal_to_sklearn(wine_ws: 
 
 def _serve_and_check_labels(ws: Workspace, rows: pd.DataFrame, expected: list[str], proba: np.ndarray) -> None:
     import httpx
-    from tests.builders import free_port
+    from tests.builders import approve, free_port
 
     from shipyard.serving.server import ServerThread, build_gateway
 
+    approve(ws, "wine-cultivar:1")
     ws.endpoints.deploy("wine-cultivar:1", "wine")
     with ServerThread(build_gateway(ws), free_port()) as srv:
         r = httpx.post(f"{srv.url}/v1/endpoints/wine/predict", json={"instances": rows.to_dict("records")})

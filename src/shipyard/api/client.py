@@ -88,8 +88,12 @@ class Transport:
     def __init__(self, url: str, token: str | None, *, timeout: float = 120.0,
                  http: httpx.Client | None = None) -> None:
         self.url = url.rstrip("/")
+        if self.url.endswith(PREFIX):  # SHIPYARD_SERVER=http://host:8700/api/v1 means the same server
+            self.url = self.url[: -len(PREFIX)]
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.http = http or httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+        # an unreachable host fails in seconds; an answer may take long (a model upload, a big listing)
+        self.http = http or httpx.Client(base_url=self.url, headers=headers,
+                                         timeout=httpx.Timeout(timeout, connect=10.0))
 
     def request(self, method: str, path: str, **kw: Any) -> httpx.Response:
         try:

@@ -44,9 +44,15 @@ def token_create(ctx: typer.Context, user: str = typer.Argument(...),
                  expires_days: float | None = typer.Option(None, "--expires-days", help="Lifetime in days."),
                  as_json: bool = JSON) -> None:
     """Create a token for USER; it is printed once and only its hash is stored."""
-    from shipyard.cli.output import out, print_json
+    import math
 
-    ttl = timedelta(days=expires_days) if expires_days else None
+    from shipyard.cli.output import out, print_json
+    from shipyard.errors import InvalidInputError
+
+    if expires_days is not None and not (math.isfinite(expires_days) and 0 < expires_days <= 3660):
+        raise InvalidInputError(field="--expires-days", value=expires_days,
+                                expected="a number of days > 0 and at most 3660 (omit it for no expiry)")
+    ttl = timedelta(days=expires_days) if expires_days is not None else None
     nt = open_workspace(ctx).users.create_token(user, name=name, expires_in=ttl)
     if as_json:
         print_json(nt.to_dict())

@@ -8,19 +8,20 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, func, select
 
-from shipyard.clock import Clock
+from shipyard.clock import Clock, iso
 from shipyard.core.hashing import sha256_bytes
 from shipyard.core.limits import NAME_MAX, check_int, check_length
-from shipyard.core.permissions import Permission, Principal, Role, authorize, parse_role
-from shipyard.errors import InvalidInputError
+from shipyard.core.permissions import Permission, Principal, Role, authorize, can, parse_role
+from shipyard.errors import ConflictError, InvalidInputError
 from shipyard.governance import audit
 from shipyard.governance.errors import InvalidTokenError, PrincipalExistsError, PrincipalNotFoundError
 from shipyard.store.sql import tables as t
 from shipyard.store.sql.engine import Database
 
 TOKEN_PREFIX = "shp_"
+MAX_TOKEN_LIFETIME = timedelta(days=10 * 366)
 
 
 def hash_token(token: str) -> str:
@@ -62,7 +63,7 @@ class NewToken:
 
 
 def _iso(v: datetime | None) -> str | None:
-    return None if v is None else v.isoformat()
+    return iso(v) or None
 
 
 def _aware(v: datetime | None) -> datetime | None:
@@ -96,6 +97,13 @@ class UserService:
         r = parse_role(role)
         with self.db.begin() as conn:
             row = self._row(conn, name)
+            if row.role == Role.ADMIN.value and r is not Role.ADMIN and not row.disabled:
+                admins = conn.execute(select(func.count()).select_from(t.principals).where(
+                    t.principals.c.role == Role.ADMIN.value, t.principals.c.disabled.is_(False))).scalar()
+                if int(admins or 0) <= 1:
+                    raise ConflictError(f"role: {name} is the last admin; make someone else admin first",
+                                        field="role", value=r.value,
+                                        expected="admin (another admin must exist before this one steps down)")
             conn.execute(t.principals.update().where(t.principals.c.id == row.id).values(role=r.value))
             audit.append(conn, self.actor.name, "user.role", f"user:{name}", {"role": row.role},
                          {"role": r.value}, self.clock)
@@ -118,9 +126,14 @@ class UserService:
         """Create a token for ``user``; admins may create for anyone, others only for themselves."""
         if user != self.actor.name:
             authorize(self.actor, Permission.ADMIN)
+        check_length("token name", name, NAME_MAX)
+        if expires_in is not None and not (timedelta(0) < expires_in <= MAX_TOKEN_LIFETIME):
+            raise InvalidInputError(field="expires", value=str(expires_in),
+                                    expected=f"a lifetime > 0 and at most {MAX_TOKEN_LIFETIME.days} days "
+                                             "(leave it unset for a token that does not expire)")
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         now = self.clock.now()
-        expires = now + expires_in if expires_in else None
+        expires = now + expires_in if expires_in is not None else None
         with self.db.begin() as conn:
             row = self._row(conn, user)
             tid = cast("Row[Any]", conn.execute(t.tokens.insert().values(
@@ -144,6 +157,9 @@ class UserService:
                 raise PrincipalNotFoundError(field="token", value=token_id, expected="an existing token id")
             if row.user != self.actor.name:
                 authorize(self.actor, Permission.ADMIN)
+            if row.revoked_at is not None:
+                raise ConflictError(f"token {token_id}: already revoked at {_iso(row.revoked_at)}", field="token",
+                                    value=token_id, expected="a token that is not revoked")
             conn.execute(t.tokens.update().where(t.tokens.c.id == token_id).values(revoked_at=now))
             audit.append(conn, self.actor.name, "token.revoke", f"user:{row.user}", {"token_id": token_id},
                          {"token_id": token_id, "revoked_at": now.isoformat()}, self.clock)
@@ -151,6 +167,9 @@ class UserService:
                          _iso(row.expires_at), now.isoformat())
 
     def list_tokens(self, user: str | None = None) -> builtins.list[TokenInfo]:
+        """``user``'s tokens; without a user, everyone's for an admin and one's own for anyone else."""
+        if user is None and not can(self.actor, Permission.ADMIN):
+            user = self.actor.name
         if user != self.actor.name:
             authorize(self.actor, Permission.ADMIN)
         q = select(t.tokens, t.principals.c.name.label("user")).join(

@@ -8,13 +8,12 @@ SQLite by the write lock taken at BEGIN IMMEDIATE, so concurrent registrations g
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import Connection, Row, func, select
 
-from shipyard.clock import Clock
+from shipyard.clock import Clock, iso
 from shipyard.core.hashing import Digest
 from shipyard.core.limits import TAG_KEY_MAX, check_int, check_length, preview
 from shipyard.core.permissions import Permission, Principal, authorize
@@ -24,6 +23,7 @@ from shipyard.governance import audit
 from shipyard.registry.errors import AliasNotFoundError, ModelNotFoundError, VersionNotFoundError
 from shipyard.registry.models import ModelDetail, ModelSummary, ModelVersion
 from shipyard.registry.refs import ModelRef, check_alias, check_name, parse_ref
+from shipyard.registry.signature import check_evaluation, check_signature
 from shipyard.store.artifacts.base import ArtifactStore
 from shipyard.store.sql import tables as t
 from shipyard.store.sql.dialects import insert_ignore
@@ -41,10 +41,6 @@ def check_tag(key: str, value: str) -> None:
     if not isinstance(value, str) or "\x00" in value:
         raise InvalidInputError(field=f"tag {preview(key)}", value=value if isinstance(value, str) else repr(value),
                                 expected="text without NUL characters")
-
-
-def _iso(v: datetime | None) -> str:
-    return "" if v is None else v.isoformat()
 
 
 class RegistryService:
@@ -76,6 +72,9 @@ class RegistryService:
         check_name(name, "model")
         for k, v in (tags or {}).items():
             check_tag(k, str(v))
+        # What `models show`, the card, gates and the gateway read later must have the shape they expect.
+        signature = check_signature(signature)
+        check_evaluation(evaluation)
         from shipyard.serving.flavors import factory as flavors
 
         fl = flavors.create(flavor)
@@ -277,7 +276,7 @@ class RegistryService:
         stages = {s: int(n) for s, n in conn.execute(
             select(MV.c.stage, func.count()).where(MV.c.model_id == m.id).group_by(MV.c.stage).order_by(MV.c.stage))}
         return ModelSummary(m.name, m.description, int(m.latest_version), aliases, stages,
-                            _iso(m.created_at), m.created_by)
+                            iso(m.created_at), m.created_by)
 
     def _version(self, conn: Connection, r: Row[Any]) -> ModelVersion:
         vid = r.id
@@ -287,16 +286,16 @@ class RegistryService:
                                                .where(t.model_tags.c.version_id == vid).order_by(t.model_tags.c.key))}
         lin = [{"kind": x.kind, "ref": x.ref, "digest": x.digest, "role": x.role} for x in conn.execute(
             select(t.lineage).where(t.lineage.c.version_id == vid).order_by(t.lineage.c.id))]
-        appr = [{"principal": x.principal, "decision": x.decision, "reason": x.reason, "at": _iso(x.at)}
+        appr = [{"principal": x.principal, "decision": x.decision, "reason": x.reason, "at": iso(x.at)}
                 for x in conn.execute(select(t.approvals).where(t.approvals.c.version_id == vid)
                                       .order_by(t.approvals.c.id))]
-        hist = [{"from": x.from_stage, "to": x.to_stage, "actor": x.actor, "reason": x.reason, "at": _iso(x.at)}
+        hist = [{"from": x.from_stage, "to": x.to_stage, "actor": x.actor, "reason": x.reason, "at": iso(x.at)}
                 for x in conn.execute(select(t.stage_history).where(t.stage_history.c.version_id == vid)
                                       .order_by(t.stage_history.c.id))]
         return ModelVersion(
             model=r.model_name, version=int(r.version), flavor=r.flavor, stage=r.stage,
             artifact_digest=r.artifact_digest, artifact_size=int(r.artifact_size), signature=r.signature,
             provenance=r.provenance or {}, evaluation=r.evaluation, reports=r.reports or {}, run_id=r.run_id,
-            description=r.description or "", created_at=_iso(r.created_at), created_by=r.created_by,
+            description=r.description or "", created_at=iso(r.created_at), created_by=r.created_by,
             aliases=aliases, tags=tags, lineage=lin, approvals=appr, stage_history=hist,
         )

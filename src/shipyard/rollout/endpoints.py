@@ -15,10 +15,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, select
 
-from shipyard.clock import Clock
+from shipyard.clock import Clock, iso
 from shipyard.core import routing
 from shipyard.core.permissions import Permission, Principal, authorize
 from shipyard.core.routing import RoutingTable
+from shipyard.core.stages import Stage
 from shipyard.errors import ConflictError, InvalidInputError, NotFoundError
 from shipyard.governance import audit
 from shipyard.registry.refs import check_name, parse_ref
@@ -31,6 +32,18 @@ E = t.endpoints
 
 class EndpointNotFoundError(NotFoundError):
     """No endpoint with that name."""
+
+
+class VersionNotServableError(ConflictError):
+    """The version's stage does not allow it to get (answering) traffic."""
+
+
+_HOW = {Stage.CANDIDATE: "move it to validated (`shipyard models stage REF validated`), then `shipyard approve REF` "
+                         "by someone other than its author",
+        Stage.VALIDATED: "`shipyard approve REF` by someone other than its author"}
+
+# Stages whose versions may answer an endpoint's clients while approvals are required.
+SERVABLE = (Stage.APPROVED, Stage.PRODUCTION, Stage.RETIRED)
 
 
 @dataclass(slots=True)
@@ -78,10 +91,6 @@ class VersionSpec:
     labels: list[Any] | None = None
 
 
-def _iso(v: datetime | None) -> str:
-    return "" if v is None else v.isoformat()
-
-
 def _labels(signature: dict[str, Any] | None, provenance: dict[str, Any]) -> list[Any] | None:
     """The label of each class index of a pipeline-trained classifier: the signature's typed output labels,
     or (versions registered before the signature carried them) the provenance's ``classes`` as text."""
@@ -108,6 +117,8 @@ class EndpointService:
         mref = parse_ref(ref)
         mv = self._resolve(ref)
         name = check_name(endpoint or mref.name, "endpoint")
+        self._check_servable(mv, answering=weight != 0)
+        self._check_artifact(mv)
         now = self.clock.now()
         with self.db.begin() as conn:
             row = conn.execute(select(E).where(E.c.name == name)).first()
@@ -133,8 +144,9 @@ class EndpointService:
         tbl = table if isinstance(table, RoutingTable) else routing.parse(table)
         with self.db.begin() as conn:
             row = self._row(conn, name)
+        served = set(tbl.served)
         for v in tbl.versions:
-            self._resolve(f"{row.model}:{v}")
+            self._check_servable(self._resolve(f"{row.model}:{v}"), answering=v in served)
         now = self.clock.now()
         with self.db.begin() as conn:
             row = self._row(conn, name)
@@ -156,7 +168,7 @@ class EndpointService:
         authorize(self.actor, Permission.READ)
         with self.db.read() as conn:
             rows = conn.execute(select(t.feedback).where(t.feedback.c.endpoint == endpoint).order_by(t.feedback.c.id))
-            return [{"request_id": r.request_id, "row": r.row, "label": r.label, "at": _iso(r.at)} for r in rows]
+            return [{"request_id": r.request_id, "row": r.row, "label": r.label, "at": iso(r.at)} for r in rows]
 
     def prediction_log(self, name: str, since: str | None = None, limit: int = 10) -> PredictionLogView:
         """What the gateways logged for ``name`` (flushed every few seconds), per version, joined with the
@@ -209,6 +221,32 @@ class EndpointService:
             raise InvalidInputError(field="registry", value=None, expected="an EndpointService built with a registry")
         return self.registry.get_version(ref)
 
+    def _check_servable(self, mv: Any, *, answering: bool) -> None:
+        """Refuse a version that may not get traffic: rejected or archived ones never; while the workspace
+        requires approvals (``approval.required``), a version that answers clients must be approved (or be,
+        or have been, in production). A shadow never answers, so an unapproved candidate may be shadowed
+        (the usual way to watch a challenger on live traffic before approving it); an archived one may not."""
+        stage = Stage(mv.stage)
+        ref = f"{mv.model}:{mv.version}"
+        if stage is Stage.ARCHIVED or (answering and stage is Stage.REJECTED):
+            raise VersionNotServableError(
+                f"stage: {ref} is {stage.value} and cannot get {'traffic' if answering else 'shadow traffic'}",
+                field="stage", value=stage.value, expected=" | ".join(s.value for s in SERVABLE))
+        required = int(getattr(self.registry, "approvals_required", 0) or 0)
+        if answering and required > 0 and stage not in SERVABLE:
+            how = _HOW.get(stage, "approve it").replace("REF", ref)
+            raise VersionNotServableError(
+                f"stage: {ref} is {stage.value}; this workspace requires {required} approval(s) before a version "
+                f"answers traffic (approval.required in shipyard.yaml): {how}, or route it as a shadow",
+                field="stage", value=stage.value,
+                expected=" | ".join(s.value for s in SERVABLE))
+
+    def _check_artifact(self, mv: Any) -> None:
+        """The stored artifact still hashes to the digest it was registered with (the gateway checks again at
+        load; failing here tells the deployer now instead of in a gateway log)."""
+        if self.artifacts is not None:
+            self.artifacts.get_bytes(mv.artifact_digest)
+
     @staticmethod
     def _same_model(row: Row[Any], model: str) -> None:
         if row.model != model:
@@ -233,4 +271,4 @@ class EndpointService:
     @staticmethod
     def _endpoint(r: Row[Any]) -> Endpoint:
         return Endpoint(r.name, r.model, r.routing, int(r.generation), r.config or {},
-                        _iso(r.created_at), _iso(r.updated_at))
+                        iso(r.created_at), iso(r.updated_at))

@@ -34,13 +34,32 @@ ENTRY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".dill", ".cloudpickle")
 
 
+class _Discard:
+    def write(self, text: str) -> int:
+        return len(text)
+
+
 def _is_pickle(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bool:
-    """Sniff content too: a pickle renamed to weights.bin starts with PROTO (0x80) and a protocol 2..5."""
+    """Sniff content too: a pickle renamed to weights.bin starts with PROTO (0x80) and a protocol 2..5;
+    protocols 0 and 1 have no header, so any other member that decodes as a whole pickle (opcodes up to
+    STOP with a consistent stack, checked by ``pickletools``, which only decodes: it never imports or calls
+    anything) is one too."""
     if info.is_dir() or info.file_size < 2:
         return False
     with zf.open(info) as f:
         head = f.read(2)
-    return head[0] == 0x80 and 2 <= head[1] <= 5
+        if head[0] == 0x80 and 2 <= head[1] <= 5:
+            return True
+        if head[:1] == b"\x80":  # PROTO with an unknown protocol: not a pickle this Python can load
+            return False
+        data = head + f.read()
+    import pickletools
+
+    try:
+        pickletools.dis(data, out=_Discard())  # type: ignore[arg-type]
+    except Exception:  # noqa: BLE001 - any decoding failure means "not a pickle"
+        return False
+    return True
 
 
 def _open(data: bytes) -> tuple[zipfile.ZipFile, str]:
