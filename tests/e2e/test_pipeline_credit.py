@@ -67,6 +67,8 @@ def test_init_and_first_run_registers_version_1_with_reports(credit_template) ->
     assert "gates" in out and "roc_auc >= 0.75" in out and "pass" in out and "threshold" in out
     assert "credit-risk:1 registered, stage validated" in out
     assert "task classification: 2 classes (good, bad), positive 'bad' (inferred from the target)" in out
+    # groups below evaluation.min_group_size are named on the console, not only in the report
+    assert "warning: evaluation.fairness.sensitive: Marital has" in out and "min_group_size" in out
     for name in ("report.json", "report.html", "junit.xml"):
         assert (root / ".shipyard/reports/credit-risk/1" / name).stat().st_size > 0
     assert (root / "data/NOTICE.md").read_text().count("MIT") >= 1

@@ -115,6 +115,10 @@ def _render(result: Any, con: Any) -> None:
                           "[green]pass[/]" if g["passed"] else "[red]FAIL[/]", g["note"]] for g in result.gates]))
     if result.task:
         con.print(task_line(result))
+    from rich.markup import escape
+
+    for w in result.warnings:
+        con.print(f"[yellow]warning[/]: {escape(w)}")
     colour = "green" if result.status == "succeeded" else "red"
     verb = "already registered (nothing changed)" if "register" in result.cached else "registered"
     con.print(f"[{colour}]{result.model}:{result.version}[/] {verb}, stage [bold]{result.stage}[/] "

@@ -44,6 +44,7 @@ class RunResult:
     positive: str | None = None
     failure: dict[str, Any] | None = None  # the error's type, field, value, expected and message
     failure_exit: int | None = None  # the CLI's exit code for that error (2 input, 130 interrupted, 70 a bug)
+    warnings: list[str] = field(default_factory=list)  # the evaluation's (too-small groups, ...)
 
     @property
     def exit_code(self) -> int:
@@ -66,7 +67,7 @@ class RunResult:
                 "gates": self.gates, "reports": self.reports, "report_dir": self.report_dir,
                 "validation": self.validation, "error": self.error, "task": self.task,
                 "task_inferred": self.task_inferred, "classes": self.classes, "positive": self.positive,
-                "failure": self.failure}
+                "failure": self.failure, "warnings": self.warnings}
 
 
 def file_digest(path: Path) -> str:
@@ -130,6 +131,7 @@ def run_pipeline(ws: Workspace, *, force: bool = False, executor: str = "local",
         result.status = "succeeded" if gate["passed"] else "rejected"
         result.version, result.stage, result.reports = int(reg["version"]), reg["stage"], dict(reg["reports"])
         result.gates = list(gate["results"])
+        result.warnings = list(ctx.outputs.get("evaluate", {}).get("warnings") or [])
         dest = report_dir or ws.root / ".shipyard" / "reports" / spec.model / str(result.version)
         write_reports(ws, result.reports, dest, ctx.memo.get("report_files") or {},
                       "--report-dir" if report_dir is not None else "reports folder")

@@ -91,7 +91,7 @@ class EvaluateStep:
         main = opts.main
         ctx.log(f"{main} = {doc['metrics'].get(main)}; CI {doc['ci'].get(main)}")
         return {"evaluation": digest, "main_metric": main, "metrics": doc["metrics"],
-                "champion": None if champ_mv is None else champ_mv.ref}
+                "champion": None if champ_mv is None else champ_mv.ref, "warnings": list(doc.get("warnings") or [])}
 
 
 def _check_scores(model: Any, X: Any, task: str, flavor: str) -> None:
