@@ -4,13 +4,15 @@ Grammar (whitespace between tokens is free)::
 
     gate   := METRIC [ "vs" "champion" ] OP NUMBER [ "%" ] [ "(" "ci" ")" ]
     OP     := ">=" | "<=" | ">" | "<" | "==" | "!="
-    METRIC := [A-Za-z_][A-Za-z0-9_.]*
+    METRIC := [A-Za-z_][A-Za-z0-9_.]* | [A-Za-z_][A-Za-z0-9_.]*"."`COLUMN`
 
 ``roc_auc >= 0.8`` compares the new model's value with the bound. ``roc_auc vs champion >= -0.005``
 compares the difference new - champion; with ``%`` the relative difference
 ``100 * (new - champion) / |champion|``. ``(ci)`` passes only if the whole bootstrap confidence
 interval of the paired difference clears the bound (its lower end for ``>``/``>=``, its upper end
 for ``<``/``<=``). Champion gates pass with the note "no champion" when there is none yet.
+A per-column metric whose column name has spaces or other characters quotes it in backticks:
+``demographic_parity_difference.`Marital Status` <= 0.1``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ _TOKEN = re.compile(
     r"\s*(?:(?P<number>[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)"
     r"|(?P<op>>=|<=|==|!=|>|<)"
     r"|(?P<name>[A-Za-z_][A-Za-z0-9_.]*)"
+    r"|(?P<quoted>`[^`]+`)"
     r"|(?P<punct>[%()]))"
 )
 
@@ -41,7 +44,7 @@ class GateSyntaxError(InvalidInputError):
 
 @dataclass(frozen=True, slots=True)
 class Token:
-    kind: str  # number | op | name | punct | end
+    kind: str  # number | op | name | quoted | punct | end
     text: str
     pos: int
 
@@ -120,6 +123,11 @@ class _Parser:
 
     def parse(self) -> Gate:
         metric = self.take("name", "a metric name such as roc_auc").text
+        if metric.endswith(".") and self.peek().kind == "quoted":  # metric.`column with spaces`
+            metric += self.take("quoted", "a `column`").text[1:-1]
+        elif self.peek().kind == "quoted":
+            raise _error(self.text, self.peek().pos, "a quoted column must follow 'metric.'",
+                         "metric.`column name`")
         vs = False
         if self.peek().kind == "name" and self.peek().text.lower() == "vs":
             self.i += 1

@@ -18,6 +18,10 @@ from shipyard.errors import InvalidInputError
                                             ci=True)),
     ("f1 VS Champion > 1e-3", Gate("f1 VS Champion > 1e-3", "f1", ">", 0.001, vs_champion=True)),
     ("  brier <= .2  ", Gate("brier <= .2", "brier", "<=", 0.2)),
+    # a per-column metric whose column has a space: backtick-quoted
+    ("demographic_parity_difference.`Marital Status` <= 0.1",
+     Gate("demographic_parity_difference.`Marital Status` <= 0.1", "demographic_parity_difference.Marital Status",
+          "<=", 0.1)),
 ])
 def test_parse(text: str, gate: Gate) -> None:
     assert parse(text) == gate
@@ -33,6 +37,7 @@ def test_parse(text: str, gate: Gate) -> None:
     ("roc_auc >= 5%", 1, "vs champion"),
     ("roc_auc vs champion >= 0 (cx)", 27, "'ci'"),
     ("roc_auc vs champion == 0 (ci)", 21, "one of >= <= > <"),
+    ("roc_auc `x` >= 0", 9, "metric.`column name`"),
 ])
 def test_syntax_errors_name_gate_position_expected(text: str, position: int, expected: str) -> None:
     with pytest.raises(GateSyntaxError) as info:
