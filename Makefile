@@ -6,12 +6,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: test demo install lint bench clean chromium
 
-# --no-compile: byte-compiling every installed package (~1.6 GB) is much of the install time; Python
-# compiles what it imports on first use.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --no-compile -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
 install: $(STAMP)
