@@ -109,3 +109,19 @@ def test_export_writes_the_file_whole_or_not_at_all(ws: Workspace, db_url: str, 
     umask = os.umask(0)
     os.umask(umask)
     assert out.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+@pytest.mark.parametrize("command", [["export"], ["log"]])
+def test_reader_closing_the_pipe_is_not_an_error(ws: Workspace, db_url: str, command: list[str]) -> None:
+    """`shipyard audit export | head`: the reader goes away before the output is written. The CLI ends
+    quietly with SIGPIPE's conventional status (141), not 1 ("a check failed"), 2 or an internal error."""
+    env = {**os.environ, "SHIPYARD_DB_URL": db_url, "SHIPYARD_ACTOR": "alice"}
+    for k in ("SHIPYARD_SERVER", "SHIPYARD_TOKEN", "SHIPYARD_AUDIT_KEY"):
+        env.pop(k, None)
+    p = subprocess.Popen([sys.executable, "-m", "shipyard.cli.main", "-C", str(ws.root), "audit", *command],
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert p.stdout is not None and p.stderr is not None
+    p.stdout.close()  # before the interpreter has even imported the CLI: every write meets EPIPE
+    stderr = p.stderr.read().decode()
+    assert p.wait(timeout=120) == 141, stderr
+    assert stderr == ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -66,6 +67,13 @@ def run(argv: list[str] | None = None) -> None:
     debug = "--debug" in (argv if argv is not None else sys.argv)
     try:
         rv = app(args=argv, prog_name="shipyard", standalone_mode=False)
+        sys.stdout.flush()  # here, so a reader that went away (`| head`) is seen below, not at exit
+    except BrokenPipeError:
+        # `shipyard ... | head`: the reader closed the pipe. Die quietly as SIGPIPE would (128 + 13), as
+        # other command-line tools do, rather than report an internal error; stdout goes to /dev/null so
+        # the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)
     except exit_exc as exc:
         sys.exit(getattr(exc, "exit_code", 0))
     except abort_exc:
@@ -81,6 +89,8 @@ def run(argv: list[str] | None = None) -> None:
         err(f"error: {exc}")
         sys.exit(exit_code_for(exc))
     except SystemExit as exc:
+        if type(sys.stdout).__name__ == "PacifyFlushWrapper":  # click's answer to EPIPE: the reader went away
+            sys.exit(141)
         # With standalone_mode=False click returns its exit codes instead of raising SystemExit, so this one
         # came from code a command ran (a train function, a model's predict, a plugin): a user mistake.
         if debug:

@@ -17,8 +17,13 @@ def console(stderr: bool = False) -> Console:
 
     from rich.console import Console
 
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            # rich's default exits 1 (our "a check failed" code); the CLI entry point answers it as SIGPIPE
+            raise BrokenPipeError
+
     width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "160"))
-    return Console(stderr=stderr, highlight=False, width=width)
+    return _Console(stderr=stderr, highlight=False, width=width)
 
 
 def _default(o: Any) -> Any:
