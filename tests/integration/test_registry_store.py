@@ -50,6 +50,18 @@ def test_register_read_alias_stage(workspace: Workspace, tmp_path: Path) -> None
     assert verify_chain(events).ok
 
 
+def test_alias_refuses_rejected_and_archived(workspace: Workspace, tmp_path: Path) -> None:
+    model = make_skops_model(tmp_path / "m.skops")
+    workspace.models.register("m", model, "sklearn")
+    workspace.models.register("m", model, "sklearn")
+    workspace.models.set_alias("m", "champion", 1)
+    workspace.models.set_stage("m:2", "rejected", "failed review")
+    with pytest.raises(StageTransitionError, match="m:2 is rejected") as err:
+        workspace.models.set_alias("m", "champion", 2)
+    assert err.value.field == "version" and "candidate" in err.value.expected and "rejected" not in err.value.expected
+    assert workspace.models.get_version("m@champion").version == 1  # unchanged
+
+
 def test_approved_needs_approvals(workspace: Workspace, tmp_path: Path) -> None:
     workspace.models.register("m", make_skops_model(tmp_path / "m.skops"), "sklearn")
     workspace.models.set_stage("m:1", "validated")

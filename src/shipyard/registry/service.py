@@ -17,7 +17,7 @@ from shipyard.clock import Clock, iso
 from shipyard.core.hashing import Digest
 from shipyard.core.limits import TAG_KEY_MAX, check_int, check_length, preview
 from shipyard.core.permissions import Permission, Principal, authorize
-from shipyard.core.stages import Stage, parse_stage, transition
+from shipyard.core.stages import Stage, StageTransitionError, parse_stage, transition
 from shipyard.errors import InvalidInputError, PermissionDeniedError
 from shipyard.governance import audit
 from shipyard.registry.errors import AliasNotFoundError, ModelNotFoundError, VersionNotFoundError
@@ -28,6 +28,8 @@ from shipyard.store.artifacts.base import ArtifactStore
 from shipyard.store.sql import tables as t
 from shipyard.store.sql.dialects import insert_ignore
 from shipyard.store.sql.engine import Database
+
+_NO_ALIAS = (Stage.REJECTED, Stage.ARCHIVED)  # stages an alias may not point at
 
 MV, M = t.model_versions, t.models
 
@@ -131,6 +133,14 @@ class RegistryService:
         now = self.clock.now()
         with self.db.begin() as conn:
             row = self._row(conn, ModelRef(name, version=version))
+            if row.stage in _NO_ALIAS:
+                # the champion is what gates compare against and what `NAME@champion` deploys: a version
+                # that failed its gates or was withdrawn must not become it by a typo
+                raise StageTransitionError(
+                    f"alias: {name}:{version} is {row.stage}; an alias may not point at a "
+                    f"{' or '.join(s.value for s in _NO_ALIAS)} version",
+                    field="version", value=version,
+                    expected="a version in " + " | ".join(s.value for s in Stage if s not in _NO_ALIAS))
             old = conn.execute(select(MV.c.version).join(t.model_aliases, t.model_aliases.c.version_id == MV.c.id)
                                .where(t.model_aliases.c.model_id == row.model_id,
                                       t.model_aliases.c.alias == alias)).scalar()
