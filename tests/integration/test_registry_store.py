@@ -62,6 +62,24 @@ def test_alias_refuses_rejected_and_archived(workspace: Workspace, tmp_path: Pat
     assert workspace.models.get_version("m@champion").version == 1  # unchanged
 
 
+def test_a_version_holding_an_alias_cannot_be_rejected_or_archived(workspace: Workspace, tmp_path: Path) -> None:
+    model = make_skops_model(tmp_path / "m.skops")
+    workspace.models.register("m", model, "sklearn")
+    workspace.models.register("m", model, "sklearn")
+    workspace.models.set_alias("m", "champion", 1)
+    workspace.models.set_alias("m", "backup", 1)
+    for stage in ("rejected", "archived"):
+        with pytest.raises(StageTransitionError, match="m:1 holds alias") as err:
+            workspace.models.set_stage("m:1", stage, "withdrawn")
+        assert err.value.field == "stage" and err.value.value == stage
+        assert "backup, champion" in str(err.value)
+    assert workspace.models.get_version("m:1").stage == "candidate"  # unchanged, nothing half-written
+    workspace.models.set_alias("m", "champion", 2)
+    workspace.models.delete_alias("m", "backup")
+    assert workspace.models.set_stage("m:1", "archived", "withdrawn").stage == "archived"
+    assert workspace.models.get_version("m@champion").version == 2
+
+
 def test_approved_needs_approvals(workspace: Workspace, tmp_path: Path) -> None:
     workspace.models.register("m", make_skops_model(tmp_path / "m.skops"), "sklearn")
     workspace.models.set_stage("m:1", "validated")

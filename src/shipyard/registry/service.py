@@ -177,6 +177,16 @@ class RegistryService:
         row = self._row(conn, ref)
         current = Stage(row.stage)
         transition(current, target)
+        if target in _NO_ALIAS:
+            held = conn.execute(select(t.model_aliases.c.alias).where(t.model_aliases.c.version_id == row.id)
+                                .order_by(t.model_aliases.c.alias)).scalars().all()
+            if held:  # the rule set_alias keeps, from the other side: no alias ends up on a withdrawn version
+                names = ", ".join(held)
+                raise StageTransitionError(
+                    f"stage: {ref.name}:{row.version} holds alias(es) {names}; point them at another version "
+                    f"(`shipyard models alias {ref.name} {held[0]} VERSION`) or delete them "
+                    f"(`--delete`) before moving it to {target.value}",
+                    field="stage", value=target.value, expected=f"a version that holds no alias ({names} held)")
         if target is Stage.APPROVED:
             n = self.count_approvals(conn, row.id)
             if n < self.approvals_required:
