@@ -31,6 +31,18 @@ def test_add_show_versions_diff(workspace: Workspace, credit_csv: Path, tmp_path
     assert table.num_rows == 4454
 
 
+def test_a_header_only_file_is_refused_and_stores_nothing(workspace: Workspace, credit_csv: Path,
+                                                          tmp_path: Path) -> None:
+    from shipyard.data.errors import UnreadableDataError
+
+    empty = tmp_path / "empty.csv"
+    empty.write_text(credit_csv.read_text().splitlines()[0] + "\n")
+    with pytest.raises(UnreadableDataError, match="no data rows") as err:
+        workspace.datasets.add(empty, "credit")
+    assert (err.value.field, err.value.value) == ("rows", 0)
+    assert workspace.datasets.list() == []
+
+
 def test_concurrent_identical_adds_create_one_version(workspace: Workspace, credit_csv: Path) -> None:
     from concurrent.futures import ThreadPoolExecutor
 

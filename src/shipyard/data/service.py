@@ -100,6 +100,12 @@ class DatasetService:
         check_name(name, "name")
         path = Path(path)
         table = read_table(path)  # raises UnreadableDataError (exit 2) before anything is stored
+        if table.num_rows == 0:  # a header alone: nothing to profile, train on or compare against
+            from shipyard.data.errors import UnreadableDataError
+
+            raise UnreadableDataError(
+                f"{path}: no data rows (only a header with {table.num_columns} column(s)); "
+                "expected at least one row", field="rows", value=0, expected="at least 1 row")
         data = path.read_bytes()
         digest = sha256_bytes(data)
         existing = self._find_digest(name, digest)

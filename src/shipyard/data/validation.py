@@ -23,7 +23,8 @@ from shipyard.data.schema import (
 MAX_EXAMPLES = 5
 BOOLEAN_WORDS = ["true", "false", "t", "f", "yes", "no", "y", "n", "1", "0"]
 DATETIME_PATTERN = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$"
-CHECKS = ("missing_column", "extra_column", "type", "null", "range", "category")
+CHECKS = ("rows", "missing_column", "extra_column", "type", "null", "range", "category")
+TABLE = "(table)"  # the column name of a check on the whole table
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,8 @@ def validate_table(table: pa.Table, schema: DatasetSchema, *, ignore: Iterable[s
     rows = table.num_rows
     present = set(table.column_names)
     violations: list[Violation] = []
+    if rows == 0:  # an upstream job that wrote only a header: every per-column check would pass vacuously
+        violations.append(Violation(TABLE, "rows", 0, [], "at least 1 data row"))
     for col in schema.columns:
         if col.name not in skip and col.name not in present:
             violations.append(

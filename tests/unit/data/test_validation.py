@@ -45,6 +45,15 @@ def test_a_clean_csv_file_validates(tmp_path: Path) -> None:
     assert validate_table(read_table(tmp_path / "part.csv"), reference).violations == []
 
 
+def test_a_header_without_rows_fails_as_a_table_check(tmp_path: Path, schema: DatasetSchema) -> None:
+    header = CREDIT.read_text().splitlines()[0]
+    (tmp_path / "empty.csv").write_text(header + "\n")
+    report = validate_table(read_table(tmp_path / "empty.csv"), schema)
+    assert not report.ok and report.rows == 0
+    assert _summary(report)[0] == ("(table)", "rows", 0, [])
+    assert report.violations[0].expected == "at least 1 data row"
+
+
 def test_a_bad_file_gets_exactly_its_violations(tmp_path: Path, schema: DatasetSchema) -> None:
     lines = [line.split(",") for line in CREDIT.read_text().splitlines()[:201]]
     header = lines[0]
