@@ -107,18 +107,19 @@ def _numeric_profile(name: str, kind: str, column: pa.ChunkedArray, rows: int, b
     values = values[~np.isnan(values)]
     count = int(values.size)
     profile = ColumnProfile(name=name, count=count, null_rate=_null_rate(count, rows))
-    if count == 0:
+    values = values[np.isfinite(values)]  # ±inf counts as present, but bins, mean and std are of finite values
+    if values.size == 0:
         return profile
     # One sort serves quantiles, bin counts and the distinct count (Arrow's hash count is slow on floats).
     ordered = np.sort(values)
     edges = _sorted_quantile_edges(ordered, bins)
     below = np.searchsorted(ordered, edges[1:-1], side="left")  # same bins as counts_on_edges
     profile.bin_edges = edges.tolist()
-    profile.bin_counts = np.diff(np.concatenate([[0], below, [count]])).astype(np.int64).tolist()
+    profile.bin_counts = np.diff(np.concatenate([[0], below, [ordered.size]])).astype(np.int64).tolist()
     profile.distinct = int(np.count_nonzero(ordered[1:] != ordered[:-1]) + 1)
     if kind != "datetime":
         profile.mean = float(values.mean())
-        profile.std = float(values.std(ddof=1)) if count > 1 else 0.0
+        profile.std = float(values.std(ddof=1)) if values.size > 1 else 0.0
     return profile
 
 

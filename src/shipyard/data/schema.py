@@ -206,8 +206,9 @@ def _infer_column(name: str, column: pa.ChunkedArray) -> ColumnSchema:
     nullable = column.null_count > 0
     if kind in NUMERIC:
         values = as_float(column)
-        finite = values[~np.isnan(values)]
-        nullable = nullable or finite.size < values.size
+        present = values[~np.isnan(values)]
+        nullable = nullable or present.size < values.size
+        finite = present[np.isfinite(present)]  # ±inf is not a bound: it would allow every value (and is not JSON)
         if finite.size == 0:
             return ColumnSchema(name, kind, nullable)
         low, high = float(finite.min()), float(finite.max())

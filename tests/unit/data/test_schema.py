@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -157,3 +158,26 @@ def test_a_directory_is_not_a_data_file(tmp_path: Path) -> None:
 def test_csv_written_by_arrow_round_trips(tmp_path: Path, credit: pa.Table) -> None:
     pacsv.write_csv(credit.slice(0, 50), tmp_path / "c.csv")
     assert infer_schema(read_table(tmp_path / "c.csv")).names == credit.column_names
+
+
+def test_infinite_values_do_not_widen_the_inferred_range(tmp_path: Path) -> None:
+    import warnings
+
+    from shipyard.data.profile import profile_table
+    from shipyard.data.validation import validate_table
+
+    (tmp_path / "inf.csv").write_text("a,b\n1,2\n3,inf\n5,6\n7,-inf\n")
+    table = read_table(tmp_path / "inf.csv")
+    schema = infer_schema(table)
+    b = schema.column("b")
+    assert b is not None and (b.observed_min, b.observed_max) == (2.0, 6.0) and not b.nullable
+    json.dumps(schema.to_dict(), allow_nan=False)  # strict JSON: no Infinity
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning from inf arithmetic
+        profile = profile_table(table, schema)
+    col = profile.columns["b"]
+    assert col.count == 4 and col.null_rate == 0.0 and col.mean == 4.0
+    assert sum(col.bin_counts or []) == 2 and all(np.isfinite(col.bin_edges or []))
+    json.dumps(profile.to_dict(), allow_nan=False)
+    (v,) = validate_table(table, schema).violations  # the infinities are out of the finite range
+    assert (v.column, v.check, v.failing, v.examples) == ("b", "range", 2, ["inf", "-inf"])
