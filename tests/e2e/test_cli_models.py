@@ -94,3 +94,18 @@ def test_token_expiry_option_is_checked(cli) -> None:  # type: ignore[no-untyped
     assert json.loads(cli("users", "token", "list", "ana", "--json").stdout) == []
     r = cli("users", "token", "create", "ana", "--expires-days", "0.5", "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["expires_at"]
+
+
+def test_users_role_disable_and_enable(cli) -> None:  # type: ignore[no-untyped-def]
+    assert cli("init").returncode == 0
+    assert cli("users", "add", "ana", "--role", "viewer").returncode == 0
+    r = cli("users", "role", "ana", "deployer", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["role"] == "deployer", r.stderr
+    r = cli("users", "role", "ana", "owner")
+    assert r.returncode == 2 and "role" in r.stderr and "viewer | contributor" in r.stderr, r.stderr
+    r = cli("users", "disable", "ana")
+    assert r.returncode == 0 and "disabled user ana" in r.stdout, r.stderr
+    assert [u["disabled"] for u in json.loads(cli("users", "list", "--json").stdout) if u["name"] == "ana"] == [True]
+    assert json.loads(cli("users", "enable", "ana", "--json").stdout)["disabled"] is False
+    r = cli("users", "disable", "nobody")
+    assert r.returncode == 2 and "nobody" in r.stderr and "internal error" not in r.stderr, r.stderr

@@ -116,6 +116,12 @@ def test_remote_json_matches_local_and_tokens_stay_secret(remote: dict[str, obje
     ok(ws, "users", "token", "revoke", str(revoked["id"]))
     r = run(ws, "models", "list", env=_env(SHIPYARD_SERVER=url, SHIPYARD_TOKEN=revoked["token"]))
     assert r.returncode == 2 and "revoked" in r.stderr
+    # An admin disables bob through the server: bob's token stops working; enabling restores it.
+    assert json.loads(ok(ws, "users", "disable", "bob", "--json", env=as_admin))["disabled"] is True
+    off = run(ws, "models", "list", env=as_bob)
+    assert off.returncode == 2 and "user disabled" in off.stderr
+    ok(ws, "users", "enable", "bob", env=as_admin)
+    ok(ws, "models", "list", env=as_bob)
     missing = run(ws, "models", "list", env=_env(SHIPYARD_SERVER=url))
     assert missing.returncode == 2 and "bearer token is required" in missing.stderr
     dead = run(ws, "models", "list", env=_env(SHIPYARD_SERVER=f"http://127.0.0.1:{free_port()}",

@@ -93,6 +93,12 @@ def _set_role(f: Fixture) -> Request:
     return "PUT", "/api/v1/users/target/role", {"json": {"role": "contributor"}}
 
 
+def _disable(f: Fixture) -> Request:
+    name = f"off{next(_n)}"
+    f.ws.users.add(name, "viewer")
+    return "PUT", f"/api/v1/users/{name}/disabled", {"json": {"disabled": True}}
+
+
 def _create_token(f: Fixture) -> Request:  # for someone else: admin only (anyone may mint their own)
     return "POST", "/api/v1/users/target/tokens", {"json": {"name": "ci"}}
 
@@ -119,6 +125,7 @@ CASES: list[tuple[str, Permission, Callable[[Fixture], Request], bool]] = [
     ("PUT /endpoints/{name}/routing", Permission.DEPLOY, _route, True),
     ("POST /users", Permission.ADMIN, _add_user, True),
     ("PUT /users/{name}/role", Permission.ADMIN, _set_role, True),
+    ("PUT /users/{name}/disabled", Permission.ADMIN, _disable, True),
     ("POST /users/{name}/tokens", Permission.ADMIN, _create_token, True),
     ("DELETE /tokens/{token_id}", Permission.ADMIN, _revoke_token, True),
     ("GET /audit/events", Permission.AUDIT_READ, _audit_read, False),

@@ -56,3 +56,36 @@ def test_the_last_admin_cannot_step_down(workspace) -> None:  # type: ignore[no-
     assert workspace.users.set_role("root", "viewer").role == "viewer"
     with pytest.raises(ConflictError):
         workspace.users.set_role("second", "deployer")
+
+
+def test_a_disabled_users_tokens_stop_working_until_enabled(workspace) -> None:  # type: ignore[no-untyped-def]
+    from shipyard.governance.errors import InvalidTokenError
+    from shipyard.governance.service import authenticate
+
+    workspace.users.add("ana", "deployer")
+    token = workspace.users.create_token("ana").token
+    assert authenticate(workspace.db, token, workspace.clock).name == "ana"
+    info = workspace.users.set_disabled("ana", True)
+    assert (info.name, info.role, info.disabled) == ("ana", "deployer", True)
+    with pytest.raises(InvalidTokenError, match="user disabled"):
+        authenticate(workspace.db, token, workspace.clock)
+    assert [u.disabled for u in workspace.users.list() if u.name == "ana"] == [True]
+    assert workspace.users.set_disabled("ana", False).disabled is False
+    assert authenticate(workspace.db, token, workspace.clock).name == "ana"  # the same token works again
+    actions = [(e.action, e.before, e.after) for e in workspace.audit.log(subject="user:ana")]
+    assert ("user.disable", '{"disabled":false}', '{"disabled":true}') in actions
+    assert ("user.enable", '{"disabled":true}', '{"disabled":false}') in actions
+
+
+def test_the_last_enabled_admin_cannot_be_disabled(workspace) -> None:  # type: ignore[no-untyped-def]
+    workspace.users.add("root", "admin")
+    with pytest.raises(ConflictError, match="last admin") as err:
+        workspace.users.set_disabled("root", True)
+    assert err.value.field == "disabled"
+    assert [u.disabled for u in workspace.users.list() if u.name == "root"] == [False]
+    workspace.users.add("second", "admin")
+    assert workspace.users.set_disabled("root", True).disabled
+    with pytest.raises(ConflictError):  # "second" is now the only enabled admin
+        workspace.users.set_role("second", "viewer")
+    with pytest.raises(PermissionDeniedError):
+        workspace.as_principal(Principal("x", Role.DEPLOYER)).users.set_disabled("second", True)

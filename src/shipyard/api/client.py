@@ -277,6 +277,9 @@ class RemoteUsers:
     def set_role(self, name: str, role: str) -> UserInfo:
         return UserInfo(**self.t.json("PUT", f"/users/{_q(name)}/role", json={"role": role}))
 
+    def set_disabled(self, name: str, disabled: bool) -> UserInfo:
+        return UserInfo(**self.t.json("PUT", f"/users/{_q(name)}/disabled", json={"disabled": disabled}))
+
     def list(self) -> list[UserInfo]:
         return [UserInfo(**d) for d in self.t.json("GET", "/users")]
 

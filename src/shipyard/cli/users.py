@@ -25,6 +25,36 @@ def add(ctx: typer.Context, name: str = typer.Argument(...),
     print_json(u.to_dict()) if as_json else out(f"added user {u.name} with role {u.role}")
 
 
+@app.command("role")
+def role(ctx: typer.Context, name: str = typer.Argument(...),
+         new_role: str = typer.Argument(..., metavar="ROLE", help="viewer | contributor | approver | deployer | admin"),
+         as_json: bool = JSON) -> None:
+    """Change a user's role (the last admin cannot step down)."""
+    from shipyard.cli.output import out, print_json
+
+    u = open_workspace(ctx).users.set_role(name, new_role)
+    print_json(u.to_dict()) if as_json else out(f"{u.name} now has role {u.role}")
+
+
+@app.command("disable")
+def disable(ctx: typer.Context, name: str = typer.Argument(...), as_json: bool = JSON) -> None:
+    """Disable a user: their tokens stop working at once; their history stays (enable undoes it)."""
+    _set_disabled(ctx, name, True, as_json)
+
+
+@app.command("enable")
+def enable(ctx: typer.Context, name: str = typer.Argument(...), as_json: bool = JSON) -> None:
+    """Enable a disabled user again (their unexpired, unrevoked tokens work again)."""
+    _set_disabled(ctx, name, False, as_json)
+
+
+def _set_disabled(ctx: typer.Context, name: str, disabled: bool, as_json: bool) -> None:
+    from shipyard.cli.output import out, print_json
+
+    u = open_workspace(ctx).users.set_disabled(name, disabled)
+    print_json(u.to_dict()) if as_json else out(f"{'disabled' if disabled else 'enabled'} user {u.name} ({u.role})")
+
+
 @app.command("list")
 def list_(ctx: typer.Context, as_json: bool = JSON) -> None:
     """List users."""

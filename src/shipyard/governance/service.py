@@ -97,17 +97,35 @@ class UserService:
         r = parse_role(role)
         with self.db.begin() as conn:
             row = self._row(conn, name)
-            if row.role == Role.ADMIN.value and r is not Role.ADMIN and not row.disabled:
-                admins = conn.execute(select(func.count()).select_from(t.principals).where(
-                    t.principals.c.role == Role.ADMIN.value, t.principals.c.disabled.is_(False))).scalar()
-                if int(admins or 0) <= 1:
-                    raise ConflictError(f"role: {name} is the last admin; make someone else admin first",
-                                        field="role", value=r.value,
-                                        expected="admin (another admin must exist before this one steps down)")
+            if r is not Role.ADMIN:
+                self._keep_an_admin(conn, row, "role", r.value, "make someone else admin first")
             conn.execute(t.principals.update().where(t.principals.c.id == row.id).values(role=r.value))
             audit.append(conn, self.actor.name, "user.role", f"user:{name}", {"role": row.role},
                          {"role": r.value}, self.clock)
         return UserInfo(name, r.value, bool(row.disabled), _iso(row.created_at) or "")
+
+    def set_disabled(self, name: str, disabled: bool) -> UserInfo:
+        """Disable a user (every token of theirs stops working at once; nothing is deleted) or enable them again."""
+        authorize(self.actor, Permission.ADMIN)
+        with self.db.begin() as conn:
+            row = self._row(conn, name)
+            if disabled:
+                self._keep_an_admin(conn, row, "disabled", True, "make someone else admin before disabling them")
+            conn.execute(t.principals.update().where(t.principals.c.id == row.id).values(disabled=disabled))
+            audit.append(conn, self.actor.name, "user.disable" if disabled else "user.enable", f"user:{name}",
+                         {"disabled": bool(row.disabled)}, {"disabled": disabled}, self.clock)
+        return UserInfo(name, row.role, disabled, _iso(row.created_at) or "")
+
+    @staticmethod
+    def _keep_an_admin(conn: Any, row: Any, field: str, value: Any, advice: str) -> None:
+        """Refuse the change that would leave the workspace without an enabled admin."""
+        if row.role != Role.ADMIN.value or row.disabled:
+            return
+        admins = conn.execute(select(func.count()).select_from(t.principals).where(
+            t.principals.c.role == Role.ADMIN.value, t.principals.c.disabled.is_(False))).scalar()
+        if int(admins or 0) <= 1:
+            raise ConflictError(f"{field}: {row.name} is the last admin; {advice}", field=field, value=value,
+                                expected="another enabled admin first (a workspace always keeps one)")
 
     def list(self) -> list[UserInfo]:
         authorize(self.actor, Permission.READ)

@@ -28,6 +28,10 @@ class RoleBody(Body):
     role: RoleName
 
 
+class DisabledBody(Body):
+    disabled: bool
+
+
 class TokenBody(Body):
     name: ShortText = ""
     expires_in_seconds: float | None = Field(None, gt=0, le=10 * 366 * 86400)
@@ -46,6 +50,12 @@ def add_user(body: UserBody, ws: WS) -> dict[str, Any]:
 @router.put("/users/{name}/role", summary="Change a user's role (needs admin)")
 def set_role(name: UserParam, body: RoleBody, ws: WS) -> dict[str, Any]:
     return ws.users.set_role(name, body.role).to_dict()
+
+
+@router.put("/users/{name}/disabled", summary="Disable or enable a user; a disabled user's tokens stop working "
+            "(needs admin)")
+def set_disabled(name: UserParam, body: DisabledBody, ws: WS) -> dict[str, Any]:
+    return ws.users.set_disabled(name, body.disabled).to_dict()
 
 
 @router.post("/users/{name}/tokens", summary="Create a token (admin, or the user for themselves); shown once")
