@@ -92,3 +92,14 @@ def test_user_errors_exit_2_without_traceback(cli) -> None:  # type: ignore[no-u
     assert r.returncode == 2 and "--name" in r.stderr
     r = cli("models", "show", "bad name!")
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_messages_are_never_broken_into_lines_on_a_narrow_or_piped_console(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    assert cli("init").returncode == 0
+    empty = tmp_path / "empty.csv"
+    empty.write_text("a,b\n")
+    r = cli("data", "add", str(empty), "--name", "e", env={"COLUMNS": "30"})
+    assert r.returncode == 2
+    assert "no data rows (only a header with 2 column(s)); expected at least one row" in r.stderr, r.stderr
+    r = cli("audit", "verify", env={"COLUMNS": "30"})
+    assert r.returncode == 0 and len(r.stdout.strip().splitlines()) == 1, r.stdout

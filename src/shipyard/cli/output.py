@@ -57,11 +57,13 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]], **kw: An
 
 
 def out(*objs: Any) -> None:
-    console().print(*objs)
+    # A sentence is never broken into lines by us (the terminal wraps it; `grep` and scripts see it whole);
+    # tables and panels are laid out to the console's width.
+    console().print(*objs, soft_wrap=all(isinstance(o, str) for o in objs))
 
 
 def err(message: str) -> None:
-    console(stderr=True).print(message, markup=False)
+    console(stderr=True).print(message, markup=False, soft_wrap=True)
 
 
 def write_file(option: str, path: Any, data: str | bytes) -> None:
