@@ -14,8 +14,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Test files run in parallel, one file per worker process (a file's module fixtures start its servers once);
+# each worker has its own throwaway PostgreSQL database. `make test PYTEST_ARGS=-n0` runs them serially.
+PYTEST_ARGS ?= -n auto --maxprocesses 4 --dist loadfile
 test: $(STAMP) chromium
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # The HTML-report test renders reports in headless Chromium (it fails without it under CI=true).
 chromium:
