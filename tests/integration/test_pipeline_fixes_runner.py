@@ -63,3 +63,26 @@ def test_a_second_run_in_one_process_trains_with_the_changed_helper(example_ws) 
         assert run_pipeline(ws).executed == []
     finally:
         ws.close()
+
+
+def test_a_helper_imported_inside_the_train_function_is_found_and_keyed(example_ws) -> None:  # type: ignore[no-untyped-def]
+    import sys
+
+    ws = _fast(example_ws("regression"))
+    (ws.root / "pipeline/lazyhelp.py").write_text("ALPHA = 2.0\n")
+    train = ws.root / "pipeline/train.py"
+    text = train.read_text()
+    train.write_text(text.replace('Ridge(alpha=float(params.get("alpha", 1.0)))',
+                                  '(__import__("importlib").import_module("lazyhelp") and '
+                                  'Ridge(alpha=__import__("lazyhelp").ALPHA))'))
+    path_before = list(sys.path)
+    try:
+        first = run_pipeline(ws)  # the import runs when train() is called, after the module was loaded
+        assert "train" in first.executed and first.version == 1
+        assert list(ws.models.get_version("diabetes-progression:1").provenance["code"]["modules"]) == [
+            "pipeline/lazyhelp.py"]
+        assert sys.path == path_before  # the folder is on sys.path only while train runs
+        (ws.root / "pipeline/lazyhelp.py").write_text("ALPHA = 40.0\n")
+        assert "train" in run_pipeline(ws).executed  # and a change to it retrains
+    finally:
+        ws.close()

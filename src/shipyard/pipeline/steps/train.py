@@ -7,6 +7,7 @@ import importlib.util
 import io
 import sys
 import traceback
+from collections.abc import Iterator
 from typing import Any
 
 from shipyard.pipeline.context import RunContext
@@ -47,8 +48,9 @@ class TrainStep:
         roots = (s.root, s.train_file.parent)
         forget_local_modules(roots)
         try:
-            fn = load_function(s.train_file, s.train_function)
-            model = _call(ctx, fn, X_train, y_train)
+            with importable_siblings(s.train_file):  # also for an `import helpers` inside train() itself
+                fn = load_function(s.train_file, s.train_function)
+                model = _call(ctx, fn, X_train, y_train)
             files = imported_files(s.root, roots, s.train_file)
         finally:
             forget_local_modules(roots)
@@ -126,6 +128,18 @@ def _call(ctx: RunContext, fn: Any, X_train: Any, y_train: Any) -> Any:
             ctx.log(out.getvalue())
 
 
+@contextlib.contextmanager
+def importable_siblings(path: Any) -> Iterator[None]:
+    """The user file's folder first on sys.path while it is imported and while its function runs."""
+    folder = str(path.parent)
+    sys.path.insert(0, folder)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):
+            sys.path.remove(folder)
+
+
 def load_function(path: Any, name: str) -> Any:
     """Import ``name`` from the user's file (its folder first on sys.path for sibling imports)."""
     from shipyard.errors import InvalidInputError
@@ -135,9 +149,9 @@ def load_function(path: Any, name: str) -> Any:
     if spec is None or spec.loader is None:
         raise InvalidInputError(field="pipeline.train", value=str(path), expected="an importable Python file")
     module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(path.parent))
     try:
-        spec.loader.exec_module(module)
+        with importable_siblings(path):
+            spec.loader.exec_module(module)
     except SystemExit as exc:
         raise TrainFunctionError(f"pipeline.train: importing {path.name} called sys.exit({exc.code!r})",
                                  field="pipeline.train", value=str(path),
@@ -146,9 +160,6 @@ def load_function(path: Any, name: str) -> Any:
         raise TrainFunctionError(f"pipeline.train: importing {path.name} failed: {type(exc).__name__}: {exc}",
                                  field="pipeline.train", value=str(path),
                                  expected="an importable Python file") from None
-    finally:
-        with contextlib.suppress(ValueError):
-            sys.path.remove(str(path.parent))
     fn = getattr(module, name, None)
     if not callable(fn):
         raise InvalidInputError(field="pipeline.train", value=f"{path.name}:{name}",
