@@ -80,6 +80,18 @@ def test_show_and_diff(cli, credit_csv: Path, tmp_path: Path) -> None:  # type: 
     cols = {c["column"]: c for c in d["columns"]}
     assert cols["Debt"]["change"] == "removed"
     assert cols["Income"]["shift"] > cols["Age"]["shift"]
+    assert d["threshold"] == 0.2 and "Income" in d["drifted"] and "Age" not in d["drifted"]  # shipyard.yaml's
+    r = cli("data", "diff", "credit@1", "credit@2")
+    assert r.returncode == 0 and "drifted above 0.2: " in r.stdout and "Income" in r.stdout  # report only
+    r = cli("data", "diff", "credit@1", "credit@2", "--fail-on-drift")
+    assert r.returncode == 1, r.stdout  # a check that failed
+    same = cli("data", "diff", "credit@1", "credit@1", "--fail-on-drift", "--json")
+    assert same.returncode == 0 and json.loads(same.stdout)["drifted"] == []
+    huge = max(c["shift"] or 0 for c in d["columns"]) + 1
+    assert cli("data", "diff", "credit@1", "credit@2", "--fail-on-drift", "--threshold", str(huge)).returncode == 0
+    for bad in ("-1", "nan", "inf"):
+        r = cli("data", "diff", "credit@1", "credit@2", "--threshold", bad)
+        assert r.returncode == 2 and "--threshold" in r.stderr and "finite number >= 0" in r.stderr, (bad, r.stderr)
     r = cli("data", "show", "nope")
     assert r.returncode == 2 and "credit" in r.stderr
 

@@ -90,18 +90,35 @@ def show(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME or NAME@V
 
 @app.command("diff")
 def diff(ctx: typer.Context, a: str = typer.Argument(..., help="NAME@VERSION"),
-         b: str = typer.Argument(..., help="NAME@VERSION"), as_json: bool = JSON) -> None:
+         b: str = typer.Argument(..., help="NAME@VERSION"),
+         threshold: float | None = typer.Option(
+             None, "--threshold", help="A column has drifted when its shift is above this "
+                                       "[default: validation.drift.threshold of shipyard.yaml, 0.2]"),
+         fail_on_drift: bool = typer.Option(False, "--fail-on-drift", help="Exit 1 when a column has drifted."),
+         as_json: bool = JSON) -> int:
     """Schema changes and per-column distribution shift between two versions."""
-    from shipyard.cli.output import out, print_json, table
+    import math
 
-    d = open_workspace(ctx).datasets.diff(a, b)
+    from shipyard.cli.output import out, print_json, table
+    from shipyard.errors import InvalidInputError
+
+    ws = open_workspace(ctx)
+    if threshold is None:
+        threshold = ws.config.validation.drift.threshold
+    elif not math.isfinite(threshold) or threshold < 0:
+        raise InvalidInputError(field="--threshold", value=threshold, expected="a finite number >= 0")
+    d = ws.datasets.diff(a, b)
+    drifted = d.drifted(threshold)
     if as_json:
-        print_json(d.to_dict())
-        return
-    out(f"{a} ({d.rows_before} rows) → {b} ({d.rows_after} rows)")
-    out(table(None, ["column", "change", "type before", "type after", "shift", "test"],
-              [[c.column, c.change, c.before_type, c.after_type,
-                "" if c.shift is None else f"{c.shift:.4f}", c.test] for c in d.columns]))
+        print_json({**d.to_dict(), "threshold": threshold, "drifted": drifted})
+    else:
+        out(f"{a} ({d.rows_before} rows) → {b} ({d.rows_after} rows)")
+        out(table(None, ["column", "change", "type before", "type after", "shift", "test", "drifted"],
+                  [[c.column, c.change, c.before_type, c.after_type,
+                    "" if c.shift is None else f"{c.shift:.4f}", c.test,
+                    "yes" if c.column in drifted else ""] for c in d.columns]))
+        out(f"drifted above {threshold:g}: {', '.join(drifted)}" if drifted else f"no column drifted above {threshold:g}")
+    return 1 if fail_on_drift and drifted else 0
 
 
 @app.command("validate")

@@ -53,6 +53,10 @@ class DatasetDiff:
             "columns": [c.to_dict() for c in self.columns],
         }
 
+    def drifted(self, threshold: float) -> list[str]:
+        """Columns whose shift is above ``threshold`` (the rule of ``validation.drift.threshold``)."""
+        return [c.column for c in self.columns if c.shift is not None and c.shift > threshold]
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DatasetDiff:
         return cls(
