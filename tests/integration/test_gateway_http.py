@@ -359,6 +359,9 @@ def test_feedback_is_stored(env):
     assert len(mine) == 1 and mine[0]["label"] == 1 and mine[0]["prediction"] == r.json()["predictions"][0]
     three = sorted((x["row"], x["label"]) for x in view.recent if x["request_id"] == "three-rows")
     assert three == [(0, 1), (1, 0), (2, 0)]  # row 2: the latest label sent for it
+    stored_keys = {(f["request_id"], f["row"]) for f in env["ws"].endpoints.list_feedback("hgb")}
+    # "as-text" was never served: accepted (another replica may have served it), and shown as unmatched
+    assert (view.feedback, view.feedback_unmatched) == (len(stored_keys), 1)
     # the log and the feedback are observable too
     text = httpx.get(env["url"] + "/metrics").text
     written = re.search(r'^shipyard_prediction_log_rows_total\{endpoint="hgb",outcome="written"\} (\S+)$', text, re.M)

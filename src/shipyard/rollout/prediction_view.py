@@ -25,6 +25,10 @@ class PredictionLogView:
     versions: list[dict[str, Any]] = field(default_factory=list)
     recent: list[dict[str, Any]] = field(default_factory=list)
     skipped_files: list[str] = field(default_factory=list)  # in the log folder but not prediction-log Parquet
+    feedback: int = 0  # labels stored for the endpoint
+    # labels that label no logged row here: request not sampled, older than `since`, or an id never served
+    # (the gateway accepts any id: another replica may have served it, and the log is sampled)
+    feedback_unmatched: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -39,7 +43,7 @@ def summarize(endpoint: str, since: str | None, table: Any, feedback: dict[tuple
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    view = PredictionLogView(endpoint, since)
+    view = PredictionLogView(endpoint, since, feedback=len(feedback), feedback_unmatched=len(feedback))
     if table is None or table.num_rows == 0:
         return view
     rid, row = table["request_id"], table["row"]
@@ -48,6 +52,9 @@ def summarize(endpoint: str, since: str | None, table: Any, feedback: dict[tuple
     multi = pc.unique(pc.filter(rid, pc.greater(row, 0)))  # requests that predicted several rows
     single = pc.invert(pc.is_in(rid, value_set=multi))
     keys = pc.binary_join_element_wise(rid, pc.cast(row, pa.string()), "\x1f")
+    view.feedback_unmatched = (
+        len(whole) - _true(pc.is_in(pa.array(list(whole), pa.string()), value_set=pc.filter(rid, single)))
+        + len(per_row) - _true(pc.is_in(pa.array(list(per_row), pa.string()), value_set=keys)))
     labelled = pc.or_(pc.and_(single, pc.is_in(rid, value_set=pa.array(list(whole), pa.string()))),
                       pc.is_in(keys, value_set=pa.array(list(per_row), pa.string()))).to_numpy(zero_copy_only=False)
 
@@ -97,6 +104,12 @@ def summarize(endpoint: str, since: str | None, table: Any, feedback: dict[tuple
                             "label": label_of(f"{rec['request_id']}\x1f{rec['row']}", rec["request_id"], one),
                             "latency_ms": round(float(rec["latency_ms"]), 3)})
     return view
+
+
+def _true(mask: Any) -> int:
+    import pyarrow.compute as pc
+
+    return int(pc.sum(mask).as_py() or 0)
 
 
 def _number(v: Any) -> float:

@@ -45,6 +45,8 @@ def test_counts_latency_and_accuracy_per_version_join_single_row_requests_only()
     assert [r["label"] for r in view.recent] == [None, "bad", None]
     assert view.recent[1] == {"time": (T0 + timedelta(seconds=5)).isoformat(), "request_id": "d", "version": 2,
                               "row": 0, "prediction": "bad", "label": "bad", "latency_ms": 10.0}
+    # "zz" was never logged and "m" is ambiguous (a whole-request label on a two-row request)
+    assert (view.feedback, view.feedback_unmatched) == (5, 2)
 
 
 def test_integer_classes_compare_with_their_labels_and_values_give_mae() -> None:
@@ -58,7 +60,9 @@ def test_integer_classes_compare_with_their_labels_and_values_give_mae() -> None
 def test_an_empty_log_and_the_recent_limit() -> None:
     assert summarize("ep", "2026-11-29T00:00:00+00:00", None, {}).to_dict() == {
         "endpoint": "ep", "since": "2026-11-29T00:00:00+00:00", "rows": 0, "requests": 0, "versions": [],
-        "recent": [], "skipped_files": []}
+        "recent": [], "skipped_files": [], "feedback": 0, "feedback_unmatched": 0}
+    lost = summarize("ep", None, None, {("x", None): 1, ("y", 0): 0})
+    assert (lost.feedback, lost.feedback_unmatched) == (2, 2)  # nothing logged: every label is unmatched
     table = _table([(f"r{i}", 1, 0, 1.0, 0) for i in range(20)])
     assert len(summarize("ep", None, table, {}, limit=0).recent) == 0
     assert [r["request_id"] for r in summarize("ep", None, table, {}, limit=2).recent] == ["r18", "r19"]
@@ -72,3 +76,4 @@ def test_row_feedback_labels_its_row_of_a_multi_row_request() -> None:
     view = summarize("ep", None, table, feedback, limit=4)
     assert (view.versions[0]["labelled"], view.versions[0]["accuracy"]) == (3, pytest.approx(2 / 3))
     assert [r["label"] for r in view.recent] == [None, "bad", "good", "good"]
+    assert (view.feedback, view.feedback_unmatched) == (4, 1)  # only ("m", None): rows m/1, m/2, s/0 match
