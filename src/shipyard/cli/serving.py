@@ -130,14 +130,13 @@ def register(app: typer.Typer) -> None:
             return
         for path in view.skipped_files:
             out(f"[yellow]skipped[/] {path}: not a readable prediction-log Parquet file")
-        if not view.rows:
-            out(f"{name}: nothing logged{' since ' + view.since if view.since else ''} yet "
-                "(gateways flush the log every few seconds; serving.log_sample_rate sets the share logged)")
         if view.feedback_unmatched:
             out(f"[yellow]feedback[/]: {view.feedback_unmatched} of {view.feedback} label(s) match no logged row "
                 f"{'since ' + view.since if view.since else 'in the log'} (the request was not sampled, is older, "
                 "or its id was never served)")
         if not view.rows:
+            out(f"{name}: nothing logged{' since ' + view.since if view.since else ''} yet "
+                "(gateways flush the log every few seconds; serving.log_sample_rate sets the share logged)")
             return
 
         def num(v: Any, spec: str) -> str:
