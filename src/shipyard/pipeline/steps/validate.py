@@ -82,6 +82,6 @@ def _reference_version(ctx: RunContext, dataset: str, version: int) -> int | Non
 def _drift(ctx: RunContext, before: str, after: str, threshold: float) -> dict[str, Any]:
     diff = ctx.ws.datasets.diff(before, after)
     drifted = set(diff.drifted(threshold))
-    cols = [{"column": c.column, "change": c.change, "test": c.test or None, "shift": c.shift,
+    cols = [{"column": c.column, "change": c.change, "test": c.test, "shift": c.shift,
              "drifted": c.column in drifted} for c in diff.columns]
     return {"threshold": threshold, "reference": before, "columns": cols}
