@@ -117,7 +117,8 @@ def diff(ctx: typer.Context, a: str = typer.Argument(..., help="NAME@VERSION"),
                   [[c.column, c.change, c.before_type, c.after_type,
                     "" if c.shift is None else f"{c.shift:.4f}", c.test,
                     "yes" if c.column in drifted else ""] for c in d.columns]))
-        out(f"drifted above {threshold:g}: {', '.join(drifted)}" if drifted else f"no column drifted above {threshold:g}")
+        out(f"drifted above {threshold:g}: {', '.join(drifted)}" if drifted
+            else f"no column drifted above {threshold:g}")
     return 1 if fail_on_drift and drifted else 0
 
 
