@@ -265,7 +265,7 @@ def test_every_workers_log_is_flushed_at_shutdown_and_read_back_by_the_cli(tmp_p
             r = httpx.post(f"{url}/v1/endpoints/ep/predict", json=ROW, headers={"x-request-id": f"req-{i}"})
             assert r.status_code == 200, r.text
             ids.append(r.headers["x-request-id"])
-        for rid in ids[:10]:
+        for rid in [*ids[:10], "never-served"]:  # accepted: another replica could have served it
             fb = httpx.post(f"{url}/v1/endpoints/ep/feedback", json={"request_id": rid, "label": 1})
             assert fb.status_code == 202, fb.text
     finally:
@@ -278,3 +278,7 @@ def test_every_workers_log_is_flushed_at_shutdown_and_read_back_by_the_cli(tmp_p
     assert (view["rows"], view["requests"]) == (40, 40)
     assert sorted(r["request_id"] for r in view["recent"]) == sorted(ids)
     assert view["versions"][0]["labelled"] == 10 and view["versions"][0]["accuracy"] is not None
+    assert (view["feedback"], view["feedback_unmatched"]) == (11, 1)
+    text = subprocess.run([*CLI, "endpoints", "log", "ep", "--since", "all"], cwd=tmp_path / "ws", env=cli_env(),
+                          capture_output=True, text=True, timeout=120)
+    assert text.returncode == 0 and "1 of 11 label(s) match no logged row" in text.stdout, text.stdout + text.stderr
