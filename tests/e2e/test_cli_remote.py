@@ -101,7 +101,8 @@ def test_remote_json_matches_local_and_tokens_stay_secret(remote: dict[str, obje
     as_bob = _env(SHIPYARD_SERVER=url, SHIPYARD_TOKEN=tokens["bob"])
     approved = json.loads(ok(ws, "approve", "credit-risk:2", "--reason", "reviewed", "--json", env=as_bob))
     assert approved["stage"] == "approved"
-    for args in [("models", "show", "credit-risk:2"), ("data", "show", "small")]:
+    for args in [("models", "show", "credit-risk:2"), ("data", "show", "small"),
+                 ("data", "diff", "small@1", "small", "--fail-on-drift")]:
         assert ok(ws, *args, "--json", env=as_admin) == ok(ws, *args, "--json")
     assert ok(ws, "audit", "log", "--json", env=as_admin) == ok(ws, "audit", "log", "--json")
     assert "intact" in ok(ws, "audit", "verify", env=as_bob)
