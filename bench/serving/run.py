@@ -373,7 +373,6 @@ def main() -> int:
             print(f"[bench] {name} ...", file=sys.stderr, flush=True)
             res = bench_server(servers[name], data, args, reaper)
             res["measured_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-
             print(f"[bench] {name}: {res['status']} {res.get('reason', '')}", file=sys.stderr, flush=True)
             results[name] = res
     except KeyboardInterrupt:

@@ -75,7 +75,7 @@ class PipelineSpec(_Strict):
 
 
 class DriftSpec(_Strict):
-    threshold: float = 0.2
+    threshold: float = Field(0.2, ge=0, allow_inf_nan=False)  # a shift above it is drift (PSI by default)
 
 
 class ValidationSpec(_Strict):

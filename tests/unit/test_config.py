@@ -25,6 +25,13 @@ def test_deploy_steps_range() -> None:
         parse_project({"deploy": {"steps": [5, 150]}})
 
 
+@pytest.mark.parametrize("bad", [-0.1, float("nan"), float("inf")])
+def test_drift_threshold_is_a_finite_non_negative_number(bad: float) -> None:
+    with pytest.raises(InvalidInputError) as exc:
+        parse_project({"validation": {"drift": {"threshold": bad}}})
+    assert "validation.drift.threshold" in str(exc.value)
+
+
 def test_defaults() -> None:
     cfg = parse_project({})
     assert cfg.auth == "optional" and cfg.approval.required == 1

@@ -16,6 +16,7 @@ from shipyard.clock import Clock, iso
 from shipyard.core.hashing import Digest, sha256_bytes
 from shipyard.core.limits import parse_int
 from shipyard.core.permissions import Permission, Principal, authorize
+from shipyard.data.errors import UnreadableDataError
 from shipyard.errors import InvalidInputError, NotFoundError
 from shipyard.governance import audit
 from shipyard.store.artifacts.base import ArtifactStore
@@ -101,8 +102,6 @@ class DatasetService:
         path = Path(path)
         table = read_table(path)  # raises UnreadableDataError (exit 2) before anything is stored
         if table.num_rows == 0:  # a header alone: nothing to profile, train on or compare against
-            from shipyard.data.errors import UnreadableDataError
-
             raise UnreadableDataError(
                 f"{path}: no data rows (only a header with {table.num_columns} column(s)); "
                 "expected at least one row", field="rows", value=0, expected="at least 1 row")
