@@ -85,7 +85,7 @@ def test_native_flavor_variants_end_to_end(tmp_path: Path, flavor: str, code: st
     assert mv["flavor"] == flavor and mv["stage"] == "validated"
     assert mv["evaluation"]["metrics"]["roc_auc"] > 0.75
     assert mv["provenance"]["estimator"].startswith(flavor)
-    from shipyard.serving.flavors.factory import create
+    from shipyard.flavors.factory import create
     from shipyard.workspace import Workspace
 
     with Workspace.open(root) as ws:

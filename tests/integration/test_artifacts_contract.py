@@ -76,7 +76,7 @@ def test_prediction_log_reads_back_by_endpoint_hour_and_columns(store) -> None: 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from shipyard.serving.prediction_log import read_log
+    from shipyard.telemetry.prediction_log import read_log
 
     def put(endpoint: str, hour: str, rid: str, at: datetime) -> None:
         table = pa.table({"request_id": [rid], "timestamp": pa.array([at], pa.timestamp("us", tz="UTC")),

@@ -192,7 +192,7 @@ def test_pyfunc_user_class_is_served(env) -> None:
 @pytest.mark.parametrize(("name", "protocol"), [("weights.pkl", 4), ("weights.bin", 5), ("weights.dat", 0),
                                                 ("weights.dat", 1), ("weights.txt", 2)])
 def test_pyfunc_with_a_pickle_is_refused_at_registration(env, name: str, protocol: int) -> None:
-    from shipyard.serving.flavors.base import UnsafeArtifactError
+    from shipyard.flavors.base import UnsafeArtifactError
 
     path = env["root"] / f"bad-{name}-{protocol}.zip"
     # protocols 0 and 1 have no PROTO header: found by decoding the opcodes, never by loading

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shipyard.serving.flavors.base import ArtifactFormatError, UnsafeArtifactError
-from shipyard.serving.flavors.factory import create
+from shipyard.flavors.base import ArtifactFormatError, UnsafeArtifactError
+from shipyard.flavors.factory import create
 
 
 @pytest.fixture(scope="module")

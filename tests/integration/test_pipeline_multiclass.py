@@ -27,7 +27,7 @@ def _reopen(ws: Workspace) -> Workspace:
 
 
 def test_wine_runs_end_to_end_with_multiclass_metrics_equal_to_sklearn(wine_ws: Workspace) -> None:
-    from shipyard.serving.flavors import factory
+    from shipyard.flavors import factory
 
     res = run_pipeline(wine_ws)
     assert res.status == "succeeded" and res.stage == "validated", res

@@ -37,7 +37,7 @@ from shipyard.governance.service import NewToken, TokenInfo, UserInfo
 from shipyard.registry.models import ModelDetail, ModelSummary, ModelVersion
 from shipyard.registry.refs import parse_ref
 from shipyard.rollout.endpoints import Endpoint
-from shipyard.rollout.prediction_view import PredictionLogView
+from shipyard.telemetry.prediction_view import PredictionLogView
 
 PREFIX = "/api/v1"
 _BY_STATUS: dict[int, type[ShipyardError]] = {401: UnauthenticatedError, 403: PermissionDeniedError,
@@ -49,10 +49,10 @@ def _error_kinds() -> dict[str, type[ShipyardError]]:
     # Import the contexts' error modules so their subclasses are known by name.
     import shipyard.core.stages  # noqa: F401
     import shipyard.data.errors  # noqa: F401
+    import shipyard.flavors.base  # noqa: F401
     import shipyard.governance.errors  # noqa: F401
     import shipyard.registry.approvals  # noqa: F401
     import shipyard.registry.errors  # noqa: F401
-    import shipyard.serving.flavors.base  # noqa: F401
     import shipyard.store.artifacts.base  # noqa: F401
 
     kinds: dict[str, type[ShipyardError]] = {}

@@ -77,7 +77,7 @@ class RegistryService:
         # What `models show`, the card, gates and the gateway read later must have the shape they expect.
         signature = check_signature(signature)
         check_evaluation(evaluation)
-        from shipyard.serving.flavors import factory as flavors
+        from shipyard.flavors import factory as flavors
 
         fl = flavors.create(flavor)
         info = None

@@ -2,8 +2,7 @@
 
 Every change (create, deploy, set routing) bumps the endpoint's ``generation`` inside one
 transaction together with its audit event; gateways poll ``snapshot()`` and reload on a new
-generation. Feedback rows (request id + label) are data-plane traffic, stored without an audit
-event (auditing every label would flood the chain; the endpoint's routing changes are audited).
+generation. Feedback rows and the prediction-log join live in ``telemetry.feedback_store``.
 """
 
 from __future__ import annotations
@@ -23,9 +22,10 @@ from shipyard.core.stages import Stage
 from shipyard.errors import ConflictError, InvalidInputError, NotFoundError
 from shipyard.governance import audit
 from shipyard.registry.refs import check_name, parse_ref
-from shipyard.rollout.prediction_view import COLUMNS, RECENT_MAX, PredictionLogView, summarize
 from shipyard.store.sql import tables as t
 from shipyard.store.sql.engine import Database
+from shipyard.telemetry import feedback_store
+from shipyard.telemetry.prediction_view import PredictionLogView
 
 E = t.endpoints
 
@@ -154,42 +154,18 @@ class EndpointService:
             return self._endpoint(self._row(conn, name))
 
     def record_feedback(self, items: Iterable[tuple[str, str, int | None, Any]]) -> int:
-        """Store (endpoint, request_id, row, label) rows for later evaluation (row None: the whole request);
-        returns how many."""
-        now = self.clock.now()
-        rows = [{"endpoint": e, "request_id": r, "row": row, "label": lab, "at": now} for e, r, row, lab in items]
-        if not rows:
-            return 0
-        with self.db.begin() as conn:
-            conn.execute(t.feedback.insert(), rows)
-        return len(rows)
+        """The gateway's feedback sink (data-plane traffic, not audited): see ``telemetry.feedback_store``."""
+        return feedback_store.record(self.db, self.clock.now(), items)
 
     def list_feedback(self, endpoint: str) -> list[dict[str, Any]]:
         authorize(self.actor, Permission.READ)
-        with self.db.read() as conn:
-            rows = conn.execute(select(t.feedback).where(t.feedback.c.endpoint == endpoint).order_by(t.feedback.c.id))
-            return [{"request_id": r.request_id, "row": r.row, "label": r.label, "at": iso(r.at)} for r in rows]
+        return feedback_store.list_for(self.db, endpoint)
 
     def prediction_log(self, name: str, since: str | None = None, limit: int = 10) -> PredictionLogView:
-        """What the gateways logged for ``name`` (flushed every few seconds), per version, joined with the
-        feedback by request id: rows, requests, latency, labelled rows, accuracy or MAE; the newest rows."""
-        from shipyard.governance.audit_service import parse_since
-        from shipyard.serving.prediction_log import read_log
-
+        """What the gateways logged for ``name``, per version, joined with the feedback by request id."""
         authorize(self.actor, Permission.READ)
         self.get(name)  # an unknown endpoint is a named 404, not an empty log
-        if not 0 <= limit <= RECENT_MAX:
-            raise InvalidInputError(field="limit", value=limit, expected=f"an integer 0..{RECENT_MAX}")
-        at = parse_since(since, self.clock.now())
-        if self.artifacts is None:
-            raise InvalidInputError(field="artifacts", value=None, expected="an EndpointService with an artifact store")
-        skipped: list[str] = []
-        table = read_log(self.artifacts, name, None if at is None else datetime.fromisoformat(at), columns=COLUMNS,
-                         skipped=skipped)
-        feedback = {(f["request_id"], f["row"]): f["label"] for f in self.list_feedback(name)}
-        view = summarize(name, at, table, feedback, limit)
-        view.skipped_files = skipped
-        return view
+        return feedback_store.log_view(self.db, self.artifacts, name, since, limit, self.clock.now())
 
     # -- reading -------------------------------------------------------------------------
     def get(self, name: str) -> Endpoint:

@@ -24,15 +24,15 @@ from typing import Any
 from shipyard.core.routing import pick
 from shipyard.errors import InvalidInputError, NotFoundError, ShipyardError
 from shipyard.serving.batching import Batcher, Outputs
-from shipyard.serving.feedback import FeedbackBuffer
 from shipyard.serving.http import HttpError, Request, Response, oip_error, status_for, v1_error
 from shipyard.serving.metrics import UNKNOWN, GatewayMetrics
 from shipyard.serving.model_process import ModelProcess
-from shipyard.serving.prediction_log import PredictionLog
 from shipyard.serving.routing_table import EndpointRuntime, RoutingSource, RoutingState, VersionSource
 from shipyard.serving.runtime import LoadedVersion, make_executor
 from shipyard.serving.signature import RequestError, Rows
 from shipyard.store.artifacts.base import ArtifactStore
+from shipyard.telemetry.feedback import FeedbackBuffer
+from shipyard.telemetry.prediction_log import PredictionLog
 
 log = logging.getLogger("shipyard.serving")
 

@@ -128,7 +128,7 @@ def load_model(flavor: str, data: bytes, raw_signature: dict[str, Any] | None,
         Callable[[Rows], Outputs], list[Any] | None, dict[str, Any]]:
     """Verified bytes -> (predict, classes, info), warmed up: first-call allocations and lazy imports
     happen now, not on a request. Runs in the gateway (thread mode) or in the model process."""
-    from shipyard.serving.flavors import factory
+    from shipyard.flavors import factory
 
     model = factory.create(flavor).load(data)
     sig = Signature(raw_signature)

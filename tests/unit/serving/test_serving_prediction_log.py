@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 import numpy as np
 import pyarrow.parquet as pq
 
-from shipyard.serving.prediction_log import PredictionLog
 from shipyard.serving.signature import Rows
+from shipyard.telemetry.prediction_log import PredictionLog
 
 
 def test_flush_numbers_rows_per_request_and_keys_by_hour() -> None:
@@ -53,8 +53,8 @@ def test_a_large_buffer_is_written_in_chunks_into_one_file(tmp_path) -> None:
     import numpy as np
     import pyarrow.parquet as pq
 
-    from shipyard.serving import prediction_log as pl
     from shipyard.serving.signature import Rows
+    from shipyard.telemetry import prediction_log as pl
 
     class Sig:
         names = ("city", "x")
@@ -80,7 +80,7 @@ def test_a_large_buffer_is_written_in_chunks_into_one_file(tmp_path) -> None:
 def test_full_chunks_are_converted_when_recorded_and_versions_get_their_own_files() -> None:
     """The flusher thread only encodes: every CHUNK records of one version become an Arrow table on the
     recording thread (the event loop), so a flush never holds the GIL for long stretches of Python."""
-    from shipyard.serving import prediction_log as pl
+    from shipyard.telemetry import prediction_log as pl
 
     stored: dict[str, bytes] = {}
     log = pl.PredictionLog(lambda k, d: stored.setdefault(k, d) and k, interval_s=3600)
@@ -103,7 +103,7 @@ def test_full_chunks_are_converted_when_recorded_and_versions_get_their_own_file
 def test_records_that_cannot_become_a_table_are_dropped_not_raised(caplog) -> None:
     """Conversion runs on the request path: an output Arrow cannot store (3-D) must not fail requests;
     its records are dropped with a log line, other versions' records are still written."""
-    from shipyard.serving import prediction_log as pl
+    from shipyard.telemetry import prediction_log as pl
 
     stored: dict[str, bytes] = {}
     seen: list[tuple[str, str, int]] = []

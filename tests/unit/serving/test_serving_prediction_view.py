@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import pytest
 
-from shipyard.rollout.prediction_view import summarize
+from shipyard.telemetry.prediction_view import summarize
 
 T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 

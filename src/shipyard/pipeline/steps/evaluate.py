@@ -36,8 +36,8 @@ class EvaluateStep:
         from shipyard.evaluation.evaluator import EvaluationOptions, evaluate
         from shipyard.evaluation.gates import ci_metrics
         from shipyard.evaluation.names import DEFAULT_MAIN, MIN_GROUP_SIZE, TASK_METRICS
+        from shipyard.flavors import factory
         from shipyard.pipeline.steps.split import split_frames
-        from shipyard.serving.flavors import factory
 
         s, ev = ctx.spec, ctx.spec.evaluation
         task = ctx.outputs["split"]["task"]

@@ -37,8 +37,8 @@ class TrainStep:
         return {**self._base(ctx), "modules": outputs["modules"]}
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
+        from shipyard.flavors import factory
         from shipyard.pipeline.steps.split import split_frames
-        from shipyard.serving.flavors import factory
 
         s = ctx.spec
         flavor = factory.create(s.flavor)

@@ -6,7 +6,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from shipyard.serving.flavors.base import PICKLE_HEADERS, ArtifactFormatError, ArtifactInfo, UnsafeArtifactError
+from shipyard.flavors.base import PICKLE_HEADERS, ArtifactFormatError, ArtifactInfo, UnsafeArtifactError
 
 # Types whose module starts with one of these may be instantiated by skops; anything else
 # (user classes, functools.partial, builtins.eval ...) makes the artifact refused.

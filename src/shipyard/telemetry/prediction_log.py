@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from shipyard.serving.ticker import Ticker
+from shipyard.telemetry.ticker import Ticker
 
 log = logging.getLogger("shipyard.serving")
 CHUNK = 256  # records converted to Arrow at a time on the recording thread (~0.5 ms for single-row records)

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from shipyard.serving.ticker import Ticker
+from shipyard.telemetry.ticker import Ticker
 
 
 class FeedbackBuffer:

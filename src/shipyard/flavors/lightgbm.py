@@ -7,14 +7,14 @@ from typing import Any
 
 import numpy as np
 
-from shipyard.serving.flavors.base import (
+from shipyard.flavors.base import (
     PICKLE_HEADERS,
     ArtifactFormatError,
     ArtifactInfo,
     UnsafeArtifactError,
     require_extra,
 )
-from shipyard.serving.flavors.boosters import (
+from shipyard.flavors.boosters import (
     as_categories,
     labels_from_scores,
     proba_from_scores,

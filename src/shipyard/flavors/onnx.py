@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from shipyard.serving.flavors.base import ArtifactFormatError, ArtifactInfo
+from shipyard.flavors.base import ArtifactFormatError, ArtifactInfo
 
 _DTYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(int64)": np.int64,
            "tensor(int32)": np.int32, "tensor(bool)": np.bool_, "tensor(string)": np.object_}

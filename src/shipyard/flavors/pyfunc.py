@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from shipyard.core.hashing import sha256_bytes
-from shipyard.serving.flavors.base import ArtifactFormatError, ArtifactInfo, UnsafeArtifactError
+from shipyard.flavors.base import ArtifactFormatError, ArtifactInfo, UnsafeArtifactError
 
 MANIFEST = "pyfunc.json"
 ENTRY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$")

@@ -5,35 +5,35 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from shipyard.errors import InvalidInputError
-from shipyard.serving.flavors.base import Flavor
+from shipyard.flavors.base import Flavor
 
 
 def _sklearn() -> Flavor:
-    from shipyard.serving.flavors.sklearn import SklearnFlavor
+    from shipyard.flavors.sklearn import SklearnFlavor
 
     return SklearnFlavor()
 
 
 def _xgboost() -> Flavor:
-    from shipyard.serving.flavors.xgboost import XGBoostFlavor
+    from shipyard.flavors.xgboost import XGBoostFlavor
 
     return XGBoostFlavor()
 
 
 def _lightgbm() -> Flavor:
-    from shipyard.serving.flavors.lightgbm import LightGBMFlavor
+    from shipyard.flavors.lightgbm import LightGBMFlavor
 
     return LightGBMFlavor()
 
 
 def _onnx() -> Flavor:
-    from shipyard.serving.flavors.onnx import OnnxFlavor
+    from shipyard.flavors.onnx import OnnxFlavor
 
     return OnnxFlavor()
 
 
 def _pyfunc() -> Flavor:
-    from shipyard.serving.flavors.pyfunc import PyfuncFlavor
+    from shipyard.flavors.pyfunc import PyfuncFlavor
 
     return PyfuncFlavor()
 
