@@ -242,3 +242,72 @@ audit_head = Table(
     # HMAC-SHA256 over (seq, hash) with SHIPYARD_AUDIT_KEY when the newest event is keyed (migration 0007)
     Column("mac", String(64), nullable=True),
 )
+
+# Rollouts (issue 15): one row per rollout of an endpoint; at most one active (progressing or paused)
+# per endpoint. ``revision`` is bumped by every transition (optimistic concurrency: an UPDATE ... WHERE
+# revision = :seen that matches no row lost a race and applies nothing).
+rollouts = Table(
+    "rollouts", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("endpoint", String(200), nullable=False, index=True),
+    Column("model", String(200), nullable=False),
+    Column("strategy", String(20), nullable=False),  # canary | bluegreen | shadow | ab
+    Column("state", String(20), nullable=False),  # progressing | paused | promoted | rolled_back | aborted
+    Column("stable", Integer, nullable=False),  # the version serving before the rollout
+    Column("candidate", Integer, nullable=False),
+    Column("step", Integer, nullable=False, default=0),  # index into spec.steps
+    Column("weights", JSON, nullable=False),  # {"3": 95, "4": 5}: answering weights now
+    Column("spec", JSON, nullable=False),  # steps, interval_s, min_requests, checks, limits, pause_at, ...
+    Column("failures", Integer, nullable=False, default=0),  # consecutive failed analyses
+    Column("inconclusive", Integer, nullable=False, default=0),  # consecutive intervals without enough data
+    Column("revision", Integer, nullable=False, default=1),
+    Column("reason", Text, nullable=True),  # why it paused, rolled back or was aborted
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Column("step_started_at", TS, nullable=False),
+    Column("next_analysis_at", TS, nullable=True),
+    Column("finished_at", TS, nullable=True),
+)
+
+# One analysis of one interval of a rollout: each check per version with value, threshold and verdict.
+rollout_analyses = Table(
+    "rollout_analyses", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("rollout_id", Integer, ForeignKey("rollouts.id"), nullable=False, index=True),
+    Column("step", Integer, nullable=False),
+    Column("at", TS, nullable=False),
+    Column("window_start", TS, nullable=False),
+    Column("window_end", TS, nullable=False),
+    Column("verdict", String(20), nullable=False),  # pass | fail | inconclusive
+    Column("checks", JSON, nullable=False),  # [{check, version, value, threshold, verdict, dry_run}, ...]
+)
+
+# Leader election where PostgreSQL advisory locks are not available (SQLite): a lease row with expiry.
+leases = Table(
+    "leases", metadata,
+    Column("name", String(100), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("expires_at", TS, nullable=False),
+)
+
+# Live metric windows (issue 15): each gateway process flushes, every few seconds, what it served per
+# endpoint x version over a window [start, end): counts, a latency histogram over fixed bucket edges
+# (telemetry.windows.LATENCY_EDGES_MS) and a histogram of predictions, so N gateways add up.
+metric_windows = Table(
+    "metric_windows", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("endpoint", String(200), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("gateway", String(100), nullable=False),  # host:pid of the gateway process that flushed it
+    Column("shadow", Boolean, nullable=False, default=False),  # mirrored traffic (never answered)
+    Column("start", TS, nullable=False),
+    Column("end", TS, nullable=False),
+    Column("requests", Integer, nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("errors", Integer, nullable=False),  # 5xx answers and model errors
+    Column("latency_sum_ms", Float, nullable=False),
+    Column("latency_buckets", JSON, nullable=False),  # counts per LATENCY_EDGES_MS bucket (+ overflow)
+    Column("predictions", JSON, nullable=False),  # {"kind": "score"|"label", "bins"|"labels": ..., "counts": ...}
+    Index("ix_metric_windows_endpoint_start", "endpoint", "start"),
+)
