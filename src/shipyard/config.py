@@ -7,6 +7,7 @@ that names the key, the value and what was expected.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,6 +18,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from shipyard.errors import InvalidInputError
 
 CONFIG_FILE = "shipyard.yaml"
+# a fully qualified type name as skops reports it: module.path.Name
+TYPE_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 STATE_DIR = ".shipyard"
 
 
@@ -176,6 +179,18 @@ class ProjectConfig(_Strict):
     deploy: DeploySpec | None = None
     monitor: MonitorSpec | None = None
     serving: ServingSpec = Field(default_factory=ServingSpec)
+    # types (as skops names them, e.g. builtins.object) a user reviewed and trusts beyond skops' defaults and
+    # shipyard's reviewed list; registration records and audits the ones a version needed (flavors/sklearn.py)
+    trusted_types: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_types")
+    @classmethod
+    def _dotted_names(cls, names: list[str]) -> list[str]:
+        for i, name in enumerate(names):
+            if not TYPE_NAME_RE.match(name):
+                raise ValueError(f"trusted_types[{i}]: got {name!r}, expected a dotted type name such as "
+                                 "builtins.object (module.Name, as the refusal message names it)")
+        return sorted(set(names))
 
 
 def _describe(err: ErrorDetails) -> tuple[str, Any, str]:
