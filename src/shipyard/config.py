@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     actor: str | None = None
     auth: Literal["optional", "required"] | None = None
     audit_key: SecretStr | None = None  # HMAC key for the audit chain (governance/audit.py)
+    log_hash_key: SecretStr | None = None  # HMAC key for serving.log_hash_columns (default: .shipyard/log-hash.key)
 
     def audit_key_bytes(self) -> bytes | None:
         """The audit key, or None; a key shorter than 16 characters is refused (it would be guessable)."""
@@ -43,6 +44,16 @@ class Settings(BaseSettings):
         key = self.audit_key.get_secret_value()
         if len(key) < 16:
             raise InvalidInputError(field="SHIPYARD_AUDIT_KEY", value=f"{len(key)} characters",
+                                    expected="at least 16 characters (e.g. the output of `openssl rand -hex 32`)")
+        return key.encode("utf-8")
+
+    def log_hash_key_bytes(self) -> bytes | None:
+        """SHIPYARD_LOG_HASH_KEY, or None; shorter than 16 characters is refused (a dictionary would guess it)."""
+        if self.log_hash_key is None or not self.log_hash_key.get_secret_value():
+            return None
+        key = self.log_hash_key.get_secret_value()
+        if len(key) < 16:
+            raise InvalidInputError(field="SHIPYARD_LOG_HASH_KEY", value=f"{len(key)} characters",
                                     expected="at least 16 characters (e.g. the output of `openssl rand -hex 32`)")
         return key.encode("utf-8")
 
