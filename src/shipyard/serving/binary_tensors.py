@@ -150,7 +150,7 @@ def wants_binary(doc: dict[str, Any], wanted: list[dict[str, Any]] | None) -> di
 def tensor_bytes(arr: np.ndarray, datatype: str) -> bytes:
     """An output tensor's raw bytes in the extension's layout."""
     if datatype == "BYTES":
-        parts = []
+        parts: list[bytes] = []
         for v in arr.ravel().tolist():
             b = v if isinstance(v, bytes) else (v if isinstance(v, str) else str(v)).encode("utf-8")
             parts += (_LEN.pack(len(b)), b)

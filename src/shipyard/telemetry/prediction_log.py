@@ -230,8 +230,9 @@ class PredictionLog:
                 continue
             if n in self.hash:
                 plain = vals.tolist() if isinstance(vals, np.ndarray) else vals
-                key = self.hash_key
-                cols[f"input_{n}"] = pa.array([hash_value(key, None if v != v else v) for v in plain], pa.string())
+                secret = self.hash_key
+                cols[f"input_{n}"] = pa.array([hash_value(secret, None if v != v else v) for v in plain],
+                                              pa.string())
             elif isinstance(vals, np.ndarray):
                 cols[f"input_{n}"] = pa.array(vals, from_pandas=True)  # NaN was a null in the request
             else:

@@ -78,9 +78,9 @@ async def infer(gw: Any, req: Request, parts: tuple[str, ...]) -> Response:
     if header is None:
         body = object_body(req.body)
     else:
-        head, binary = binary_tensors.split_body(req.body, header)
+        head, tensors = binary_tensors.split_body(req.body, header)
         body = object_body(head)
-        binary_tensors.decode_request(body, binary)
+        binary_tensors.decode_request(body, tensors)
     params = body.get("parameters")
     key = params.get("routing_key") if isinstance(params, dict) else None
     lv = gw.choose(ep, req, parts[4] if len(parts) == 6 else None, key)
