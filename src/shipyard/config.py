@@ -197,10 +197,13 @@ class ProjectConfig(_Strict):
     @field_validator("trusted_types")
     @classmethod
     def _dotted_names(cls, names: list[str]) -> list[str]:
+        from pydantic_core import PydanticCustomError
+
         for i, name in enumerate(names):
             if not TYPE_NAME_RE.match(name):
-                raise ValueError(f"trusted_types[{i}]: got {name!r}, expected a dotted type name such as "
-                                 "builtins.object (module.Name, as the refusal message names it)")
+                raise PydanticCustomError("type_name", "trusted_types[{i}] to be a dotted type name such as "
+                                          "builtins.object (module.Name, as a refusal names it), not '{name}'",
+                                          {"i": i, "name": name})
         return sorted(set(names))
 
 
