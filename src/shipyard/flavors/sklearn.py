@@ -125,8 +125,7 @@ class SklearnFlavor:
             raise ArtifactFormatError(field="artifact", value="<bytes>",
                                       expected=f"a loadable skops file ({type(exc).__name__}: {str(exc)[:200]})"
                                       ) from None
-        if any(t in TREE_TYPES for t in needed):
-            check_trees(model)
+        check_trees(model)  # always: should a later skops trust trees by default, they are still checked
         return model
 
 

@@ -180,3 +180,15 @@ def test_hash_columns_without_a_key_is_a_wiring_error() -> None:
 
     with pytest.raises(ValueError, match="hash_key"):
         PredictionLog(lambda k, d: k, hash_columns=["email"])
+
+
+def test_configured_log_hash_key_must_not_be_guessable() -> None:
+    import pytest
+
+    from shipyard.config import Settings
+    from shipyard.errors import InvalidInputError
+
+    assert Settings(log_hash_key="x" * 16).log_hash_key_bytes() == b"x" * 16
+    assert Settings().log_hash_key_bytes() is None
+    with pytest.raises(InvalidInputError, match="SHIPYARD_LOG_HASH_KEY"):
+        Settings(log_hash_key="short").log_hash_key_bytes()
