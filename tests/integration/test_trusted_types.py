@@ -79,6 +79,11 @@ def test_selector_forest_is_refused_then_trusted_audited_and_served(tmp_path: Pa
         assert mv.provenance["artifact"]["trusted_types"] == ["builtins.object"]
         event = ws.audit.log(action="model.register")[-1]
         assert json.loads(event.after or "{}")["trusted_types"] == ["builtins.object"]
+        # bytes (the pipeline's register step) are recorded too; a client's own claim is not taken
+        by_bytes = ws.models.register("selector-bytes", artifact.read_bytes(), "sklearn", signature=SIG,
+                                      provenance={"trusted_types": ["builtins.eval"]})
+        assert by_bytes.provenance["trusted_types"] == ["builtins.object"]
+        assert ws.models.trusted_for(by_bytes) == ["builtins.object"]
         approve(ws, "selector:1")
         ws.endpoints.deploy("selector:1")
         assert ws.endpoints.version_spec("selector", 1).trusted_types == ("builtins.object",)
@@ -106,3 +111,23 @@ def test_trusted_types_must_be_dotted_type_names() -> None:
     with pytest.raises(InvalidInputError) as err:
         parse_project({"trusted_types": ["builtins.object", "rm -rf"]})
     assert err.value.field == "trusted_types" and "trusted_types[1]" in str(err.value)
+
+
+def test_api_registration_refuses_with_the_hint(tmp_path: Path) -> None:
+    import base64
+
+    from tests.api_harness import live_api
+
+    from shipyard.config import Settings
+    from shipyard.workspace import Workspace
+
+    artifact = tmp_path / "selector.skops"
+    _selector_forest(artifact)
+    with Workspace.init(tmp_path / "ws", settings=Settings(actor="alice")) as ws, live_api(ws) as api:
+        r = httpx.post(f"{api.url}/api/v1/models/selector/versions", headers=api.headers("contributor"),
+                       json={"flavor": "sklearn", "artifact": base64.b64encode(artifact.read_bytes()).decode()},
+                       timeout=60)
+        assert r.status_code == 422, r.text  # the API's status for input errors
+        err = r.json()["error"]
+        assert err["type"] == "UnsafeArtifactError" and err["field"] == "artifact"
+        assert "found builtins.object" in err["message"] and "trusted_types" in err["message"]

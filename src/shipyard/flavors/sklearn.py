@@ -86,7 +86,7 @@ class SklearnFlavor:
         needed = needed_types(raw)
         bad = refused_types(needed, user)
         if bad:
-            raise _refuse(bad, str(path))
+            raise _refuse(bad, Path(path).name)
         model = self._load(raw, needed)
         names = getattr(model, "feature_names_in_", None)
         classes = getattr(model, "classes_", None)
