@@ -7,6 +7,7 @@ that names the key, the value and what was expected.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,6 +18,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from shipyard.errors import InvalidInputError
 
 CONFIG_FILE = "shipyard.yaml"
+# a fully qualified type name as skops reports it: module.path.Name
+TYPE_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 STATE_DIR = ".shipyard"
 
 
@@ -32,6 +35,7 @@ class Settings(BaseSettings):
     actor: str | None = None
     auth: Literal["optional", "required"] | None = None
     audit_key: SecretStr | None = None  # HMAC key for the audit chain (governance/audit.py)
+    log_hash_key: SecretStr | None = None  # HMAC key for serving.log_hash_columns (default: .shipyard/log-hash.key)
 
     def audit_key_bytes(self) -> bytes | None:
         """The audit key, or None; a key shorter than 16 characters is refused (it would be guessable)."""
@@ -40,6 +44,16 @@ class Settings(BaseSettings):
         key = self.audit_key.get_secret_value()
         if len(key) < 16:
             raise InvalidInputError(field="SHIPYARD_AUDIT_KEY", value=f"{len(key)} characters",
+                                    expected="at least 16 characters (e.g. the output of `openssl rand -hex 32`)")
+        return key.encode("utf-8")
+
+    def log_hash_key_bytes(self) -> bytes | None:
+        """SHIPYARD_LOG_HASH_KEY, or None; shorter than 16 characters is refused (a dictionary would guess it)."""
+        if self.log_hash_key is None or not self.log_hash_key.get_secret_value():
+            return None
+        key = self.log_hash_key.get_secret_value()
+        if len(key) < 16:
+            raise InvalidInputError(field="SHIPYARD_LOG_HASH_KEY", value=f"{len(key)} characters",
                                     expected="at least 16 characters (e.g. the output of `openssl rand -hex 32`)")
         return key.encode("utf-8")
 
@@ -176,6 +190,21 @@ class ProjectConfig(_Strict):
     deploy: DeploySpec | None = None
     monitor: MonitorSpec | None = None
     serving: ServingSpec = Field(default_factory=ServingSpec)
+    # types (as skops names them, e.g. builtins.object) a user reviewed and trusts beyond skops' defaults and
+    # shipyard's reviewed list; registration records and audits the ones a version needed (flavors/sklearn.py)
+    trusted_types: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_types")
+    @classmethod
+    def _dotted_names(cls, names: list[str]) -> list[str]:
+        from pydantic_core import PydanticCustomError
+
+        for i, name in enumerate(names):
+            if not TYPE_NAME_RE.match(name):
+                raise PydanticCustomError("type_name", "trusted_types[{i}] to be a dotted type name such as "
+                                          "builtins.object (module.Name, as a refusal names it), not '{name}'",
+                                          {"i": i, "name": name})
+        return sorted(set(names))
 
 
 def _describe(err: ErrorDetails) -> tuple[str, Any, str]:

@@ -105,7 +105,8 @@ class Workspace:
     @cached_property
     def models(self) -> RegistryService:
         return RegistryService(self.db, self.artifacts, self.actor, self.clock,
-                               approvals_required=self.config.approval.required)
+                               approvals_required=self.config.approval.required,
+                               trusted_types=self.config.trusted_types)
 
     @cached_property
     def endpoints(self) -> EndpointService:

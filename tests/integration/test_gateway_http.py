@@ -72,6 +72,9 @@ def env(tmp_path_factory, credit_csv):
     opts: GatewayOptions = options_from(ws)
     opts.max_body_bytes = 64 * 1024
     opts.log_drop_columns, opts.log_hash_columns = ["f0"], ["f1"]
+    from shipyard.telemetry.prediction_log import log_hash_key
+
+    opts.log_hash_key = log_hash_key(ws.root / ".shipyard")
     gw = build_gateway(ws, opts)
     with ServerThread(gw, free_port()) as srv:
         yield {"url": srv.url, "ws": ws, "gw": gw, "model": model, "X": X, "pipe": pipe, "root": root}
@@ -373,6 +376,7 @@ def test_feedback_is_stored(env):
 
 def test_prediction_log_flushes_parquet_with_dropped_and_hashed_columns(env):
     import hashlib
+    import hmac
 
     import pyarrow.parquet as pq
 
@@ -389,6 +393,8 @@ def test_prediction_log_flushes_parquet_with_dropped_and_hashed_columns(env):
     rows = table[table.request_id == "logged-1"]
     assert len(rows) == 2 and set(rows["row"]) == {0, 1}
     assert "input_f0" not in table.columns
-    assert set(rows["input_f1"]) == {hashlib.sha256(b"0.5").hexdigest()}
+    key = (env["ws"].root / ".shipyard" / "log-hash.key").read_bytes().strip()
+    assert set(rows["input_f1"]) == {hmac.new(key, b"0.5", hashlib.sha256).hexdigest()}
+    assert hashlib.sha256(b"0.5").hexdigest() not in set(rows["input_f1"])  # keyed: no dictionary reverses it
     assert (rows["input_f2"] == 0.5).all() and rows["version"].tolist() == [1, 1]
     assert len(rows["output_predict_proba"].iloc[0]) == 2

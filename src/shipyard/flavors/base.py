@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -48,10 +49,12 @@ class LoadedModel(Protocol):
 class Flavor(Protocol):
     name: str
 
-    def inspect(self, path: Path) -> ArtifactInfo:
-        """Check the file is a safe, loadable artifact of this flavor; raise UnsafeArtifactError otherwise."""
+    def inspect(self, path: Path, *, trusted_types: Iterable[str] = ()) -> ArtifactInfo:
+        """Check the file is a safe, loadable artifact of this flavor; raise UnsafeArtifactError otherwise.
+        ``trusted_types``: the workspace's extra trusted types (shipyard.yaml); flavors without a type
+        allow-list ignore it. Types only they made loadable go into ``details["trusted_types"]``."""
         ...
 
-    def load(self, data: bytes) -> LoadedModel:
-        """Load verified bytes into a model object."""
+    def load(self, data: bytes, *, trusted_types: Iterable[str] = ()) -> LoadedModel:
+        """Load verified bytes into a model object (``trusted_types``: those recorded with the version)."""
         ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,7 @@ class LightGBMFlavor:
                                       expected="a fitted lightgbm.LGBMModel or lightgbm.Booster")
         return str(booster.model_to_string()).encode("utf-8")
 
-    def load(self, data: bytes) -> LightGBMModel:
+    def load(self, data: bytes, *, trusted_types: Iterable[str] = ()) -> LightGBMModel:
         lightgbm = _require()
         if data[:2] in PICKLE_HEADERS:
             raise UnsafeArtifactError(field="artifact", value="<pickle>", expected="LightGBM model text")
@@ -69,7 +70,7 @@ class LightGBMFlavor:
                                       expected="LightGBM model text (Booster.model_to_string)")
         return LightGBMModel(lightgbm.Booster(model_str=text))
 
-    def inspect(self, path: Path) -> ArtifactInfo:
+    def inspect(self, path: Path, *, trusted_types: Iterable[str] = ()) -> ArtifactInfo:
         model = self.load(Path(path).read_bytes())
         return ArtifactInfo(feature_names=[str(n) for n in model.feature_names_in_],
                             classes=[0, 1] if model.objective.startswith("binary") else None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +101,7 @@ class OnnxModel:
 class OnnxFlavor:
     name = "onnx"
 
-    def inspect(self, path: Path) -> ArtifactInfo:
+    def inspect(self, path: Path, *, trusted_types: Iterable[str] = ()) -> ArtifactInfo:
         model = self.load(Path(path).read_bytes())
         names = model.feature_names
         classes = getattr(model, "classes_", None)
@@ -109,5 +110,5 @@ class OnnxFlavor:
                             details={"inputs": [{"name": i.name, "type": i.type, "shape": [str(d) for d in i.shape]}
                                                 for i in model.inputs], "outputs": model.output_names})
 
-    def load(self, data: bytes) -> OnnxModel:
+    def load(self, data: bytes, *, trusted_types: Iterable[str] = ()) -> OnnxModel:
         return OnnxModel(_session(data), class_labels(data))

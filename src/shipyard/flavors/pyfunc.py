@@ -23,6 +23,7 @@ import re
 import sys
 import tempfile
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +89,7 @@ def _open(data: bytes) -> tuple[zipfile.ZipFile, str]:
 class PyfuncFlavor:
     name = "pyfunc"
 
-    def inspect(self, path: Path) -> ArtifactInfo:
+    def inspect(self, path: Path, *, trusted_types: Iterable[str] = ()) -> ArtifactInfo:
         data = Path(path).read_bytes()
         _, entry = _open(data)
         model = self.load(data)
@@ -99,7 +100,7 @@ class PyfuncFlavor:
                             task="classification" if hasattr(model, "predict_proba") else "regression",
                             details={"entrypoint": entry})
 
-    def load(self, data: bytes) -> Any:
+    def load(self, data: bytes, *, trusted_types: Iterable[str] = ()) -> Any:
         zf, entry = _open(data)
         digest = sha256_bytes(data)
         target = Path(tempfile.gettempdir()) / "shipyard-pyfunc" / digest

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,7 @@ class XGBoostFlavor:
                                       expected="an xgboost.XGBModel or xgboost.Booster")
         return bytes(booster.save_raw("json"))
 
-    def load(self, data: bytes) -> XGBoostModel:
+    def load(self, data: bytes, *, trusted_types: Iterable[str] = ()) -> XGBoostModel:
         xgboost = _require()
         if data[:2] in PICKLE_HEADERS:
             raise UnsafeArtifactError(field="artifact", value="<pickle>", expected="XGBoost JSON (save_model)")
@@ -74,7 +75,7 @@ class XGBoostFlavor:
         booster.load_model(bytearray(data))
         return XGBoostModel(booster, str(objective))
 
-    def inspect(self, path: Path) -> ArtifactInfo:
+    def inspect(self, path: Path, *, trusted_types: Iterable[str] = ()) -> ArtifactInfo:
         model = self.load(Path(path).read_bytes())
         names = model.feature_names_in_
         return ArtifactInfo(feature_names=None if names is None else [str(n) for n in names],

@@ -45,11 +45,27 @@ def check_tag(key: str, value: str) -> None:
                                 expected="text without NUL characters")
 
 
+def _trust_used(flavor: str, data: bytes, trusted_types: list[str]) -> list[str]:
+    """The workspace-trusted types (shipyard.yaml ``trusted_types``) the artifact needs to load."""
+    if not trusted_types or flavor != "sklearn":
+        return []
+    from shipyard.flavors.sklearn import workspace_types_used
+
+    return workspace_types_used(data, trusted_types)
+
+
 class RegistryService:
     def __init__(self, db: Database, artifacts: ArtifactStore, actor: Principal, clock: Clock,
-                 approvals_required: int = 1) -> None:
+                 approvals_required: int = 1, trusted_types: Iterable[str] = ()) -> None:
         self.db, self.artifacts, self.actor, self.clock = db, artifacts, actor, clock
         self.approvals_required = approvals_required
+        self.trusted_types = sorted(set(trusted_types))  # shipyard.yaml trusted_types: extra skops trust
+
+    def trusted_for(self, mv: ModelVersion) -> list[str]:
+        """The extra types ``mv`` may load with: those recorded (and audited) when it was registered that the
+        workspace still trusts; removing a type from ``trusted_types`` revokes it for every version."""
+        recorded = (mv.provenance or {}).get("trusted_types") or []
+        return [t for t in recorded if t in self.trusted_types]
 
     # -- writing -------------------------------------------------------------------------
     def register(
@@ -85,12 +101,16 @@ class RegistryService:
             if not artifact.is_file():
                 raise InvalidInputError(field="path", value=str(artifact), expected="an existing model file")
             if inspect:
-                info = fl.inspect(artifact)
+                info = fl.inspect(artifact, trusted_types=self.trusted_types)
             data = artifact.read_bytes()
         else:
             data = artifact
+        used = _trust_used(flavor, data, self.trusted_types)
         digest = self.artifacts.put_bytes(data)  # idempotent; an orphan blob after a failed commit is harmless
         prov = dict(provenance or {})
+        prov.pop("trusted_types", None)  # only what this workspace's trust allowed, never a client's claim
+        if used:
+            prov["trusted_types"] = used
         if info is not None:
             prov.setdefault("artifact", {"feature_names": info.feature_names, "classes": info.classes,
                                          "task": info.task, **info.details})
@@ -122,7 +142,7 @@ class RegistryService:
                 conn.execute(t.model_tags.insert().values(version_id=vid, key=k, value=str(v)))
             audit.append(conn, self.actor.name, "model.register", f"model:{name}:{version}", None,
                          {"flavor": flavor, "artifact": digest, "stage": stage.value, "run_id": run_id,
-                          "lineage": lineage}, self.clock)
+                          "lineage": lineage, **({"trusted_types": used} if used else {})}, self.clock)
             return self._version(conn, self._row_by_id(conn, vid))
 
     def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:

@@ -89,6 +89,8 @@ class VersionSpec:
     # signature's output (see ``_labels``); the gateway answers with these labels. None for models
     # registered directly (their own ``classes_`` are what they predict).
     labels: list[Any] | None = None
+    # extra skops types the version loads with: recorded at registration, still in trusted_types (shipyard.yaml)
+    trusted_types: tuple[str, ...] = ()
 
 
 def _labels(signature: dict[str, Any] | None, provenance: dict[str, Any]) -> list[Any] | None:
@@ -188,8 +190,10 @@ class EndpointService:
         mv = self._resolve(f"{model}:{version}")
         prov = mv.provenance or {}
         art = prov.get("artifact") or {}
+        trust = getattr(self.registry, "trusted_for", None)
         return VersionSpec(mv.model, mv.version, mv.flavor, mv.artifact_digest, mv.signature,
-                           art.get("classes"), art.get("task"), _labels(mv.signature, prov))
+                           art.get("classes"), art.get("task"), _labels(mv.signature, prov),
+                           tuple(trust(mv)) if trust is not None else ())
 
     # -- helpers -------------------------------------------------------------------------
     def _resolve(self, ref: str) -> Any:

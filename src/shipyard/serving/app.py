@@ -49,6 +49,7 @@ class GatewayOptions:
     log_sample_rate: float = 1.0
     log_drop_columns: list[str] = field(default_factory=list)
     log_hash_columns: list[str] = field(default_factory=list)
+    log_hash_key: bytes | None = None  # HMAC key for log_hash_columns (telemetry.prediction_log.log_hash_key)
     log_interval_s: float = 5.0
     poll_interval_s: float = 0.5
     predict_in: str = "process"  # process | thread (predict_threads; 0 = on the event loop)
@@ -81,6 +82,7 @@ class Gateway:
         self.predlog = PredictionLog(deps.artifacts.put_object, sample_rate=self.options.log_sample_rate,
                                      drop_columns=self.options.log_drop_columns,
                                      hash_columns=self.options.log_hash_columns,
+                                     hash_key=self.options.log_hash_key,
                                      interval_s=self.options.log_interval_s,
                                      observe=self.metrics.observe_predlog)
         self.feedback = FeedbackBuffer(deps.record_feedback)

@@ -71,8 +71,8 @@ class ModelProcess:
         self.proc: Any = None
         self._seq = itertools.count(1)
         self._pending: dict[int, asyncio.Future[Any]] = {}
-        # key -> (flavor, bytes, signature, labels): replayed on restart
-        self._loads: dict[str, tuple[str, bytes, Any, list[Any] | None]] = {}
+        # key -> (flavor, bytes, signature, labels, trusted types): replayed on restart
+        self._loads: dict[str, tuple[str, bytes, Any, list[Any] | None, tuple[str, ...]]] = {}
         self._stopping = False
         self._restarting: asyncio.Task[None] | None = None
         self._keys: dict[int, str] = {}  # PREDICT seq -> version key
@@ -116,19 +116,20 @@ class ModelProcess:
         self.transport.writelines(frames.pack(kind, seq, meta, arrays, blob))
         return fut
 
-    async def load(self, key: str, flavor: str, data: bytes, signature: Any, labels: list[Any] | None = None
-                   ) -> tuple[list[Any] | None, dict[str, Any]]:
+    async def load(self, key: str, flavor: str, data: bytes, signature: Any, labels: list[Any] | None = None,
+                   trusted_types: tuple[str, ...] = ()) -> tuple[list[Any] | None, dict[str, Any]]:
         self._load_count[key] = self._load_count.get(key, 0) + 1
         meta = await self._request(frames.LOAD, {"key": key, "flavor": flavor, "signature": signature,
-                                                 "labels": labels}, blob=data)
-        self._loads[key] = (flavor, data, signature, labels)
+                                                 "labels": labels, "trusted_types": list(trusted_types)}, blob=data)
+        self._loads[key] = (flavor, data, signature, labels, trusted_types)
         return meta["classes"], meta["info"]
 
     def load_threadsafe(self, key: str, flavor: str, data: bytes, signature: Any,
-                        labels: list[Any] | None = None) -> tuple[list[Any] | None, dict[str, Any]]:
+                        labels: list[Any] | None = None, trusted_types: tuple[str, ...] = ()
+                        ) -> tuple[list[Any] | None, dict[str, Any]]:
         """From a thread other than the loop's (the routing sync): block until the child has loaded."""
         assert self.loop is not None
-        coro = self.load(key, flavor, data, signature, labels)
+        coro = self.load(key, flavor, data, signature, labels, trusted_types)
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(LOAD_TIMEOUT_S)
 
     def unload(self, key: str, busy: Callable[[], bool] | None = None) -> None:
@@ -207,8 +208,8 @@ class ModelProcess:
         try:
             await asyncio.to_thread(self.proc.join, 5)
             await self.start()
-            for key, (flavor, data, signature, labels) in list(self._loads.items()):
-                await self.load(key, flavor, data, signature, labels)
+            for key, (flavor, data, signature, labels, trust) in list(self._loads.items()):
+                await self.load(key, flavor, data, signature, labels, trust)
             log.info("model process restarted; %d version(s) loaded again", len(self._loads))
         finally:
             self._restarting = None
@@ -278,7 +279,8 @@ def child_main(sock: socket.socket) -> None:
             elif kind == frames.LOAD:
                 unloads.discard(meta["key"])
                 try:
-                    predict, classes, info = load_model(meta["flavor"], blob, meta["signature"], meta.get("labels"))
+                    predict, classes, info = load_model(meta["flavor"], blob, meta["signature"], meta.get("labels"),
+                                                         tuple(meta.get("trusted_types") or ()))
                     _limit_threads()  # again: the flavor just imported its native libraries (OpenMP, BLAS)
                     models[meta["key"]] = predict
                     gc.collect()

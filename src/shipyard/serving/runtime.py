@@ -124,13 +124,13 @@ def make_predict(model: Any, sig: Signature, labels: list[Any] | None = None
 
 
 def load_model(flavor: str, data: bytes, raw_signature: dict[str, Any] | None,
-               labels: list[Any] | None = None) -> tuple[
+               labels: list[Any] | None = None, trusted_types: tuple[str, ...] | list[str] = ()) -> tuple[
         Callable[[Rows], Outputs], list[Any] | None, dict[str, Any]]:
     """Verified bytes -> (predict, classes, info), warmed up: first-call allocations and lazy imports
     happen now, not on a request. Runs in the gateway (thread mode) or in the model process."""
     from shipyard.flavors import factory
 
-    model = factory.create(flavor).load(data)
+    model = factory.create(flavor).load(data, trusted_types=trusted_types)
     sig = Signature(raw_signature)
     predict, classes = make_predict(model, sig, labels)
     if sig.names:
@@ -164,11 +164,13 @@ def load_version(spec: Any, artifacts: ArtifactStore, process: Any = None) -> Lo
     predict: Callable[[Rows], Outputs] | None
     if process is not None:
         key = f"{spec.model}:{spec.version}:{spec.digest[:16]}"
-        classes, info = process.load_threadsafe(key, spec.flavor, data, spec.signature, spec.labels)
+        trust = tuple(getattr(spec, "trusted_types", ()))
+        classes, info = process.load_threadsafe(key, spec.flavor, data, spec.signature, spec.labels, trust)
         predict = None
         remote = (process, key)
     else:
-        predict, classes, info = load_model(spec.flavor, data, spec.signature, spec.labels)
+        predict, classes, info = load_model(spec.flavor, data, spec.signature, spec.labels,
+                                            tuple(getattr(spec, "trusted_types", ())))
     lv = LoadedVersion(spec.model, spec.version, spec.digest, spec.flavor, sig, spec.signature, predict,
                        classes, info=info, remote=remote)
     log.info("loaded %s:%s (%s, sha256 %s verified%s)", spec.model, spec.version, spec.flavor, spec.digest[:12],

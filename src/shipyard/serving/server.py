@@ -40,12 +40,16 @@ BACKLOG = 4096
 
 def options_from(ws: Any, predict_threads: int | None = None, predict_in: str | None = None) -> GatewayOptions:
     """Options from shipyard.yaml's ``serving``; ``--predict-threads`` alone implies thread mode."""
+    from shipyard.config import STATE_DIR
+    from shipyard.telemetry.prediction_log import log_hash_key
+
     s = ws.config.serving
     mode = predict_in or ("thread" if predict_threads is not None else s.predict_in)
+    key = log_hash_key(ws.root / STATE_DIR, ws.settings.log_hash_key_bytes()) if s.log_hash_columns else None
     return GatewayOptions(max_batch_size=s.max_batch_size, max_wait_ms=s.max_wait_ms,
                           max_body_bytes=s.max_body_bytes, log_sample_rate=s.log_sample_rate,
                           log_drop_columns=list(s.log_drop_columns), log_hash_columns=list(s.log_hash_columns),
-                          predict_in=mode, predict_threads=predict_threads)
+                          log_hash_key=key, predict_in=mode, predict_threads=predict_threads)
 
 
 def build_gateway(ws: Any, options: GatewayOptions | None = None) -> Gateway:

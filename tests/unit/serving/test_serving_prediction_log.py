@@ -138,3 +138,57 @@ def test_a_store_that_refuses_one_file_loses_those_rows_only_and_counts_them(cap
     assert len(log.flush()) == 1 and all(k.startswith("predictions/up/") for k in stored)
     assert sorted(seen) == [("down", "dropped", 3), ("up", "written", 2)]
     assert "did not take" in caplog.text and "bucket unreachable" in caplog.text
+
+
+def _logged_hashes(key: bytes, values: list[str]) -> list[str]:
+    stored: dict[str, bytes] = {}
+
+    def put(k: str, data: bytes) -> str:
+        stored[k] = data
+        return f"mem://{k}"
+
+    lv = types.SimpleNamespace(model="m", version=1, signature=types.SimpleNamespace(names=("email",)))
+    log = PredictionLog(put, hash_columns=["email"], hash_key=key)
+    log.record("ep", lv, "r1", Rows(len(values), columns={"email": values}), {"predict": np.zeros(len(values))}, 1.0)
+    log.flush()
+    return list(pq.read_table(io.BytesIO(next(iter(stored.values())))).to_pydict()["input_email"])
+
+
+def test_hashed_columns_use_a_workspace_hmac_key_not_plain_sha256(tmp_path) -> None:
+    import hashlib
+    import os
+    import stat
+
+    from shipyard.telemetry.prediction_log import log_hash_key
+
+    first, again = log_hash_key(tmp_path / "ws1" / ".shipyard"), log_hash_key(tmp_path / "ws1" / ".shipyard")
+    other = log_hash_key(tmp_path / "ws2" / ".shipyard")
+    assert first == again and first != other and len(first) == 64
+    mode = stat.S_IMODE(os.stat(tmp_path / "ws1" / ".shipyard" / "log-hash.key").st_mode)
+    assert mode == 0o600
+    values = ["ann@example.com", "bob@example.com", "ann@example.com"]
+    h1, h1b, h2 = _logged_hashes(first, values), _logged_hashes(again, values), _logged_hashes(other, values)
+    assert h1 == h1b and h1[0] == h1[2] and h1[0] != h1[1]  # same value, same workspace: same hash (joinable)
+    assert h1[0] != h2[0]  # another workspace: another hash
+    assert hashlib.sha256(b"ann@example.com").hexdigest() not in h1 + h2  # a dictionary of sha256 finds nothing
+    configured = b"k" * 32  # SHIPYARD_LOG_HASH_KEY wins over the file (several machines hash alike)
+    assert log_hash_key(tmp_path / "ws1" / ".shipyard", configured) == configured
+
+
+def test_hash_columns_without_a_key_is_a_wiring_error() -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="hash_key"):
+        PredictionLog(lambda k, d: k, hash_columns=["email"])
+
+
+def test_configured_log_hash_key_must_not_be_guessable() -> None:
+    import pytest
+
+    from shipyard.config import Settings
+    from shipyard.errors import InvalidInputError
+
+    assert Settings(log_hash_key="x" * 16).log_hash_key_bytes() == b"x" * 16
+    assert Settings().log_hash_key_bytes() is None
+    with pytest.raises(InvalidInputError, match="SHIPYARD_LOG_HASH_KEY"):
+        Settings(log_hash_key="short").log_hash_key_bytes()

@@ -43,7 +43,8 @@ class EvaluateStep:
         task = ctx.outputs["split"]["task"]
         model = ctx.memo.get("model")
         if model is None:
-            model = factory.create(s.flavor).load(ctx.ws.artifacts.get_bytes(Digest(ctx.outputs["train"]["model"])))
+            model = factory.create(s.flavor).load(ctx.ws.artifacts.get_bytes(Digest(ctx.outputs["train"]["model"])),
+                                                  trusted_types=ctx.ws.config.trusted_types)
         _, y_train, X_test, y_test = split_frames(ctx)
         allowed = TASK_METRICS[task]
         headline = [m for m in ev["metrics"] if m in allowed]
@@ -79,7 +80,8 @@ class EvaluateStep:
         champ_mv = champion_of(ctx)
         champion = None
         if champ_mv is not None:
-            champion = factory.create(champ_mv.flavor).load(ctx.ws.models.load_artifact(champ_mv.ref))
+            champion = factory.create(champ_mv.flavor).load(ctx.ws.models.load_artifact(champ_mv.ref),
+                                                            trusted_types=ctx.ws.models.trusted_for(champ_mv))
             ctx.log(f"champion {champ_mv.ref} scored on the same {len(y_test)} test rows")
         doc = evaluate(model, X_test, y_test, opts, artifact_size=int(ctx.outputs["train"]["size"]),
                        champion=champion, champion_ref=None if champ_mv is None else champ_mv.ref,

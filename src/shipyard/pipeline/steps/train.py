@@ -63,7 +63,7 @@ class TrainStep:
         data = flavor.dump(model)  # type: ignore[attr-defined]
         # Load it back as the gateway will: refuses now what serving would refuse later (untrusted types,
         # bad format), and evaluation then scores exactly the artifact that gets registered.
-        loaded = flavor.load(data)
+        loaded = flavor.load(data, trusted_types=ctx.ws.config.trusted_types)
         digest = str(ctx.ws.artifacts.put_bytes(data))
         ctx.memo["model"] = loaded
         estimator = type(model).__module__ + "." + type(model).__name__
