@@ -104,8 +104,12 @@ class Workspace:
 
     @cached_property
     def models(self) -> RegistryService:
+        from shipyard.flavors.sandbox import SandboxLimits
+
+        sb = self.config.sandbox
         return RegistryService(self.db, self.artifacts, self.actor, self.clock,
-                               approvals_required=self.config.approval.required)
+                               approvals_required=self.config.approval.required,
+                               sandbox=SandboxLimits.from_mb(sb.timeout_s, sb.memory_mb))
 
     @cached_property
     def endpoints(self) -> EndpointService:

@@ -8,6 +8,10 @@ other; batches grow to what arrives during one predict call. A crash inside nati
 (a segfault in a C library) kills the child, not the gateway: requests in flight get 503, a new
 child is started and every loaded version is loaded into it again.
 
+The child is a fresh interpreter (``python -c``, not a fork) started with the scrubbed environment
+of ``flavors/sandbox.py`` (no ``SHIPYARD_*`` variable, no database URL), an address-space limit
+(``sandbox.memory_mb``) and its own private temporary directory (``mkdtemp``, 0700, removed when
+the child is replaced or stopped): it may run user code (pyfunc), so it must hold no secret.
 The parent verifies the artifact's hash and sends its bytes; the child loads them through the
 same flavor registry (skops trusted types, no pickles) and warms them up. Frames (``frames.py``)
 carry arrays as raw buffers under a JSON header. One child serves every version of a gateway
@@ -19,10 +23,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import multiprocessing
+import shutil
 import signal
 import socket
 import struct
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
@@ -30,7 +37,9 @@ from typing import Any
 import numpy as np
 
 from shipyard.errors import UnavailableError
+from shipyard.flavors.sandbox import GIB, scrubbed_env
 from shipyard.serving import frames
+from shipyard.serving.http import ModelError
 from shipyard.serving.signature import Rows
 
 log = logging.getLogger("shipyard.serving")
@@ -61,14 +70,48 @@ class _Channel(asyncio.Protocol):
         self.owner._on_lost()
 
 
+class _Child:
+    """The child as ``subprocess.Popen``, seen through the few ``multiprocessing.Process`` members the
+    gateway (and its tests) use: pid, exitcode, is_alive, join, kill."""
+
+    def __init__(self, popen: subprocess.Popen[bytes], workdir: str) -> None:
+        self.popen, self.workdir = popen, workdir
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    @property
+    def exitcode(self) -> int | None:
+        return self.popen.poll()
+
+    def is_alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def join(self, timeout: float | None = None) -> None:
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return
+        shutil.rmtree(self.workdir, ignore_errors=True)  # the extracted archives of a child that is gone
+
+    def kill(self) -> None:
+        self.popen.kill()
+        self.join(5)
+
+
+CHILD_CODE = "from shipyard.serving.model_process import child_entry; child_entry()"
+
+
 class ModelProcess:
     """The gateway's handle on its child: load, predict (futures), unload, restart on crash."""
 
-    def __init__(self, max_batch_size: int = 32) -> None:
+    def __init__(self, max_batch_size: int = 32, memory_bytes: int | None = 2 * GIB) -> None:
         self.max_batch_size = max_batch_size  # rows per merged predict call in the child
+        self.memory_bytes = memory_bytes  # the child's RLIMIT_AS (sandbox.memory_mb)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.transport: asyncio.Transport | None = None
-        self.proc: Any = None
+        self.proc: _Child | None = None
         self._seq = itertools.count(1)
         self._pending: dict[int, asyncio.Future[Any]] = {}
         # key -> (flavor, bytes, signature, labels): replayed on restart
@@ -83,12 +126,19 @@ class ModelProcess:
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
         parent, child = socket.socketpair()
-        ctx = multiprocessing.get_context("spawn")
-        self.proc = ctx.Process(target=child_main, args=(child,), name="shipyard-model", daemon=True)
-        await asyncio.to_thread(self.proc.start)
+        self.proc = await asyncio.to_thread(self._spawn, child)
         child.close()
         self.transport, _ = await self.loop.create_unix_connection(lambda: _Channel(self), sock=parent)
         log.info("model process started (pid %d)", self.proc.pid)
+
+    def _spawn(self, sock: socket.socket) -> _Child:
+        """A fresh interpreter with the scrubbed environment, its end of the socket and a private TMPDIR."""
+        workdir = tempfile.mkdtemp(prefix="shipyard-model-")
+        fd = sock.fileno()
+        cmd = [sys.executable, "-c", CHILD_CODE, str(fd), str(self.memory_bytes or 0)]
+        popen = subprocess.Popen(cmd, env=scrubbed_env(TMPDIR=workdir), pass_fds=(fd,), cwd=workdir,
+                                 stdin=subprocess.DEVNULL)
+        return _Child(popen, workdir)
 
     async def stop(self) -> None:
         self._stopping = True
@@ -99,6 +149,7 @@ class ModelProcess:
             await asyncio.to_thread(self.proc.join, 10)
             if self.proc.is_alive():
                 self.proc.kill()
+            shutil.rmtree(self.proc.workdir, ignore_errors=True)
 
     # -- requests ----------------------------------------------------------------------------
     def _request(self, kind: int, meta: dict[str, Any], arrays: dict[str, np.ndarray] | None = None,
@@ -200,12 +251,17 @@ class ModelProcess:
                     f"model process exited (exit code {code}) while predicting; retry the request",
                     field="model process", value=code, expected="running"))
         if not self._stopping and self.loop is not None and self._restarting is None:
-            log.error("model process (pid %s) exited with code %s: starting a new one", self.proc.pid, code)
+            log.error("model process (pid %s) exited with code %s: starting a new one",
+                      self.proc.pid if self.proc is not None else None, code)
             self._restarting = self.loop.create_task(self._restart())
 
     async def _restart(self) -> None:
         try:
-            await asyncio.to_thread(self.proc.join, 5)
+            old = self.proc
+            if old is not None:
+                await asyncio.to_thread(old.join, 5)
+                if old.is_alive():
+                    await asyncio.to_thread(old.kill)
             await self.start()
             for key, (flavor, data, signature, labels) in list(self._loads.items()):
                 await self.load(key, flavor, data, signature, labels)
@@ -215,6 +271,9 @@ class ModelProcess:
 
 
 def _error(meta: dict[str, Any]) -> Exception:
+    if meta.get("type") == "ModelError":  # the model's code raised (runtime._guard): its message, as it was
+        return ModelError(meta["message"], field="model", value=meta.get("value"),
+                          expected="a predict that returns")
     cls = ValueError if meta.get("input") else RuntimeError
     return cls(f"{meta['type']}: {meta['message']}")
 
@@ -252,7 +311,19 @@ class _Reader:
 
 
 def _describe(exc: BaseException) -> dict[str, Any]:
-    return {"type": type(exc).__name__, "message": str(exc)[:2000], "input": isinstance(exc, (ValueError, TypeError))}
+    return {"type": type(exc).__name__, "message": str(exc)[:2000], "input": isinstance(exc, (ValueError, TypeError)),
+            "value": getattr(exc, "value", None) if isinstance(exc, ModelError) else None}
+
+
+def child_entry() -> None:
+    """``python -c CHILD_CODE FD MEMORY_BYTES``: cap memory, mark the sandbox, serve the socket ``FD``."""
+    from shipyard.flavors import pyfunc
+    from shipyard.flavors.sandbox import limit_memory
+
+    fd, memory = int(sys.argv[1]), int(sys.argv[2])
+    limit_memory(memory)
+    pyfunc.enter_sandbox()
+    child_main(socket.socket(fileno=fd))
 
 
 def child_main(sock: socket.socket) -> None:
