@@ -109,6 +109,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, pg_database: str) -> Iterato
     """A workspace on PostgreSQL, a contributor token and a running `shipyard server` whose environment
     holds the secrets."""
     import psycopg
+
     from shipyard.config import Settings
     from shipyard.workspace import Workspace
 
