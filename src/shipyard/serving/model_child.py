@@ -19,6 +19,7 @@ from shipyard.serving import frames
 from shipyard.serving.http import ModelError
 from shipyard.serving.signature import Rows
 
+WORKDIR_PREFIX = "shipyard-model-"
 
 class _Reader:
     """Frames from a blocking socket: ``next_frames`` waits for one, then takes all that are already there."""
@@ -57,14 +58,23 @@ def _describe(exc: BaseException) -> dict[str, Any]:
 
 
 def child_entry() -> None:
-    """``python -c CHILD_CODE FD MEMORY_BYTES``: cap memory, mark the sandbox, serve the socket ``FD``."""
+    """``python -c CHILD_CODE FD MEMORY_BYTES WORKDIR``: cap memory, mark the sandbox, serve the socket ``FD``;
+    on the way out remove ``WORKDIR`` (the private TMPDIR the gateway made), also when the gateway died first."""
+    import shutil
+    from pathlib import Path
+
     from shipyard.flavors import pyfunc
     from shipyard.flavors.sandbox import limit_memory
 
     fd, memory = int(sys.argv[1]), int(sys.argv[2])
+    workdir = Path(sys.argv[3]) if len(sys.argv) > 3 else None
     limit_memory(memory)
     pyfunc.enter_sandbox()
-    child_main(socket.socket(fileno=fd))
+    try:
+        child_main(socket.socket(fileno=fd))
+    finally:
+        if workdir is not None and workdir.name.startswith(WORKDIR_PREFIX):
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def child_main(sock: socket.socket) -> None:

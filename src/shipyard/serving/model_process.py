@@ -39,6 +39,7 @@ from shipyard.errors import UnavailableError
 from shipyard.flavors.sandbox import GIB, scrubbed_env
 from shipyard.serving import frames
 from shipyard.serving.http import ModelError
+from shipyard.serving.model_child import WORKDIR_PREFIX
 from shipyard.serving.signature import Rows
 
 log = logging.getLogger("shipyard.serving")
@@ -132,9 +133,9 @@ class ModelProcess:
 
     def _spawn(self, sock: socket.socket) -> _Child:
         """A fresh interpreter with the scrubbed environment, its end of the socket and a private TMPDIR."""
-        workdir = tempfile.mkdtemp(prefix="shipyard-model-")
+        workdir = tempfile.mkdtemp(prefix=WORKDIR_PREFIX)
         fd = sock.fileno()
-        cmd = [sys.executable, "-c", CHILD_CODE, str(fd), str(self.memory_bytes or 0)]
+        cmd = [sys.executable, "-c", CHILD_CODE, str(fd), str(self.memory_bytes or 0), workdir]
         popen = subprocess.Popen(cmd, env=scrubbed_env(TMPDIR=workdir), pass_fds=(fd,), cwd=workdir,
                                  stdin=subprocess.DEVNULL)
         return _Child(popen, workdir)
