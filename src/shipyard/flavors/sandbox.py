@@ -63,19 +63,32 @@ class SandboxLimits:
 def scrubbed_env(environ: Mapping[str, str] | None = None, **extra: str) -> dict[str, str]:
     """The environment for a child running user code: the allowlisted variables of ``environ`` (default:
     this process's), never a ``SHIPYARD_*`` one, with shipyard's own source directory first on PYTHONPATH
-    (the child must import the same shipyard as this process), one BLAS thread, and ``extra``."""
+    unless it is a site-packages directory (the child must import the same shipyard as this process), one
+    BLAS thread, and ``extra``."""
     import shipyard
 
     src = os.environ if environ is None else environ
     env = {k: v for k, v in src.items()
            if (k in KEEP or k.startswith(KEEP_PREFIXES)) and not k.upper().startswith("SHIPYARD_")}
     root = str(Path(shipyard.__file__).resolve().parent.parent)
-    rest = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != root]
-    env["PYTHONPATH"] = os.pathsep.join([root, *rest])
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != root]
+    if root not in _site_dirs():  # a source checkout: put it first; site-packages must not shadow the stdlib
+        paths.insert(0, root)
+    if paths:
+        env["PYTHONPATH"] = os.pathsep.join(paths)
+    else:
+        env.pop("PYTHONPATH", None)
     for k, v in ONE_THREAD.items():
         env.setdefault(k, v)
     env.update(extra)
     return env
+
+
+def _site_dirs() -> set[str]:
+    import site
+
+    dirs = [*site.getsitepackages(), site.getusersitepackages()]
+    return {str(Path(d).resolve()) for d in dirs}
 
 
 def limit_memory(nbytes: int | None) -> None:
