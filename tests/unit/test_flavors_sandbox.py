@@ -49,3 +49,17 @@ def test_pyfunc_code_is_never_imported_outside_a_sandbox(tmp_path: Path) -> None
         pyfunc.PyfuncFlavor().load(buf.getvalue())
     assert "sandboxed child process" in str(err.value)
     assert not marker.exists()
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="Linux /proc")
+def test_the_parent_of_a_sandbox_is_made_non_dumpable() -> None:
+    """Checked in a fresh interpreter (the flag is per process): after protect_parent, prctl(PR_GET_DUMPABLE)
+    reads 0, which is what makes /proc/<pid>/environ unreadable to a same-user child without CAP_SYS_PTRACE."""
+    import subprocess
+    import sys
+
+    code = ("import ctypes; from shipyard.flavors.sandbox import protect_parent; "
+            "libc = ctypes.CDLL(None); before = libc.prctl(3, 0, 0, 0, 0); ok = protect_parent(); "
+            "print(before, ok, libc.prctl(3, 0, 0, 0, 0))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.split() == ["1", "True", "0"], out

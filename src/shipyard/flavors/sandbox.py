@@ -9,7 +9,9 @@ starts ``python -m shipyard.flavors.sandbox_child`` with:
 - a private working directory (``tempfile.mkdtemp``, mode 0700) holding the artifact, the extracted
   archive and the child's answer; removed when the child is done, whatever happened;
 - ``RLIMIT_AS`` (``limits.memory_bytes``, set by the child before it reads the artifact) and a wall-clock
-  timeout after which the child's whole process group is killed.
+  timeout after which the child's whole process group is killed;
+- the parent made non-dumpable first (``protect_parent``), so the child cannot read the parent's
+  environment through ``/proc/<parent pid>/environ`` either (unless it runs with CAP_SYS_PTRACE, i.e. root).
 
 The child answers with a JSON document (``result.json`` in the private directory, read with a size
 bound): nothing is ever unpickled across the boundary. The gateway's model process uses the same
@@ -33,6 +35,7 @@ from typing import Any
 from shipyard.flavors.base import ArtifactFormatError
 
 GIB = 1 << 30
+PR_SET_DUMPABLE = 4
 RESULT_FILE, ARTIFACT_FILE, LOG_FILE = "result.json", "artifact.zip", "child.log"
 MAX_RESULT_BYTES = 1 << 20
 # Variables a child may inherit; everything else (SHIPYARD_*, DATABASE_URL, PG*, AWS_*, tokens...) stays behind.
@@ -104,6 +107,23 @@ def limit_memory(nbytes: int | None) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
 
 
+def protect_parent() -> bool:
+    """Make this process (the one holding the secrets) non-dumpable before it starts a child running user
+    code: Linux then refuses ``/proc/<this pid>/environ``, ``mem`` and ptrace to same-user processes without
+    CAP_SYS_PTRACE, so the child cannot read the environment it was not given. Also turns off this
+    process's core dumps; debuggers attaching to it need CAP_SYS_PTRACE. Best effort: False where prctl is
+    unavailable. Children are unaffected (the flag resets at exec)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
+
+
 def kill_group(proc: subprocess.Popen[bytes]) -> None:
     """Kill the child and anything it started (it leads its own session)."""
     try:
@@ -121,6 +141,7 @@ def inspect_in_sandbox(data: bytes, entry: str, limits: SandboxLimits) -> dict[s
             message names the entrypoint and, for a time-out, the limit.
         UnsafeArtifactError: the child refused the archive (a pickle inside).
     """
+    protect_parent()
     work = Path(tempfile.mkdtemp(prefix="shipyard-inspect-"))  # 0700, unpredictable name
     field = "pyfunc.json.entrypoint"
     try:

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from shipyard.errors import UnavailableError
-from shipyard.flavors.sandbox import GIB, scrubbed_env
+from shipyard.flavors.sandbox import GIB, protect_parent, scrubbed_env
 from shipyard.serving import frames
 from shipyard.serving.http import ModelError
 from shipyard.serving.model_child import WORKDIR_PREFIX
@@ -133,6 +133,7 @@ class ModelProcess:
 
     def _spawn(self, sock: socket.socket) -> _Child:
         """A fresh interpreter with the scrubbed environment, its end of the socket and a private TMPDIR."""
+        protect_parent()  # the child must not read this process's environment through /proc either
         workdir = tempfile.mkdtemp(prefix=WORKDIR_PREFIX)
         fd = sock.fileno()
         cmd = [sys.executable, "-c", CHILD_CODE, str(fd), str(self.memory_bytes or 0), workdir]
