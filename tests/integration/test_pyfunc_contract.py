@@ -2,7 +2,7 @@
 signature's columns, in order, in the dtypes the signature implies (all-numeric signatures included); a model
 that raises answers 500 ``ModelError`` with its own message (v1 and OIP) and is counted under its version in
 /metrics; each load extracts the archive to its own private directory (0700, unpredictable name), removed
-when the gateway stops."""
+when the gateway stops; the model process runs under the address-space limit."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from tests.builders import approve, free_port
 
 PROBE = '''
 import os
+import resource
 import stat
 
 
@@ -32,7 +33,7 @@ class Model:
         mode = stat.S_IMODE(os.stat(self.path).st_mode)
         parent = stat.S_IMODE(os.stat(os.path.dirname(self.path)).st_mode)
         desc = "|".join([type(X).__name__, ",".join(map(str, X.columns)), ",".join(str(d) for d in X.dtypes),
-                         self.path, oct(mode), oct(parent)])
+                         self.path, oct(mode), oct(parent), str(resource.getrlimit(resource.RLIMIT_AS)[0])])
         return [desc] * len(X)
 '''
 
@@ -85,9 +86,9 @@ def url(ws: Any) -> Iterator[str]:
 
 
 def _desc(text: str) -> dict[str, Any]:
-    kind, cols, dtypes, path, mode, parent = text.split("|")
+    kind, cols, dtypes, path, mode, parent, limit = text.split("|")
     return {"type": kind, "columns": cols.split(","), "dtypes": dtypes.split(","), "path": path,
-            "mode": int(mode, 8), "parent_mode": int(parent, 8)}
+            "mode": int(mode, 8), "parent_mode": int(parent, 8), "rlimit_as": int(limit)}
 
 
 def test_an_all_numeric_signature_still_gives_a_dataframe(url: str) -> None:
@@ -125,6 +126,7 @@ def test_each_load_extracts_to_its_own_private_directory(ws: Any, url: str) -> N
         assert path.name.startswith("shipyard-pyfunc-") and path.parent.name.startswith("shipyard-model-")
         assert digest not in str(path) and digest[:16] not in str(path)
     assert num["path"] != mixed["path"]  # the same bytes, two loads: two directories, nothing shared
+    assert num["rlimit_as"] == 2048 << 20  # the model process runs under sandbox.memory_mb (default 2048)
     assert not (Path(tempfile.gettempdir()) / "shipyard-pyfunc" / digest).exists()
 
 
