@@ -172,6 +172,13 @@ class ServingSpec(_Strict):
     predict_in: Literal["process", "thread"] = "process"
 
 
+class SandboxSpec(_Strict):
+    """Limits for child processes that run user model code (pyfunc inspection, the gateway's model process)."""
+
+    timeout_s: float = Field(60.0, gt=0, allow_inf_nan=False)  # registration's inspection of a pyfunc
+    memory_mb: int | None = Field(2048, ge=256)  # RLIMIT_AS of each child; null: no limit
+
+
 class ProjectConfig(_Strict):
     """The whole ``shipyard.yaml`` contract."""
 
@@ -205,6 +212,7 @@ class ProjectConfig(_Strict):
                                           "builtins.object (module.Name, as a refusal names it), not '{name}'",
                                           {"i": i, "name": name})
         return sorted(set(names))
+    sandbox: SandboxSpec = Field(default_factory=SandboxSpec)
 
 
 def _describe(err: ErrorDetails) -> tuple[str, Any, str]:
