@@ -57,18 +57,14 @@ def get_card(name: NameParam, version: VersionParam, ws: WS,
 def approval_queue(ws: WS) -> list[dict[str, Any]]:
     required = ws.config.approval.required
     queue: list[dict[str, Any]] = []
-    for summary in ws.models.list_models():
-        detail = ws.models.get_model(summary.name)
-        for mv in detail.versions:
-            if mv.stage != "validated":
-                continue
-            decided = {a.get("principal") for a in mv.approvals}
-            approvals = sum(1 for a in mv.approvals if a.get("decision") == "approve")
-            queue.append({"model": mv.model, "version": mv.version, "ref": mv.ref, "created_by": mv.created_by,
-                          "created_at": mv.created_at, "approvals": approvals, "required": required,
-                          "main_metric": (mv.evaluation or {}).get("main_metric"),
-                          "metrics": (mv.evaluation or {}).get("metrics", {}),
-                          "you_are_author": mv.created_by == ws.actor.name,
-                          "you_decided": ws.actor.name in decided})
+    for mv in ws.models.versions_in_stage("validated"):
+        decided = {a.get("principal") for a in mv.approvals}
+        approvals = sum(1 for a in mv.approvals if a.get("decision") == "approve")
+        queue.append({"model": mv.model, "version": mv.version, "ref": mv.ref, "created_by": mv.created_by,
+                      "created_at": mv.created_at, "approvals": approvals, "required": required,
+                      "main_metric": (mv.evaluation or {}).get("main_metric"),
+                      "metrics": (mv.evaluation or {}).get("metrics", {}),
+                      "you_are_author": mv.created_by == ws.actor.name,
+                      "you_decided": ws.actor.name in decided})
     queue.sort(key=lambda q: q["created_at"])
     return queue
