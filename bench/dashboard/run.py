@@ -69,7 +69,7 @@ def build(root: Path, versions: int, events: int) -> tuple[str, str]:
 PAGES: dict[str, list[str]] = {
     "overview": ["/models", "/endpoints", "/approvals/queue", "/audit/events?limit=10"],
     "models": ["/models"],
-    "model": ["/models/credit-risk"],
+    "model": ["/models/credit-risk?summary=true"],
     "version": ["/models/credit-risk/versions/1", "/endpoints"],
     "approvals": ["/approvals/queue"],
     "endpoints": ["/endpoints"],

@@ -16,7 +16,7 @@ export async function list(root) {
 }
 
 export async function model(root, name) {
-  const m = await api.get(`/models/${enc(name)}`);
+  const m = await api.get(`/models/${enc(name)}?summary=true`);
   const versions = m.versions.slice().sort((a, b) => b.version - a.version);
   fill(root, h("h1", {}, `Model ${m.name}`),
     m.description ? h("p", {}, m.description) : null,
