@@ -21,6 +21,11 @@ if not CREDIT_CSV.exists():  # the example ships its own copy
     CREDIT_CSV = Path(__file__).resolve().parents[1] / "src/shipyard/examples/credit/data/credit.csv"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--screenshots", action="store_true", default=False,
+                     help="browser tests save a PNG of each page under bench/results/screenshots/")
+
+
 def need_service(reason: str) -> None:
     """Skip on a laptop, fail under CI=true."""
     if IN_CI:

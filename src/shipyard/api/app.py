@@ -9,12 +9,13 @@ from fastapi import APIRouter, FastAPI
 
 from shipyard.api import errors
 from shipyard.api.limits import BodyLimit, Limits
-from shipyard.api.routes import approvals, audit, datasets, endpoints, health, models, users
+from shipyard.api.routes import approvals, audit, datasets, documents, endpoints, health, live, models, users
 from shipyard.workspace import Workspace
 
 PREFIX = "/api/v1"
-ROUTERS = (health.router, datasets.router, models.router, approvals.router, endpoints.router, users.router,
-           audit.router)
+# documents before approvals: /approvals/queue must not be read as a decision route
+ROUTERS = (health.router, datasets.router, models.router, documents.router, approvals.router, endpoints.router,
+           live.router, users.router, audit.router)
 
 
 def create_app(workspace: Workspace | Callable[[], Workspace], limits: Limits | None = None) -> FastAPI:
@@ -51,5 +52,8 @@ def create_app(workspace: Workspace | Callable[[], Workspace], limits: Limits | 
     for r in ROUTERS:
         api.include_router(r)
     app.include_router(api)
+    from shipyard.web import mount
+
+    mount(app)
     app.add_middleware(BodyLimit, limits=limits or Limits())
     return app

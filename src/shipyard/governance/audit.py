@@ -265,8 +265,10 @@ def _matches(conn: Connection, column: Any, pattern: str) -> ColumnElement[bool]
 
 def iter_events(conn: Connection, *, actor: str | None = None, action: str | None = None,
                 subject: str | None = None, since: str | None = None,
-                limit: int | None = None) -> Iterator[AuditEvent]:
-    q = select(t.audit_events).order_by(t.audit_events.c.seq)
+                limit: int | None = None, newest: bool = False) -> Iterator[AuditEvent]:
+    """Matching events oldest first; ``newest`` with ``limit``: the newest ``limit`` (still read by the index
+    on seq, newest first, so a page of 100 out of 100,000 events does not read them all)."""
+    q = select(t.audit_events).order_by(t.audit_events.c.seq.desc() if newest else t.audit_events.c.seq)
     if actor:
         q = q.where(t.audit_events.c.actor == actor)
     if action:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections import deque
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -67,10 +66,8 @@ class AuditService:
         check_limit(limit)
         with self.db.read() as conn:
             events = iter_events(conn, actor=actor or None, action=action or None, subject=subject or None,
-                                 since=since_iso)
-            if limit:
-                return list(deque(events, maxlen=limit))
-            return list(events)
+                                 since=since_iso, limit=limit, newest=bool(limit))
+            return list(events)[::-1] if limit else list(events)
 
     def export_jsonl(self, *, actor: str | None = None, action: str | None = None, subject: str | None = None,
                      since: str | None = None) -> Iterator[str]:

@@ -19,4 +19,8 @@ def health() -> dict[str, Any]:
 
 @router.get("/whoami", summary="The principal behind the token")
 def whoami(ws: WS) -> dict[str, Any]:
-    return {"name": ws.actor.name, "role": ws.actor.role.value}
+    from shipyard.core.permissions import MATRIX
+
+    # The permissions let a client (the dashboard) show only what this principal may press.
+    return {"name": ws.actor.name, "role": ws.actor.role.value,
+            "permissions": sorted(p.value for p in MATRIX[ws.actor.role])}

@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi import Path as PathParam
 from fastapi.responses import Response
 from pydantic import Field
@@ -67,8 +67,20 @@ def list_models(ws: WS) -> list[dict[str, Any]]:
 
 
 @router.get("/{name}", summary="A model with all its versions")
-def get_model(name: NameParam, ws: WS) -> dict[str, Any]:
-    return ws.models.get_model(name).to_dict()
+def get_model(name: NameParam, ws: WS, summary: Annotated[bool, Query(
+        description="Each version's evaluation cut to its main metric, its interval and the gate results "
+                    "(a list of 1,000 versions, for a table)")] = False) -> dict[str, Any]:
+    detail = ws.models.get_model(name).to_dict()
+    if summary:
+        for v in detail["versions"]:
+            ev = v.get("evaluation") or {}
+            main = ev.get("main_metric")
+            v["evaluation"] = {"main_metric": main, "metrics": {main: (ev.get("metrics") or {}).get(main)} if main
+                               else {}, "ci": {main: (ev.get("ci") or {}).get(main)} if main else {},
+                               "gates": ev.get("gates") or []} if ev else None
+            v["provenance"] = {}
+            v["signature"] = None
+    return detail
 
 
 @router.post("/{name}/versions", summary="Register a new version (needs model:write)")
