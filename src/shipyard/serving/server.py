@@ -1,10 +1,10 @@
 """Running the gateway: composition from a workspace, the HTTP server loop, N worker processes.
 
 ``build_gateway(ws)`` is the composition: the gateway gets callables (routing snapshot, version
-specs, feedback sink) from the workspace's EndpointService and the ArtifactStore protocol; it never
-sees the SQL store. ``run_gateway`` serves it on a bound socket with ``serving.protocol``'s HTTP/1.1
-protocol on uvloop: start-up (every endpoint loaded) completes before the first connection is
-accepted; SIGTERM/SIGINT stop accepting, let requests in progress finish (at most
+specs, feedback sink, metric-window sink) from the workspace's EndpointService and
+``telemetry.window_store``, and the ArtifactStore protocol; it never sees the SQL store.
+``run_gateway`` serves it on a bound socket with ``serving.protocol``'s HTTP/1.1 protocol on uvloop:
+start-up (every endpoint loaded) completes before the first connection is accepted; SIGTERM/SIGINT stop accepting, let requests in progress finish (at most
 ``DRAIN_S``), then flush the prediction log. With ``--workers N`` the parent binds the socket and
 spawns N processes that each open the workspace and accept on it; they share routing through the
 store and metrics through ``PROMETHEUS_MULTIPROC_DIR``; a worker that dies after start-up is
@@ -45,13 +45,18 @@ def options_from(ws: Any, predict_threads: int | None = None, predict_in: str | 
     return GatewayOptions(max_batch_size=s.max_batch_size, max_wait_ms=s.max_wait_ms,
                           max_body_bytes=s.max_body_bytes, log_sample_rate=s.log_sample_rate,
                           log_drop_columns=list(s.log_drop_columns), log_hash_columns=list(s.log_hash_columns),
-                          predict_in=mode, predict_threads=predict_threads)
+                          predict_in=mode, predict_threads=predict_threads, metrics_interval_s=s.metrics_interval)
 
 
 def build_gateway(ws: Any, options: GatewayOptions | None = None) -> Gateway:
+    import functools
+
+    from shipyard.telemetry import window_store  # SQL stays behind this callable: the gateway never sees it
+
     eps = ws.endpoints
     return Gateway(GatewayDeps(routing=eps.snapshot, versions=eps.version_spec, artifacts=ws.artifacts,
-                               record_feedback=eps.record_feedback, options=options or options_from(ws)))
+                               record_feedback=eps.record_feedback, options=options or options_from(ws),
+                               record_windows=functools.partial(window_store.write, ws.db)))
 
 
 def configure_logging(level: str = "info") -> None:
