@@ -1,10 +1,10 @@
 """Running the gateway: composition from a workspace, the HTTP server loop, N worker processes.
 
 ``build_gateway(ws)`` is the composition: the gateway gets callables (routing snapshot, version
-specs, feedback sink, metric-window sink) from the workspace's EndpointService and
-``telemetry.window_store``, and the ArtifactStore protocol; it never sees the SQL store.
-``run_gateway`` serves it on a bound socket with ``serving.protocol``'s HTTP/1.1 protocol on uvloop:
-start-up (every endpoint loaded) completes before the first connection is accepted; SIGTERM/SIGINT stop accepting, let requests in progress finish (at most
+specs, feedback sink) from the workspace's EndpointService and the ArtifactStore protocol; it never
+sees the SQL store. ``run_gateway`` serves it on a bound socket with ``serving.protocol``'s HTTP/1.1
+protocol on uvloop: start-up (every endpoint loaded) completes before the first connection is
+accepted; SIGTERM/SIGINT stop accepting, let requests in progress finish (at most
 ``DRAIN_S``), then flush the prediction log. With ``--workers N`` the parent binds the socket and
 spawns N processes that each open the workspace and accept on it; they share routing through the
 store and metrics through ``PROMETHEUS_MULTIPROC_DIR``; a worker that dies after start-up is
