@@ -2,8 +2,8 @@
 
 Windows are aligned to multiples of ``interval_s`` of wall-clock time, so every gateway process cuts the
 same windows and the store sums them per version (``rollout.providers.builtin``). Per window and version:
-requests, rows, errors, a latency histogram over ``core.windows.LATENCY_EDGES_MS`` plus its sum, and a
-histogram of the predictions:
+requests (answered and failed), rows predicted, errors, a latency histogram over
+``core.windows.LATENCY_EDGES_MS`` plus its sum, and a histogram of the predictions:
 
 - classifiers with probabilities: ``{"kind": "score", "edges": SCORE_EDGES, "counts": [...20], "labels":
   {label: n}}``: the positive-class probability (two classes) or the top-class probability in 20 equal bins
@@ -187,11 +187,10 @@ class MetricWindows:
             log.debug("metric windows: could not count the predictions of %s:%s", endpoint, version, exc_info=True)
 
     def record_error(self, endpoint: str, version: int, shadow: bool, latency_ms: float, rows: int) -> None:
-        """One request the version's model failed."""
+        """One request the version's model failed (``rows`` it was asked for: not counted as predicted)."""
         c = self._counts(endpoint, version, shadow)
         c.requests += 1
         c.errors += 1
-        c.rows += rows
         c.latency_sum_ms += latency_ms
         c.latency[bisect.bisect_left(LATENCY_EDGES_MS, latency_ms)] += 1
 

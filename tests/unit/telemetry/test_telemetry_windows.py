@@ -39,7 +39,7 @@ def test_counts_requests_rows_errors_latency_and_binary_scores() -> None:
     [rec] = mw.take()
     assert (rec.endpoint, rec.version, rec.shadow, rec.gateway) == ("ep", 1, False, "h:1")
     assert rec.start == datetime.fromtimestamp(1000, UTC) and rec.end == datetime.fromtimestamp(1005, UTC)
-    assert (rec.requests, rec.rows, rec.errors) == (3, 6, 1)
+    assert (rec.requests, rec.rows, rec.errors) == (3, 4, 1)  # a failed request predicted no rows
     assert rec.latency_sum_ms == pytest.approx(15.7)
     expected = [0] * N_LATENCY_BUCKETS
     for ms in (0.7, 12.0, 3.0):
