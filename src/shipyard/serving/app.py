@@ -128,8 +128,7 @@ class Gateway:
         self._poller = asyncio.create_task(self.state.run())
         self.predlog.start()
         self.feedback.start()
-        if self.deps.record_windows is not None:
-            self._windows_ticker.start()
+        self._windows_ticker.start()  # without a sink it still drops the closed windows (bounded memory)
         log.info("gateway ready (pid %d): endpoints %s", os.getpid(), sorted(self.state.endpoints))
         if not self.state.endpoints:
             log.warning("no endpoints to serve yet: deploy one with `shipyard deploy MODEL:VERSION --endpoint NAME`; "
