@@ -66,66 +66,80 @@ class Counts:
         self.latency_sum_ms = 0.0
         self.latency = [0] * N_LATENCY_BUCKETS
         self.score: list[int] | None = None
-        self.labels: dict[str, int] | None = None
+        self.labels: dict[Any, int] | None = None
         self.values: list[int] | None = None
 
     def predictions(self) -> dict[str, Any]:
+        labels: dict[str, int] | None = None
+        if self.labels is not None:  # keyed by the model's own values on the request path; text here
+            labels = {}
+            for k, v in self.labels.items():
+                labels[str(k)] = labels.get(str(k), 0) + v
         if self.score is not None:
             out: dict[str, Any] = {"kind": "score", "edges": list(SCORE_EDGES), "counts": self.score}
-            if self.labels:
-                out["labels"] = self.labels
+            if labels:
+                out["labels"] = labels
             return out
         if self.values is not None:
             return {"kind": "value", "edges": list(VALUE_EDGES), "counts": self.values}
-        if self.labels is not None:
-            return {"kind": "label", "counts": self.labels}
+        if labels is not None:
+            return {"kind": "label", "counts": labels}
         return {}
 
     def add_outputs(self, outputs: Mapping[str, Any], n: int) -> None:
-        """Count ``n`` rows of predictions into the histogram of their kind."""
+        """Count ``n`` rows of predictions into the histogram of their kind (one row: scalar reads only)."""
         proba = outputs.get("predict_proba")
         pred = outputs.get("predict")
-        if proba is not None and getattr(proba, "ndim", 0) == 2 and proba.shape[1] >= 1:
-            if self.score is None:
-                self.score = [0] * SCORE_BINS
+        if proba is not None:
+            score = self.score
+            if score is None:
+                score = self.score = [0] * SCORE_BINS
             if n == 1:
-                row = proba[0]
-                p = float(row[1] if len(row) == 2 else row.max())
-                self.score[min(max(int(p * SCORE_BINS), 0), SCORE_BINS - 1)] += 1
+                i = int((proba.item(1) if proba.shape[1] == 2 else proba.max()) * SCORE_BINS)
+                score[SCORE_BINS - 1 if i >= SCORE_BINS else (i if i > 0 else 0)] += 1
             else:
                 p = proba[:, 1] if proba.shape[1] == 2 else proba.max(axis=1)
-                idx = np.clip((np.asarray(p, dtype=float) * SCORE_BINS).astype(int), 0, SCORE_BINS - 1)
-                for i, c in enumerate(np.bincount(idx, minlength=SCORE_BINS).tolist()):
-                    self.score[i] += c
+                for i in (p * SCORE_BINS).astype(np.intp).tolist():  # np.clip costs more than the loop
+                    score[SCORE_BINS - 1 if i >= SCORE_BINS else (i if i > 0 else 0)] += 1
             if pred is not None:
                 self._add_labels(pred, n)
             return
         if pred is None:
             return
-        if getattr(pred, "dtype", None) is not None and pred.dtype.kind == "f":
-            if self.values is None:
-                self.values = [0] * (len(VALUE_EDGES) + 1)
+        if pred.dtype.kind == "f":
+            values = self.values
+            if values is None:
+                values = self.values = [0] * (len(VALUE_EDGES) + 1)
             if n == 1:
-                self.values[bisect.bisect_left(VALUE_EDGES, float(pred.flat[0]))] += 1
+                values[bisect.bisect_left(VALUE_EDGES, pred.item(0))] += 1
             else:
-                idx = np.searchsorted(VALUE_EDGES, np.asarray(pred, dtype=float).ravel(), side="left")
-                for i, c in zip(*np.unique(idx, return_counts=True), strict=True):
-                    self.values[int(i)] += int(c)
+                for i in np.searchsorted(VALUE_EDGES, np.asarray(pred, dtype=float).ravel(), side="left").tolist():
+                    values[i] += 1
             return
         self._add_labels(pred, n)
 
     def _add_labels(self, pred: Any, n: int) -> None:
-        if self.labels is None:
-            self.labels = {}
         labels = self.labels
-        items = [str(pred.flat[0] if hasattr(pred, "flat") else pred[0])] if n == 1 else [str(v) for v in pred]
-        for lab in items:
+        if labels is None:
+            labels = self.labels = {}
+        if n == 1:
+            lab = pred.item(0)
             if lab in labels:
                 labels[lab] += 1
+                return
+            items: Any = ((lab, 1),)
+        elif n <= 256:  # a Python loop beats sorting for a few rows
+            items = ((lab, 1) for lab in np.asarray(pred).ravel().tolist())
+        else:
+            uniq, counts = np.unique(np.asarray(pred).ravel(), return_counts=True)
+            items = zip(uniq.tolist(), counts.tolist(), strict=True)
+        for lab, c in items:
+            if lab in labels:
+                labels[lab] += c
             elif len(labels) < MAX_LABELS:
-                labels[lab] = 1
+                labels[lab] = c
             else:
-                labels["(other)"] = labels.get("(other)", 0) + 1
+                labels["(other)"] = labels.get("(other)", 0) + c
 
 
 @dataclass(frozen=True, slots=True)
