@@ -39,7 +39,7 @@ def _generation(gw, name: str) -> int:  # type: ignore[no-untyped-def]
 def test_weight_changes_and_rollbacks_apply_while_a_slow_version_loads(env) -> None:
     ws, gw, _ = env
     slow = ws.endpoints.set_routing("ep", {"routes": [{"version": 1, "weight": 90}, {"version": 3, "weight": 10}]})
-    assert wait_for(lambda: "ep" in gw.state._pending, timeout=5), "the slow load did not start"
+    assert wait_for(lambda: "ep" in gw.state.loading, timeout=5), "the slow load did not start"
     t0 = time.monotonic()
     # another endpoint, weights between two loaded versions
     moved = ws.endpoints.set_routing("other", {"routes": [{"version": 1, "weight": 10}, {"version": 2, "weight": 90}]})
@@ -50,11 +50,11 @@ def test_weight_changes_and_rollbacks_apply_while_a_slow_version_loads(env) -> N
     back = ws.endpoints.set_routing("ep", {"routes": [{"version": 1, "weight": 100}]})
     assert wait_for(lambda: _generation(gw, "ep") == back.generation, timeout=SLOW_S * 2)
     rollback_s = time.monotonic() - t1
-    still_loading = "ep" in gw.state._pending
+    still_loading = "ep" in gw.state.loading
     assert other_s < SLOW_S / 3 and rollback_s < SLOW_S / 3, (other_s, rollback_s)
     assert still_loading, "the slow load finished before the changes: the test proves nothing"
     # the slow generation finishes loading, but a later one replaced it: it never takes effect
-    assert wait_for(lambda: "ep" not in gw.state._pending, timeout=SLOW_S * 3)
+    assert wait_for(lambda: "ep" not in gw.state.loading, timeout=SLOW_S * 3)
     time.sleep(0.3)
     assert _generation(gw, "ep") == back.generation and slow.generation < back.generation
     assert gw.state.endpoints["ep"].table.served == (1,)
@@ -68,7 +68,7 @@ def test_a_slow_version_is_swapped_in_once_loaded_without_holding_requests(env) 
     import httpx
 
     slow = ws.endpoints.set_routing("ep", {"routes": [{"version": 1, "weight": 50}, {"version": 3, "weight": 50}]})
-    assert wait_for(lambda: "ep" in gw.state._pending, timeout=5)
+    assert wait_for(lambda: "ep" in gw.state.loading, timeout=5)
     body = {"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP64", "data": [0.1, 0.2]}]}
     t0 = time.monotonic()
     for _ in range(5):

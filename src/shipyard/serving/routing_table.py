@@ -117,6 +117,12 @@ class RoutingState:
                 self._start_loader().put((name, st))
         return changed
 
+    @property
+    def loading(self) -> set[str]:
+        """Endpoints whose next generation is waiting for a version to load."""
+        with self._lock:
+            return set(self._pending)
+
     def _apply(self, new: dict[str, EndpointRuntime], name: str, st: Any, loaded: dict[int, Any]) -> None:
         """Put the runtime of ``st`` (every version loaded) into ``new``; under ``_lock``."""
         self.failures.pop(name, None)
