@@ -60,23 +60,6 @@ def test_weight_changes_and_rollbacks_apply_while_a_slow_version_loads(env) -> N
     assert gw.state.endpoints["ep"].table.served == (1,)
 
 
-# In thread mode the load runs beside the event loop. (The model process loads and predicts in one thread:
-# there a slow load also delays predictions, though never a routing change; see docs/design.md.)
-@pytest.mark.parametrize("env", ["thread"], indirect=True)
-def test_a_slow_version_is_swapped_in_once_loaded_without_holding_requests(env) -> None:
-    ws, gw, srv = env
-    import httpx
-
-    slow = ws.endpoints.set_routing("ep", {"routes": [{"version": 1, "weight": 50}, {"version": 3, "weight": 50}]})
-    assert wait_for(lambda: "ep" in gw.state.loading, timeout=5)
-    body = {"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP64", "data": [0.1, 0.2]}]}
-    t0 = time.monotonic()
-    for _ in range(5):
-        r = httpx.post(srv.url + "/v2/models/other/infer", json=body, timeout=30)
-        assert r.status_code == 200
-        r = httpx.post(srv.url + "/v2/models/ep/infer", json=body, timeout=30)  # the old generation answers
-        assert r.status_code == 200 and r.headers["x-model-version"] == "1"
-    assert time.monotonic() - t0 < SLOW_S / 3  # the gateway kept answering while the load ran
-    assert _generation(gw, "ep") < slow.generation
-    assert wait_for(lambda: _generation(gw, "ep") == slow.generation, timeout=SLOW_S * 3)
-    assert set(gw.state.endpoints["ep"].versions) == {1, 3}
+# (A thread-mode variant — predictions keep flowing while a slow version loads beside the event loop — used a
+# pyfunc that sleeps at import; pyfunc now loads only in the sandboxed model process, so thread mode cannot
+# serve it. In process mode the child loads and predicts on one thread: see docs/design.md, known gaps.)
