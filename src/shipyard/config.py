@@ -156,6 +156,13 @@ class ServingSpec(_Strict):
     # process: models predict in a child process (no GIL shared with HTTP handling; a model crash
     # is a 503 and a restart); thread: in a thread pool of the gateway process.
     predict_in: Literal["process", "thread"] = "process"
+    # Overload (issue 18): past these bounds a request is answered 503 with Retry-After, never queued forever.
+    max_queue: int = Field(1024, ge=1, le=1_000_000)  # requests waiting per version (not yet sent to the model)
+    predict_timeout: float = Field(10.0, gt=0, le=3600)  # seconds a prediction may take; then 503 (and a hung
+    # model process is killed and restarted)
+    max_shadow_in_flight: int = Field(256, ge=0, le=100_000)  # mirrored requests in flight; past it mirrors drop
+    feedback_max_labels: int = Field(1000, ge=1, le=100_000)  # labels in one feedback call (413 past it)
+    feedback_buffer: int = Field(100_000, ge=1, le=10_000_000)  # labels held while the store is unreachable
 
 
 class ProjectConfig(_Strict):

@@ -22,14 +22,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shipyard.core.routing import pick
-from shipyard.errors import InvalidInputError, NotFoundError, ShipyardError
-from shipyard.serving.batching import Batcher, Outputs
-from shipyard.serving.http import HttpError, Request, Response, oip_error, status_for, v1_error
+from shipyard.errors import InvalidInputError, NotFoundError, ShipyardError, UnavailableError
+from shipyard.serving.batching import Batcher, Outputs, OverloadedError
+from shipyard.serving.http import HttpError, Request, Response, oip_error, retry_after, status_for, v1_error
 from shipyard.serving.metrics import UNKNOWN, GatewayMetrics
 from shipyard.serving.model_process import ModelProcess
 from shipyard.serving.routing_table import EndpointRuntime, RoutingSource, RoutingState, VersionSource
 from shipyard.serving.runtime import LoadedVersion, make_executor
 from shipyard.serving.signature import RequestError, Rows
+from shipyard.serving.watchdog import watchdog
 from shipyard.store.artifacts.base import ArtifactStore
 from shipyard.telemetry.feedback import FeedbackBuffer
 from shipyard.telemetry.prediction_log import PredictionLog
@@ -54,6 +55,12 @@ class GatewayOptions:
     predict_in: str = "process"  # process | thread (predict_threads; 0 = on the event loop)
     predict_threads: int | None = None
     freeze_gc: bool = True
+    max_queue: int = 1024  # requests waiting per version; past it 503 queue_full
+    predict_timeout_s: float = 10.0  # past it 503 timeout; a model process that hangs this long is restarted
+    max_shadow_in_flight: int = 256  # mirrored requests in flight; past it a mirror is dropped (counted)
+    feedback_max_labels: int = 1000
+    feedback_buffer: int = 100_000
+    auth_required: bool = False  # feedback needs a bearer token with the feedback permission
 
 
 @dataclass
@@ -88,6 +95,7 @@ class Gateway:
         self._rid = itertools.count(1)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._poller: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
         self.routes = {**health.ROUTES, **oip_v2.ROUTES, **predict.ROUTES}
         self._route_cache: dict[str, tuple[tuple[str, ...], Any]] = {}  # path -> (parts, route entry)
 
@@ -101,7 +109,7 @@ class Gateway:
             process.observers[key] = observe
         lv.batcher = Batcher(lv.predict, self.executor, max_batch_size=self.options.max_batch_size,
                              max_wait_ms=self.options.max_wait_ms,
-                             observe=observe, remote=remote)
+                             observe=observe, remote=remote, max_queue=self.options.max_queue)
 
     async def startup(self) -> None:
         from shipyard.serving.runtime import _limit_threads
@@ -118,6 +126,7 @@ class Gateway:
             gc.collect()
             gc.freeze()
         self._poller = asyncio.create_task(self.state.run())
+        self._watchdog = asyncio.create_task(watchdog(self))
         self.predlog.start()
         self.feedback.start()
         log.info("gateway ready (pid %d): endpoints %s", os.getpid(), sorted(self.state.endpoints))
@@ -126,8 +135,9 @@ class Gateway:
                         "running gateways pick it up without a restart")
 
     async def shutdown(self) -> None:
-        if self._poller is not None:
-            self._poller.cancel()
+        for task in (self._poller, self._watchdog):
+            if task is not None:
+                task.cancel()
         await asyncio.to_thread(self.predlog.stop)
         await asyncio.to_thread(self.feedback.stop)
         if self.executor is not None:
@@ -188,8 +198,12 @@ class Gateway:
             resp = await self._dispatch(Request(method, path, headers, body, rid, query))
         except HttpError as exc:
             resp = (v1_error if v1 else oip_error)(exc.status, exc.error, exc.version)
+            if resp.status == 503 or exc.extra:
+                resp.extra += exc.extra or retry_after(exc.error)
         except ShipyardError as exc:
             resp = (v1_error if v1 else oip_error)(status_for(exc), exc)
+            if resp.status == 503:  # unavailable for now (a model process restarting, a store down): say when
+                resp.extra += retry_after(exc)
         except Exception as exc:  # a bug or a model crash: logged, answered as JSON 500
             log.exception("request %s %s failed", method, path)
             err = ShipyardError(f"internal error: {type(exc).__name__}: {exc}")
@@ -269,12 +283,15 @@ class Gateway:
 
     def choose(self, ep: EndpointRuntime, req: Request, version: str | None, key: Any = None) -> LoadedVersion:
         if version is not None:
-            lv = ep.versions.get(int(version)) if version.isdigit() else None
+            # Only an answering version (weight > 0) answers a client, also by its versioned path: a shadow may
+            # be an unapproved candidate and only ever gets mirrored copies (issue 18).
+            served = ep.table.served
+            lv = ep.versions.get(int(version)) if version.isdigit() and int(version) in served else None
             if lv is None:
                 raise HttpError(404, EndpointNotServedError(
                     f"version {version!r} of {ep.name} not served; expected one of "
-                    f"{', '.join(map(str, sorted(ep.versions)))}", field="version", value=version,
-                    expected=" | ".join(map(str, sorted(ep.versions)))))
+                    f"{', '.join(map(str, sorted(served)))}", field="version", value=version,
+                    expected=" | ".join(map(str, sorted(served)))))
             return lv
         if ep.single is not None:
             return ep.single
@@ -290,11 +307,17 @@ class Gateway:
         t0 = time.perf_counter()
         try:
             outputs: Outputs = await lv.batcher.submit(rows)
+        except OverloadedError as exc:  # shed: the queue is full or the model did not answer in time
+            self.metrics.observe_shed(ep.name, str(lv.version), exc.reason)
+            raise HttpError(503, exc, str(lv.version)) from None
         except (ValueError, TypeError) as exc:  # the model refused rows the signature let through
             raise HttpError(422, RequestError(
                 f"model {lv.model}:{lv.version} could not predict these rows: {exc}", status=422,
                 field="inputs", value=None, expected="rows the model accepts"), str(lv.version)) from None
         for shadow in ep.shadows:
+            if len(self._tasks) >= self.options.max_shadow_in_flight:  # never queue mirrors without bound
+                self.metrics.observe_shadow(ep.name, shadow.version, "dropped")
+                continue
             task = asyncio.create_task(self._shadow(ep.name, shadow, payload, parse))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -308,6 +331,10 @@ class Gateway:
         try:
             rows = parse(lv, payload)
             outputs = await lv.batcher.submit(rows)
+        except UnavailableError as exc:  # shed (queue full, timeout) or the model process restarting
+            self.metrics.observe_shadow(endpoint, lv.version, "shed")
+            log.debug("shadow %s:%s shed a request: %s", lv.model, lv.version, exc)
+            return
         except (ShipyardError, ValueError, TypeError) as exc:
             self.metrics.observe_shadow(endpoint, lv.version, "rejected")
             log.debug("shadow %s:%s rejected a request: %s", lv.model, lv.version, exc)

@@ -6,7 +6,9 @@ one gateway process tops out at one core. With the model in a child process the 
 validates and answers requests on one core while the child predicts the previous batch on the
 other; batches grow to what arrives during one predict call. A crash inside native model code
 (a segfault in a C library) kills the child, not the gateway: requests in flight get 503, a new
-child is started and every loaded version is loaded into it again.
+child is started and every loaded version is loaded into it again. A child that hangs (a predict
+stuck in a C call or a sleep past ``serving.predict_timeout``) is killed by the gateway's watchdog
+(``kill_hung``) and goes the same way.
 
 The parent verifies the artifact's hash and sends its bytes; the child loads them through the
 same flavor registry (skops trusted types, no pickles) and warms them up. Frames (``frames.py``)
@@ -79,6 +81,7 @@ class ModelProcess:
         self._load_count: dict[str, int] = {}  # version key -> loads asked for (a later load cancels an unload)
         self.observers: dict[str, Any] = {}  # version key -> batch-size observer (metrics)
         self._tasks: set[asyncio.Task[None]] = set()  # deferred unloads
+        self.loading = 0  # LOADs awaiting the child's answer (a long load is not a hang)
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
@@ -119,8 +122,12 @@ class ModelProcess:
     async def load(self, key: str, flavor: str, data: bytes, signature: Any, labels: list[Any] | None = None
                    ) -> tuple[list[Any] | None, dict[str, Any]]:
         self._load_count[key] = self._load_count.get(key, 0) + 1
-        meta = await self._request(frames.LOAD, {"key": key, "flavor": flavor, "signature": signature,
-                                                 "labels": labels}, blob=data)
+        self.loading += 1
+        try:
+            meta = await self._request(frames.LOAD, {"key": key, "flavor": flavor, "signature": signature,
+                                                     "labels": labels}, blob=data)
+        finally:
+            self.loading -= 1
         self._loads[key] = (flavor, data, signature, labels)
         return meta["classes"], meta["info"]
 
@@ -169,6 +176,18 @@ class ModelProcess:
             meta["columns"] = batch.columns
             fut = self._request(frames.PREDICT, meta)
         return fut
+
+    def kill_hung(self, waited_s: float) -> bool:
+        """Kill a child that has not answered a PREDICT for ``waited_s`` seconds (the watchdog's call): its
+        socket closes, ``_on_lost`` fails what is in flight with 503 and starts a new child that loads every
+        version again (the crash path). Not while a LOAD is outstanding or a restart is under way."""
+        proc = self.proc
+        if self._stopping or self.loading or self._restarting is not None or proc is None or not proc.is_alive():
+            return False
+        log.error("model process (pid %d) has not answered a prediction for %.1f s (serving.predict_timeout): "
+                  "killing it and starting a new one", proc.pid, waited_s)
+        proc.kill()
+        return True
 
     # -- replies -----------------------------------------------------------------------------
     def _on_frame(self, kind: int, seq: int, meta: dict[str, Any], arrays: dict[str, Any], blob: bytes) -> None:

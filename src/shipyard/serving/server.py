@@ -45,7 +45,10 @@ def options_from(ws: Any, predict_threads: int | None = None, predict_in: str | 
     return GatewayOptions(max_batch_size=s.max_batch_size, max_wait_ms=s.max_wait_ms,
                           max_body_bytes=s.max_body_bytes, log_sample_rate=s.log_sample_rate,
                           log_drop_columns=list(s.log_drop_columns), log_hash_columns=list(s.log_hash_columns),
-                          predict_in=mode, predict_threads=predict_threads)
+                          predict_in=mode, predict_threads=predict_threads, max_queue=s.max_queue,
+                          predict_timeout_s=s.predict_timeout, max_shadow_in_flight=s.max_shadow_in_flight,
+                          feedback_max_labels=s.feedback_max_labels, feedback_buffer=s.feedback_buffer,
+                          auth_required="required" in (ws.settings.auth, ws.config.auth))
 
 
 def build_gateway(ws: Any, options: GatewayOptions | None = None) -> Gateway:

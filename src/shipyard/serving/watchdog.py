@@ -1,0 +1,62 @@
+"""The gateway's watchdog: deadlines for predictions and the restart of a hung model process.
+
+Nothing on the request path pays for a deadline (no timer or task per request): a request carries
+its arrival time in its batcher's queue, and this loop, a few times a second, fails every request
+older than ``serving.predict_timeout`` with a 503 ``timeout`` (``Batcher.expire``). A batch that
+has been in the model process that long means the child hangs (a predict stuck in a C call or a
+sleep): the child is killed (``ModelProcess.kill_hung``), which fails whatever it still holds with
+503 at once and starts a new child that loads every served version again, so the endpoint answers
+without a gateway restart. In thread mode a stuck predict cannot be killed: its requests still get
+their 503, the queue bound sheds the rest, and the stuck thread is reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+log = logging.getLogger("shipyard.serving")
+
+
+def interval_for(timeout_s: float) -> float:
+    """How often to look: a tenth of the timeout, between 10 ms and 100 ms (answers at most that late)."""
+    return min(0.1, max(0.01, timeout_s / 10))
+
+
+def check(gw: Any, now: float) -> bool:
+    """One pass over every served version's batcher; returns whether a hung model process was killed."""
+    timeout = gw.options.predict_timeout_s
+    hung = False
+    seen: set[int] = set()
+    for ep in gw.state.endpoints.values():
+        for lv in ep.versions.values():
+            batcher = lv.batcher
+            if batcher is None or id(batcher) in seen:
+                continue
+            seen.add(id(batcher))
+            if batcher.expire(now, timeout):
+                hung = True
+                if lv.remote is None and not getattr(batcher, "reported_stuck", False):
+                    batcher.reported_stuck = True
+                    log.error("%s:%s: a prediction has run longer than %g s (serving.predict_timeout) in a "
+                              "predict thread, which cannot be stopped; requests are shed with 503 meanwhile "
+                              "(the model process, serving.predict_in: process, is restarted instead)",
+                              lv.model, lv.version, timeout)
+    process = gw.process
+    if hung and process is not None and process.kill_hung(timeout):
+        gw.metrics.restarts.inc()
+        return True
+    return False
+
+
+async def watchdog(gw: Any) -> None:
+    """Run ``check`` until cancelled."""
+    loop = asyncio.get_running_loop()
+    every = interval_for(gw.options.predict_timeout_s)
+    while True:
+        await asyncio.sleep(every)
+        try:
+            check(gw, loop.time())
+        except Exception:  # never let the watchdog die: log and keep watching
+            log.exception("gateway watchdog failed")
