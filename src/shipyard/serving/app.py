@@ -23,6 +23,7 @@ from typing import Any
 
 from shipyard.core.routing import pick
 from shipyard.errors import InvalidInputError, NotFoundError, ShipyardError, UnavailableError
+from shipyard.serving.access import TokenCheck, TokenSource
 from shipyard.serving.batching import Batcher, Outputs, OverloadedError
 from shipyard.serving.http import HttpError, Request, Response, oip_error, retry_after, status_for, v1_error
 from shipyard.serving.metrics import UNKNOWN, GatewayMetrics
@@ -70,6 +71,7 @@ class GatewayDeps:
     artifacts: ArtifactStore
     record_feedback: Any  # Callable[[list[tuple[str, str, int | None, Any]]], int]
     options: GatewayOptions = field(default_factory=GatewayOptions)
+    tokens: TokenSource | None = None  # valid token digests (auth: required); None: feedback needs no token
 
 
 class Gateway:
@@ -90,12 +92,15 @@ class Gateway:
                                      hash_columns=self.options.log_hash_columns,
                                      interval_s=self.options.log_interval_s,
                                      observe=self.metrics.observe_predlog)
-        self.feedback = FeedbackBuffer(deps.record_feedback)
+        self.feedback = FeedbackBuffer(deps.record_feedback, max_items=self.options.feedback_buffer,
+                                       on_drop=self.metrics.observe_feedback_dropped)
+        self.access = TokenCheck(deps.tokens if self.options.auth_required else None, self.options.poll_interval_s)
         self._rid_prefix = uuid.uuid4().hex[:8] + "-"
         self._rid = itertools.count(1)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._poller: asyncio.Task[None] | None = None
         self._watchdog: asyncio.Task[None] | None = None
+        self._token_poll: asyncio.Task[None] | None = None
         self.routes = {**health.ROUTES, **oip_v2.ROUTES, **predict.ROUTES}
         self._route_cache: dict[str, tuple[tuple[str, ...], Any]] = {}  # path -> (parts, route entry)
 
@@ -120,6 +125,11 @@ class Gateway:
             await self.process.start()
             self.state.process = self.process
         await asyncio.to_thread(self.state.sync)
+        if self.access.required:
+            try:
+                await asyncio.to_thread(self.access.refresh)
+            except Exception as exc:  # feedback answers 401 until a poll succeeds; predictions are unaffected
+                log.error("cannot read the valid tokens (auth: required): %s: %s", type(exc).__name__, exc)
         if self.options.freeze_gc:
             # Everything loaded so far (libraries, models) lives as long as the process: move it out of
             # the collector's sight, or each full collection walks ~200k objects (a ~150 ms stall).
@@ -127,6 +137,7 @@ class Gateway:
             gc.freeze()
         self._poller = asyncio.create_task(self.state.run())
         self._watchdog = asyncio.create_task(watchdog(self))
+        self._token_poll = asyncio.create_task(self.access.run())
         self.predlog.start()
         self.feedback.start()
         log.info("gateway ready (pid %d): endpoints %s", os.getpid(), sorted(self.state.endpoints))
@@ -135,7 +146,7 @@ class Gateway:
                         "running gateways pick it up without a restart")
 
     async def shutdown(self) -> None:
-        for task in (self._poller, self._watchdog):
+        for task in (self._poller, self._watchdog, self._token_poll):
             if task is not None:
                 task.cancel()
         await asyncio.to_thread(self.predlog.stop)

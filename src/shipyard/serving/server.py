@@ -52,9 +52,16 @@ def options_from(ws: Any, predict_threads: int | None = None, predict_in: str | 
 
 
 def build_gateway(ws: Any, options: GatewayOptions | None = None) -> Gateway:
+    import functools
+
+    from shipyard.core.permissions import Permission
+    from shipyard.governance.service import token_grants
+
     eps = ws.endpoints
+    tokens = functools.partial(token_grants, ws.db, ws.clock, Permission.FEEDBACK)
     return Gateway(GatewayDeps(routing=eps.snapshot, versions=eps.version_spec, artifacts=ws.artifacts,
-                               record_feedback=eps.record_feedback, options=options or options_from(ws)))
+                               record_feedback=eps.record_feedback, options=options or options_from(ws),
+                               tokens=tokens))
 
 
 def configure_logging(level: str = "info") -> None:
