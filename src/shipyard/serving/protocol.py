@@ -93,7 +93,9 @@ class HttpProtocol(asyncio.Protocol):
         self._final: bytes | None = None  # a 400 owed after the pipelined responses ahead of it
         self.reading_since: float | None = None  # when the request being read began
         self._in_head = False  # between a message's first byte and the end of its headers
-        self._head_size = 0  # bytes received while in the head (an upper bound of the head's size)
+        self._messages = 0  # messages begun on this connection
+        self._head_size = 0  # bytes of whole chunks received while one head was incomplete (the parser buffers them)
+        self._fields_size = 0  # bytes of the header fields parsed so far
         self._n_headers = 0
 
     # -- transport callbacks ---------------------------------------------------------------
@@ -115,13 +117,13 @@ class HttpProtocol(asyncio.Protocol):
         if self.discard:
             return
         self.last_active = self.loop.time()
+        began, in_head = self._messages, self._in_head
         try:
             self.parser.feed_data(data)
-            if self._in_head:  # headers still incomplete: bound what the parser buffers
-                self._head_size += len(data)
+            if in_head and self._in_head and began == self._messages:  # the whole chunk was one head's
+                self._head_size += len(data)  # the parser buffers an unfinished header: bound it
                 if self._head_size > MAX_HEAD:
-                    self._fail(431, f"request head larger than {MAX_HEAD} bytes; expected at most {MAX_HEAD} "
-                                    "bytes of request line and headers")
+                    self._head_too_large()
         except httptools.HttpParserUpgrade:  # WebSocket / h2c: not spoken here; the request is answered as HTTP/1.1
             pass
         except httptools.HttpParserError as exc:  # includes a callback's _TooLarge (already answered)
@@ -142,7 +144,8 @@ class HttpProtocol(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self._url, self._headers, self._body, self._size, self._error = b"", {}, [], 0, None
         self.reading_since = self.loop.time()
-        self._in_head, self._head_size, self._n_headers = True, 0, 0
+        self._in_head, self._head_size, self._fields_size, self._n_headers = True, 0, 0, 0
+        self._messages += 1
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -152,8 +155,12 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._n_headers += 1
+        self._fields_size += len(name) + len(value) + 4
         if self._n_headers > MAX_HEADERS:
             self._fail(431, f"more than {MAX_HEADERS} header fields; expected at most {MAX_HEADERS}")
+            raise _TooLarge
+        if self._fields_size + len(self._url) > MAX_HEAD:
+            self._head_too_large()
             raise _TooLarge
         name = name.lower()
         seen = self._headers.get(name)
@@ -261,6 +268,10 @@ class HttpProtocol(asyncio.Protocol):
             return
         self.transport.write(data)
         self.transport.close()
+
+    def _head_too_large(self) -> None:
+        self._fail(431, f"request head larger than {MAX_HEAD} bytes; expected at most {MAX_HEAD} bytes of request "
+                        "line and headers")
 
     def _pause_reading(self) -> None:
         if not self.read_paused and self.transport is not None:
