@@ -129,3 +129,32 @@ def test_token_check_answers_401_403_or_lets_through():
     assert denied.value.status == 403 and "role viewer" in str(denied.value.error)
     assert "contributor" in str(denied.value.error)  # names the roles that may
     TokenCheck(None).check({}, Permission.FEEDBACK, "feedback")  # auth optional: no token needed
+
+
+@pytest.mark.parametrize(("key", "bad"), [("predict_timeout", 0), ("predict_timeout", float("nan")),
+                                          ("predict_timeout", float("inf")), ("max_queue", 0),
+                                          ("max_shadow_in_flight", -1), ("feedback_max_labels", 0),
+                                          ("feedback_buffer", 0), ("max_queue", "many")])
+def test_overload_settings_are_checked_naming_the_key(key: str, bad: object) -> None:
+    from shipyard.config import parse_project
+    from shipyard.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError) as exc:
+        parse_project({"serving": {key: bad}})
+    assert exc.value.field == f"serving.{key}" and f"serving.{key}" in str(exc.value)
+
+
+def test_overload_settings_reach_the_gateway_options() -> None:
+    from types import SimpleNamespace
+
+    from shipyard.config import Settings, parse_project
+    from shipyard.serving.server import options_from
+
+    cfg = parse_project({"auth": "required", "serving": {"predict_timeout": 2.5, "max_queue": 7,
+                                                         "max_shadow_in_flight": 3, "feedback_max_labels": 9,
+                                                         "feedback_buffer": 99}})
+    opts = options_from(SimpleNamespace(config=cfg, settings=Settings(auth="optional")))
+    assert (opts.predict_timeout_s, opts.max_queue, opts.max_shadow_in_flight, opts.feedback_max_labels,
+            opts.feedback_buffer, opts.auth_required) == (2.5, 7, 3, 9, 99, True)  # the stricter auth wins
+    default = options_from(SimpleNamespace(config=parse_project({}), settings=Settings(auth="required")))
+    assert default.auth_required and default.predict_timeout_s == 10.0 and default.max_queue == 1024
