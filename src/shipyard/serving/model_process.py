@@ -229,8 +229,17 @@ class ModelProcess:
             for key, (flavor, data, signature, labels) in list(self._loads.items()):
                 await self.load(key, flavor, data, signature, labels)
             log.info("model process restarted; %d version(s) loaded again", len(self._loads))
+        except Exception as exc:  # noqa: BLE001 - e.g. the new child died while loading: see below
+            log.error("restarting the model process failed: %s: %s", type(exc).__name__, exc)
         finally:
             self._restarting = None
+        if not self._stopping and self.loop is not None and (self.transport is None or self.transport.is_closing()):
+            # The child died while this restart was under way (``_on_lost`` saw a restart in progress and left it to
+            # us): without another one the gateway would answer 503 for good.
+            await asyncio.sleep(0.5)
+            if self._restarting is None and not self._stopping and self.transport is None:
+                log.error("model process lost again while restarting: starting a new one")
+                self._restarting = self.loop.create_task(self._restart())
 
 
 def _error(meta: dict[str, Any]) -> Exception:
