@@ -18,6 +18,7 @@ import os
 import random
 import time
 import uuid
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,6 +101,7 @@ class Gateway:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._poller: asyncio.Task[None] | None = None
         self._watchdog: asyncio.Task[None] | None = None
+        self.batchers: weakref.WeakSet[Batcher] = weakref.WeakSet()
         self._token_poll: asyncio.Task[None] | None = None
         self.routes = {**health.ROUTES, **oip_v2.ROUTES, **predict.ROUTES}
         self._route_cache: dict[str, tuple[tuple[str, ...], Any]] = {}  # path -> (parts, route entry)
@@ -114,7 +116,9 @@ class Gateway:
             process.observers[key] = observe
         lv.batcher = Batcher(lv.predict, self.executor, max_batch_size=self.options.max_batch_size,
                              max_wait_ms=self.options.max_wait_ms,
-                             observe=observe, remote=remote, max_queue=self.options.max_queue)
+                             observe=observe, remote=remote, max_queue=self.options.max_queue,
+                             name=f"{lv.model}:{lv.version}")
+        self.batchers.add(lv.batcher)  # the watchdog's view, also of versions routing no longer uses
 
     async def startup(self) -> None:
         from shipyard.serving.runtime import _limit_threads

@@ -87,12 +87,14 @@ class Batcher:
 
     def __init__(self, predict: Callable[[Rows], Outputs] | None, executor: Executor | None, *,
                  max_batch_size: int = 32, max_wait_ms: float = 2.0, observe: Callable[[int], None] | None = None,
-                 max_in_flight: int = 1, remote: Remote | None = None, max_queue: int = 1 << 30) -> None:
+                 max_in_flight: int = 1, remote: Remote | None = None, max_queue: int = 1 << 30,
+                 name: str = "") -> None:
         self.predict, self.executor, self.remote = predict, executor, remote
         self.max_batch_size, self.max_wait = max_batch_size, max_wait_ms / 1000.0
         self.observe = observe
         self.max_in_flight = self.REMOTE_IN_FLIGHT if remote is not None else max_in_flight
-        self.max_queue = max_queue
+        self.max_queue, self.name = max_queue, name  # name: model:version, for log lines
+        self.reported_stuck = False
         self._queue: deque[Item] = deque()
         self._flights: dict[int, tuple[float, list[Item]]] = {}  # id(items) -> (launched at, items) in flight
         self._queued_rows = 0

@@ -25,24 +25,18 @@ def interval_for(timeout_s: float) -> float:
 
 
 def check(gw: Any, now: float) -> bool:
-    """One pass over every served version's batcher; returns whether a hung model process was killed."""
+    """One pass over every loaded version's batcher (``gw.batchers``, also those a routing change dropped while
+    requests still wait on them); returns whether a hung model process was killed."""
     timeout = gw.options.predict_timeout_s
     hung = False
-    seen: set[int] = set()
-    for ep in gw.state.endpoints.values():
-        for lv in ep.versions.values():
-            batcher = lv.batcher
-            if batcher is None or id(batcher) in seen:
-                continue
-            seen.add(id(batcher))
-            if batcher.expire(now, timeout):
-                hung = True
-                if lv.remote is None and not getattr(batcher, "reported_stuck", False):
-                    batcher.reported_stuck = True
-                    log.error("%s:%s: a prediction has run longer than %g s (serving.predict_timeout) in a "
-                              "predict thread, which cannot be stopped; requests are shed with 503 meanwhile "
-                              "(the model process, serving.predict_in: process, is restarted instead)",
-                              lv.model, lv.version, timeout)
+    for batcher in list(gw.batchers):
+        if batcher.expire(now, timeout):
+            hung = True
+            if batcher.remote is None and not batcher.reported_stuck:
+                batcher.reported_stuck = True
+                log.error("%s: a prediction has run longer than %g s (serving.predict_timeout) in a predict "
+                          "thread, which cannot be stopped; requests are shed with 503 meanwhile (the model "
+                          "process, serving.predict_in: process, is restarted instead)", batcher.name, timeout)
     process = gw.process
     if hung and process is not None and process.kill_hung(timeout):
         gw.metrics.restarts.inc()
