@@ -205,10 +205,10 @@ class Batcher:
             else:
                 self._launch(loop)
 
-    def expire(self, now: float, timeout: float) -> bool:
+    def expire(self, now: float, timeout: float) -> float | None:
         """Fail every request that arrived ``timeout`` seconds or more before ``now`` (loop time) with a 503
-        "timeout", queued or in flight; True when a batch has been in flight that long (the model hangs).
-        Called by the gateway's watchdog on the loop thread, a few times a second."""
+        "timeout", queued or in flight; returns when the oldest batch in flight for that long was sent (the
+        model hangs), else None. Called by the gateway's watchdog on the loop thread, a few times a second."""
         cutoff = now - timeout
         queue = self._queue
         while queue and queue[0][2] <= cutoff:  # FIFO: the oldest are on the left
@@ -218,10 +218,10 @@ class Batcher:
         if not queue and self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        hung = False
+        hung: float | None = None
         for launched, items in self._flights.values():
-            if launched <= cutoff:
-                hung = True
+            if launched <= cutoff and (hung is None or launched < hung):
+                hung = launched
             for _, fut, arrived in items:
                 if arrived <= cutoff:
                     _time_out(fut, timeout)

@@ -81,7 +81,7 @@ class ModelProcess:
         self._load_count: dict[str, int] = {}  # version key -> loads asked for (a later load cancels an unload)
         self.observers: dict[str, Any] = {}  # version key -> batch-size observer (metrics)
         self._tasks: set[asyncio.Task[None]] = set()  # deferred unloads
-        self.loading = 0  # LOADs awaiting the child's answer (a long load is not a hang)
+        self._load_times: list[float] = []  # when each LOAD awaiting the child's answer was sent (loop time)
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
@@ -122,12 +122,14 @@ class ModelProcess:
     async def load(self, key: str, flavor: str, data: bytes, signature: Any, labels: list[Any] | None = None
                    ) -> tuple[list[Any] | None, dict[str, Any]]:
         self._load_count[key] = self._load_count.get(key, 0) + 1
-        self.loading += 1
+        assert self.loop is not None
+        sent = self.loop.time()
+        self._load_times.append(sent)
         try:
             meta = await self._request(frames.LOAD, {"key": key, "flavor": flavor, "signature": signature,
                                                      "labels": labels}, blob=data)
         finally:
-            self.loading -= 1
+            self._load_times.remove(sent)
         self._loads[key] = (flavor, data, signature, labels)
         return meta["classes"], meta["info"]
 
@@ -177,15 +179,18 @@ class ModelProcess:
             fut = self._request(frames.PREDICT, meta)
         return fut
 
-    def kill_hung(self, waited_s: float) -> bool:
-        """Kill a child that has not answered a PREDICT for ``waited_s`` seconds (the watchdog's call): its
-        socket closes, ``_on_lost`` fails what is in flight with 503 and starts a new child that loads every
-        version again (the crash path). Not while a LOAD is outstanding or a restart is under way."""
+    def kill_hung(self, sent_at: float, now: float) -> bool:
+        """Kill a child that has not answered a PREDICT sent at ``sent_at`` (loop time) by ``now`` (the watchdog
+        calls this past ``serving.predict_timeout``): its socket closes, ``_on_lost`` fails what is in flight with
+        503 and starts a new child that loads every version again (the crash path). Not while a LOAD sent before
+        that PREDICT is outstanding (the child answers in order: a long load is not a hung predict; a LOAD sent
+        after it waits behind the stuck predict and does not protect it), nor during a restart."""
         proc = self.proc
-        if self._stopping or self.loading or self._restarting is not None or proc is None or not proc.is_alive():
+        if (self._stopping or self._restarting is not None or proc is None or not proc.is_alive()
+                or any(t <= sent_at for t in self._load_times)):
             return False
         log.error("model process (pid %d) has not answered a prediction for %.1f s (serving.predict_timeout): "
-                  "killing it and starting a new one", proc.pid, waited_s)
+                  "killing it and starting a new one", proc.pid, now - sent_at)
         proc.kill()
         return True
 

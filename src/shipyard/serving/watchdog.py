@@ -28,17 +28,18 @@ def check(gw: Any, now: float) -> bool:
     """One pass over every loaded version's batcher (``gw.batchers``, also those a routing change dropped while
     requests still wait on them); returns whether a hung model process was killed."""
     timeout = gw.options.predict_timeout_s
-    hung = False
+    hung: float | None = None  # when the oldest batch still in flight past the timeout was sent
     for batcher in list(gw.batchers):
-        if batcher.expire(now, timeout):
-            hung = True
+        sent = batcher.expire(now, timeout)
+        if sent is not None:
+            hung = sent if hung is None else min(hung, sent)
             if batcher.remote is None and not batcher.reported_stuck:
                 batcher.reported_stuck = True
                 log.error("%s: a prediction has run longer than %g s (serving.predict_timeout) in a predict "
                           "thread, which cannot be stopped; requests are shed with 503 meanwhile (the model "
                           "process, serving.predict_in: process, is restarted instead)", batcher.name, timeout)
     process = gw.process
-    if hung and process is not None and process.kill_hung(timeout):
+    if hung is not None and process is not None and process.kill_hung(hung, now):
         gw.metrics.restarts.inc()
         return True
     return False
