@@ -43,16 +43,24 @@ class TokenCheck:
         if self.source is not None:
             self.grants = self.source()
 
+    async def first_poll(self) -> None:
+        """At start-up; a failure is logged: feedback answers 401 until a poll succeeds (predictions go on)."""
+        if self.source is not None:
+            try:
+                await asyncio.to_thread(self.refresh)
+            except Exception as exc:
+                log.error("cannot read the valid tokens (auth: required): %s: %s", type(exc).__name__, exc)
+
     async def run(self) -> None:
         """Poll until cancelled; a failing poll keeps the previous mapping."""
         if self.source is None:
             return
         while True:
+            await asyncio.sleep(self.interval_s)  # the gateway's start-up did the first poll
             try:
                 await asyncio.to_thread(self.refresh)
             except Exception as exc:  # the store is briefly unreachable: keep what we have
                 log.warning("token poll failed: %s: %s", type(exc).__name__, exc)
-            await asyncio.sleep(self.interval_s)
 
     def check(self, headers: dict[bytes, bytes], permission: Permission, what: str) -> None:
         """Raise an HttpError 401 (no, malformed, unknown, revoked or expired token; with ``WWW-Authenticate:

@@ -95,6 +95,9 @@ class Gateway:
                                      observe=self.metrics.observe_predlog)
         self.feedback = FeedbackBuffer(deps.record_feedback, max_items=self.options.feedback_buffer,
                                        on_drop=self.metrics.observe_feedback_dropped)
+        if self.options.auth_required and deps.tokens is None:  # never fail open
+            raise InvalidInputError(field="tokens", value=None,
+                                    expected="a token source (GatewayDeps.tokens) when auth is required")
         self.access = TokenCheck(deps.tokens if self.options.auth_required else None, self.options.poll_interval_s)
         self._rid_prefix = uuid.uuid4().hex[:8] + "-"
         self._rid = itertools.count(1)
@@ -129,11 +132,7 @@ class Gateway:
             await self.process.start()
             self.state.process = self.process
         await asyncio.to_thread(self.state.sync)
-        if self.access.required:
-            try:
-                await asyncio.to_thread(self.access.refresh)
-            except Exception as exc:  # feedback answers 401 until a poll succeeds; predictions are unaffected
-                log.error("cannot read the valid tokens (auth: required): %s: %s", type(exc).__name__, exc)
+        await self.access.first_poll()
         if self.options.freeze_gc:
             # Everything loaded so far (libraries, models) lives as long as the process: move it out of
             # the collector's sight, or each full collection walks ~200k objects (a ~150 ms stall).
