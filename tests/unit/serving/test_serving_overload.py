@@ -159,3 +159,25 @@ def test_overload_settings_reach_the_gateway_options() -> None:
             opts.feedback_buffer, opts.auth_required) == (2.5, 7, 3, 9, 99, True)  # the stricter auth wins
     default = options_from(SimpleNamespace(config=parse_project({}), settings=Settings(auth="required")))
     assert default.auth_required and default.predict_timeout_s == 10.0 and default.max_queue == 1024
+
+
+def test_a_hung_model_process_is_killed_unless_a_load_sent_before_the_predict_is_outstanding():
+    import multiprocessing
+
+    from shipyard.serving.model_process import ModelProcess
+
+    mp = ModelProcess()
+    mp.proc = multiprocessing.get_context("fork").Process(target=time.sleep, args=(30,))
+    mp.proc.start()
+    try:
+        mp._load_times = [5.0]  # a LOAD sent at loop time 5 still awaits its answer
+        assert not mp.kill_hung(sent_at=6.0, now=20.0)  # the child may be busy loading: not a hung predict
+        assert mp.proc.is_alive()
+        # a PREDICT sent at 4 is stuck: the LOAD queued behind it does not protect the child
+        assert mp.kill_hung(sent_at=4.0, now=20.0)
+        mp.proc.join(5)
+        assert not mp.proc.is_alive() and mp.proc.exitcode == -9
+        assert not mp.kill_hung(sent_at=4.0, now=21.0)  # already gone: the crash path restarts it
+    finally:
+        if mp.proc.is_alive():
+            mp.proc.kill()
