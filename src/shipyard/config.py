@@ -174,6 +174,14 @@ class ServingSpec(_Strict):
     # flushed to the store this often
     metrics_interval: float = Field(5.0, gt=0, le=3600)
 
+    # Overload (issue 18): past these bounds a request is answered 503 with Retry-After, never queued forever.
+    max_queue: int = Field(1024, ge=1, le=1_000_000)  # requests waiting per version (not yet sent to the model)
+    predict_timeout: float = Field(10.0, gt=0, le=3600)  # seconds a prediction may take; then 503 (and a hung
+    # model process is killed and restarted)
+    max_shadow_in_flight: int = Field(256, ge=0, le=100_000)  # mirrored requests in flight; past it mirrors drop
+    feedback_max_labels: int = Field(1000, ge=1, le=100_000)  # labels in one feedback call (413 past it)
+    feedback_buffer: int = Field(100_000, ge=1, le=10_000_000)  # labels held while the store is unreachable
+
 
 class SandboxSpec(_Strict):
     """Limits for child processes that run user model code (pyfunc inspection, the gateway's model process)."""

@@ -55,7 +55,7 @@ def train_credit_pipeline(path: Path, credit_csv: Path):
 @pytest.fixture(scope="module")
 def env(tmp_path_factory, credit_csv):
     from shipyard.config import Settings
-    from shipyard.serving.app import GatewayOptions
+    from shipyard.serving.options import GatewayOptions
     from shipyard.serving.server import ServerThread, build_gateway, options_from
     from shipyard.workspace import Workspace
 

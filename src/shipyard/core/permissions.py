@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from shipyard.core.limits import ACTOR_MAX, check_length
 from shipyard.errors import InvalidInputError, PermissionDeniedError
@@ -25,15 +26,16 @@ class Permission(StrEnum):
     MODEL_STAGE = "model:stage"      # move stages, set aliases
     DEPLOY = "deploy"                # endpoints, routing, rollouts
     AUDIT_READ = "audit:read"        # read/export/verify the audit log
+    FEEDBACK = "feedback"            # send labels to a gateway's /v1/endpoints/{e}/feedback (auth: required)
     ADMIN = "admin"                  # users and tokens
 
 
 _BASE = frozenset({Permission.READ})
 MATRIX: dict[Role, frozenset[Permission]] = {
     Role.VIEWER: _BASE,
-    Role.CONTRIBUTOR: _BASE | {Permission.DATA_WRITE, Permission.MODEL_WRITE},
+    Role.CONTRIBUTOR: _BASE | {Permission.DATA_WRITE, Permission.MODEL_WRITE, Permission.FEEDBACK},
     Role.APPROVER: _BASE | {Permission.MODEL_APPROVE, Permission.AUDIT_READ},
-    Role.DEPLOYER: _BASE | {Permission.MODEL_STAGE, Permission.DEPLOY},
+    Role.DEPLOYER: _BASE | {Permission.MODEL_STAGE, Permission.DEPLOY, Permission.FEEDBACK},
     Role.ADMIN: frozenset(Permission),
 }
 
@@ -48,6 +50,16 @@ class Principal:
     def __post_init__(self) -> None:
         # SHIPYARD_ACTOR (or the OS user) becomes this name; beyond the column it would fail at the database.
         check_length("actor", self.name, ACTOR_MAX, hint=" (SHIPYARD_ACTOR or the user name)")
+
+
+class TokenGrant(NamedTuple):
+    """What a gateway knows of one valid token (keyed by its sha256): whose it is, when it expires (epoch
+    seconds, None: never) and whether its role grants the permission the gateway asked about."""
+
+    user: str
+    role: str
+    expires_at: float | None
+    allowed: bool
 
 
 def parse_role(value: str) -> Role:

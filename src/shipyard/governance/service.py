@@ -13,7 +13,7 @@ from sqlalchemy import Row, func, select
 from shipyard.clock import Clock, iso
 from shipyard.core.hashing import sha256_bytes
 from shipyard.core.limits import NAME_MAX, check_int, check_length
-from shipyard.core.permissions import Permission, Principal, Role, authorize, can, parse_role
+from shipyard.core.permissions import Permission, Principal, Role, TokenGrant, authorize, can, parse_role
 from shipyard.errors import ConflictError, InvalidInputError
 from shipyard.governance import audit
 from shipyard.governance.errors import InvalidTokenError, PrincipalExistsError, PrincipalNotFoundError
@@ -224,3 +224,27 @@ def authenticate(db: Database, token: str, clock: Clock) -> Principal:
     if row.disabled:
         raise InvalidTokenError("token: user disabled", field="token", value="<redacted>", expected="an enabled user")
     return Principal(row.name, Role(row.role))
+
+
+def token_grants(db: Database, clock: Clock, permission: Permission) -> dict[str, TokenGrant]:
+    """Every token valid now (not revoked, not expired, its user enabled), by sha256, with whether its role
+    grants ``permission``: what a gateway polls to check bearer tokens without touching SQL per request."""
+    now = clock.now()
+    with db.read() as conn:
+        rows = conn.execute(
+            select(t.tokens.c.token_hash, t.tokens.c.expires_at, t.principals.c.name, t.principals.c.role)
+            .join(t.principals, t.principals.c.id == t.tokens.c.principal_id)
+            .where(t.tokens.c.revoked_at.is_(None), t.principals.c.disabled.is_(False))
+        ).all()
+    grants: dict[str, TokenGrant] = {}
+    for r in rows:
+        exp = _aware(r.expires_at)
+        if exp is not None and exp <= now:
+            continue
+        try:
+            role = Role(r.role)
+        except ValueError:  # a role this version does not know grants nothing
+            continue
+        grants[r.token_hash] = TokenGrant(r.name, role.value, exp.timestamp() if exp is not None else None,
+                                          can(Principal(r.name, role), permission))
+    return grants

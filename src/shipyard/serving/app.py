@@ -18,19 +18,21 @@ import os
 import random
 import time
 import uuid
-from dataclasses import dataclass, field
+import weakref
 from typing import Any
 
 from shipyard.core.routing import pick
-from shipyard.errors import InvalidInputError, NotFoundError, ShipyardError
-from shipyard.serving.batching import Batcher, Outputs
-from shipyard.serving.http import HttpError, ModelError, Request, Response, oip_error, status_for, v1_error
+from shipyard.errors import InvalidInputError, NotFoundError, ShipyardError, UnavailableError
+from shipyard.serving.access import TokenCheck
+from shipyard.serving.batching import Batcher, Outputs, OverloadedError
+from shipyard.serving.http import HttpError, ModelError, Request, Response, oip_error, retry_after, status_for, v1_error
 from shipyard.serving.metrics import UNKNOWN, GatewayMetrics
 from shipyard.serving.model_process import ModelProcess
-from shipyard.serving.routing_table import EndpointRuntime, RoutingSource, RoutingState, VersionSource
+from shipyard.serving.options import GatewayDeps
+from shipyard.serving.routing_table import EndpointRuntime, RoutingState
 from shipyard.serving.runtime import LoadedVersion, make_executor
 from shipyard.serving.signature import RequestError, Rows
-from shipyard.store.artifacts.base import ArtifactStore
+from shipyard.serving.watchdog import watchdog
 from shipyard.telemetry.feedback import FeedbackBuffer
 from shipyard.telemetry.prediction_log import PredictionLog
 from shipyard.telemetry.ticker import Ticker
@@ -41,35 +43,6 @@ log = logging.getLogger("shipyard.serving")
 
 class EndpointNotServedError(NotFoundError):
     """The gateway serves no endpoint (or version) by that name."""
-
-
-@dataclass
-class GatewayOptions:
-    max_batch_size: int = 32
-    max_wait_ms: float = 2.0
-    max_body_bytes: int = 8 * 1024 * 1024
-    log_sample_rate: float = 1.0
-    log_drop_columns: list[str] = field(default_factory=list)
-    log_hash_columns: list[str] = field(default_factory=list)
-    log_hash_key: bytes | None = None  # HMAC key for log_hash_columns (telemetry.prediction_log.log_hash_key)
-    log_interval_s: float = 5.0
-    poll_interval_s: float = 0.5
-    predict_in: str = "process"  # process | thread (predict_threads; 0 = on the event loop)
-    predict_threads: int | None = None
-    freeze_gc: bool = True
-    model_memory_mb: int | None = 2048  # the model process's address-space limit (sandbox.memory_mb)
-    metrics_interval_s: float = 5.0  # metric windows: width and flush period (serving.metrics_interval)
-
-
-@dataclass
-class GatewayDeps:
-    routing: RoutingSource
-    versions: VersionSource
-    artifacts: ArtifactStore
-    record_feedback: Any  # Callable[[list[tuple[str, str, int | None, Any]]], int]
-    options: GatewayOptions = field(default_factory=GatewayOptions)
-    # Callable[[list[dict]], int]: stores closed metric windows (telemetry.window_store.write); None: not kept
-    record_windows: Any = None
 
 
 class Gateway:
@@ -91,14 +64,22 @@ class Gateway:
                                      hash_key=self.options.log_hash_key,
                                      interval_s=self.options.log_interval_s,
                                      observe=self.metrics.observe_predlog)
-        self.feedback = FeedbackBuffer(deps.record_feedback)
+        self.feedback = FeedbackBuffer(deps.record_feedback, max_items=self.options.feedback_buffer,
+                                       on_drop=self.metrics.observe_feedback_dropped)
         self.windows = MetricWindows(deps.record_windows, self.options.metrics_interval_s)
         self._windows_ticker = Ticker(self.windows.flush, self.options.metrics_interval_s, "shipyard-windows",
                                       "metric windows flush failed; will retry")
+        if self.options.auth_required and deps.tokens is None:  # never fail open
+            raise InvalidInputError(field="tokens", value=None,
+                                    expected="a token source (GatewayDeps.tokens) when auth is required")
+        self.access = TokenCheck(deps.tokens if self.options.auth_required else None, self.options.poll_interval_s)
         self._rid_prefix = uuid.uuid4().hex[:8] + "-"
         self._rid = itertools.count(1)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._poller: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+        self.batchers: weakref.WeakSet[Batcher] = weakref.WeakSet()
+        self._token_poll: asyncio.Task[None] | None = None
         self.routes = {**health.ROUTES, **oip_v2.ROUTES, **predict.ROUTES}
         self._route_cache: dict[str, tuple[tuple[str, ...], Any]] = {}  # path -> (parts, route entry)
 
@@ -112,7 +93,9 @@ class Gateway:
             process.observers[key] = observe
         lv.batcher = Batcher(lv.predict, self.executor, max_batch_size=self.options.max_batch_size,
                              max_wait_ms=self.options.max_wait_ms,
-                             observe=observe, remote=remote)
+                             observe=observe, remote=remote, max_queue=self.options.max_queue,
+                             name=f"{lv.model}:{lv.version}")
+        self.batchers.add(lv.batcher)  # the watchdog's view, also of versions routing no longer uses
 
     async def startup(self) -> None:
         from shipyard.serving.runtime import _limit_threads
@@ -124,12 +107,15 @@ class Gateway:
             await self.process.start()
             self.state.process = self.process
         await asyncio.to_thread(self.state.sync)
+        await self.access.first_poll()
         if self.options.freeze_gc:
             # Everything loaded so far (libraries, models) lives as long as the process: move it out of
             # the collector's sight, or each full collection walks ~200k objects (a ~150 ms stall).
             gc.collect()
             gc.freeze()
         self._poller = asyncio.create_task(self.state.run())
+        self._watchdog = asyncio.create_task(watchdog(self))
+        self._token_poll = asyncio.create_task(self.access.run())
         self.predlog.start()
         self.feedback.start()
         self._windows_ticker.start()  # without a sink it still drops the closed windows (bounded memory)
@@ -139,8 +125,9 @@ class Gateway:
                         "running gateways pick it up without a restart")
 
     async def shutdown(self) -> None:
-        if self._poller is not None:
-            self._poller.cancel()
+        for task in (self._poller, self._watchdog, self._token_poll):
+            if task is not None:
+                task.cancel()
         await asyncio.to_thread(self.predlog.stop)
         await asyncio.to_thread(self.feedback.stop)
         await asyncio.to_thread(self._stop_windows)
@@ -209,8 +196,12 @@ class Gateway:
             resp = await self._dispatch(Request(method, path, headers, body, rid, query))
         except HttpError as exc:
             resp = (v1_error if v1 else oip_error)(exc.status, exc.error, exc.version)
+            if resp.status == 503 or exc.extra:
+                resp.extra += exc.extra or retry_after(exc.error)
         except ShipyardError as exc:
             resp = (v1_error if v1 else oip_error)(status_for(exc), exc)
+            if resp.status == 503:  # unavailable for now (a model process restarting, a store down): say when
+                resp.extra += retry_after(exc)
         except Exception as exc:  # a bug or a model crash: logged, answered as JSON 500
             log.exception("request %s %s failed", method, path)
             err = ShipyardError(f"internal error: {type(exc).__name__}: {exc}")
@@ -290,12 +281,15 @@ class Gateway:
 
     def choose(self, ep: EndpointRuntime, req: Request, version: str | None, key: Any = None) -> LoadedVersion:
         if version is not None:
-            lv = ep.versions.get(int(version)) if version.isdigit() else None
+            # Only an answering version (weight > 0) answers a client, also by its versioned path: a shadow may
+            # be an unapproved candidate and only ever gets mirrored copies (issue 18).
+            served = ep.table.served
+            lv = ep.versions.get(int(version)) if version.isdigit() and int(version) in served else None
             if lv is None:
                 raise HttpError(404, EndpointNotServedError(
                     f"version {version!r} of {ep.name} not served; expected one of "
-                    f"{', '.join(map(str, sorted(ep.versions)))}", field="version", value=version,
-                    expected=" | ".join(map(str, sorted(ep.versions)))))
+                    f"{', '.join(map(str, sorted(served)))}", field="version", value=version,
+                    expected=" | ".join(map(str, sorted(served)))))
             return lv
         if ep.single is not None:
             return ep.single
@@ -311,6 +305,9 @@ class Gateway:
         t0 = time.perf_counter()
         try:
             outputs: Outputs = await lv.batcher.submit(rows)
+        except OverloadedError as exc:  # shed: the queue is full or the model did not answer in time
+            self.metrics.observe_shed(ep.name, str(lv.version), exc.reason)
+            raise HttpError(503, exc, str(lv.version)) from None
         except Exception as exc:
             self._model_failed(ep.name, lv, False, time.perf_counter() - t0, rows.n)
             if isinstance(exc, ModelError):  # the model's own code failed: 500 with its message, under its version
@@ -324,6 +321,9 @@ class Gateway:
                 f"model {lv.model}:{lv.version} could not predict these rows: {exc}", status=422,
                 field="inputs", value=None, expected="rows the model accepts"), str(lv.version)) from None
         for shadow in ep.shadows:
+            if len(self._tasks) >= self.options.max_shadow_in_flight:  # never queue mirrors without bound
+                self.metrics.observe_shadow(ep.name, shadow.version, "dropped")
+                continue
             task = asyncio.create_task(self._shadow(ep.name, shadow, payload, parse, req.request_id))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -357,6 +357,10 @@ class Gateway:
         t0 = time.perf_counter()
         try:
             outputs = await lv.batcher.submit(rows)
+        except UnavailableError as exc:  # shed (queue full, timeout) or the model process restarting
+            self.metrics.observe_shadow(endpoint, lv.version, "shed")
+            log.debug("shadow %s:%s shed a request: %s", lv.model, lv.version, exc)
+            return
         except Exception as exc:  # noqa: BLE001 - the shadow's failure is counted, never seen by the client
             self._model_failed(endpoint, lv, True, time.perf_counter() - t0, rows.n)
             log.debug("shadow %s:%s failed a request: %s", lv.model, lv.version, exc)

@@ -8,6 +8,11 @@ flight and, under concurrent traffic, holds an idle launch until the burst of ar
 most ``max_wait_ms``). Results are split back by row offsets: a row's prediction does not depend
 on its batch mates. A batch the model rejects is retried request by request, so one bad request
 fails alone (``predict_parts``).
+
+Overload (issue 18): at most ``max_queue`` requests wait per version (the next is refused at once
+with ``OverloadedError`` "queue_full"), and ``expire`` (called by the gateway's watchdog a few
+times a second, never on the request path) fails every request older than ``predict_timeout``
+with "timeout", queued or in flight, and reports a batch in flight for that long (a hung model).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any
 
+from shipyard.errors import UnavailableError
 from shipyard.serving.signature import Rows, concat, split
 
 Outputs = dict[str, Any]
@@ -57,6 +63,17 @@ def split_outputs(out: Outputs | list[Any], counts: list[int]) -> list[Any]:
 
 
 GAP_S = 0.0003  # a burst of concurrent requests has ended when none arrived for this long
+Item = tuple[Rows, "asyncio.Future[Outputs]", float]  # rows, the caller's future, arrival (loop time)
+
+
+class OverloadedError(UnavailableError):
+    """A request shed under overload: ``reason`` is ``queue_full`` or ``timeout``; answered 503 with
+    ``Retry-After: retry_after`` seconds."""
+
+    def __init__(self, message: str, *, reason: str, retry_after: int, field: str, value: object,
+                 expected: str) -> None:
+        super().__init__(message, field=field, value=value, expected=expected)
+        self.reason, self.retry_after = reason, retry_after
 
 
 class Batcher:
@@ -70,12 +87,16 @@ class Batcher:
 
     def __init__(self, predict: Callable[[Rows], Outputs] | None, executor: Executor | None, *,
                  max_batch_size: int = 32, max_wait_ms: float = 2.0, observe: Callable[[int], None] | None = None,
-                 max_in_flight: int = 1, remote: Remote | None = None) -> None:
+                 max_in_flight: int = 1, remote: Remote | None = None, max_queue: int = 1 << 30,
+                 name: str = "") -> None:
         self.predict, self.executor, self.remote = predict, executor, remote
         self.max_batch_size, self.max_wait = max_batch_size, max_wait_ms / 1000.0
         self.observe = observe
         self.max_in_flight = self.REMOTE_IN_FLIGHT if remote is not None else max_in_flight
-        self._queue: deque[tuple[Rows, asyncio.Future[Outputs]]] = deque()
+        self.max_queue, self.name = max_queue, name  # name: model:version, for log lines
+        self.reported_stuck = False
+        self._queue: deque[Item] = deque()
+        self._flights: dict[int, tuple[float, list[Item]]] = {}  # id(items) -> (launched at, items) in flight
         self._queued_rows = 0
         self._in_flight = 0
         self._timer: asyncio.Handle | None = None
@@ -87,12 +108,19 @@ class Batcher:
         return bool(self._queue) or self._in_flight > 0
 
     async def submit(self, rows: Rows) -> Outputs:
+        queue = self._queue
+        if len(queue) >= self.max_queue:
+            raise OverloadedError(
+                f"overloaded: {len(queue)} requests already wait for this model version; retry later",
+                reason="queue_full", retry_after=1, field="queue", value=len(queue),
+                expected=f"at most {self.max_queue} waiting requests (serving.max_queue)")
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Outputs] = loop.create_future()
-        if not self._queue:
-            self._first = loop.time()
-        self._last = loop.time()
-        self._queue.append((rows, fut))
+        now = loop.time()
+        if not queue:
+            self._first = now
+        self._last = now
+        queue.append((rows, fut, now))
         self._queued_rows += rows.n
         if self._in_flight < self.max_in_flight and self._timer is None:
             if self.remote is not None:
@@ -119,15 +147,15 @@ class Batcher:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        items: list[tuple[Rows, asyncio.Future[Outputs]]] = []
+        items: list[Item] = []
         rows = 0
         while self._queue and (not items or rows + self._queue[0][0].n <= self.max_batch_size):
-            r, f = self._queue.popleft()
-            if f.cancelled():
-                self._queued_rows -= r.n
+            item = self._queue.popleft()
+            if item[1].done():  # cancelled, or failed by ``expire``
+                self._queued_rows -= item[0].n
                 continue
-            items.append((r, f))
-            rows += r.n
+            items.append(item)
+            rows += item[0].n
         self._queued_rows -= rows
         if not items:
             return
@@ -135,8 +163,9 @@ class Batcher:
         self._recent = 0.8 * self._recent + 0.2 * len(items)
         if self.observe is not None and self.remote is None:  # remote: the model process reports its batches
             self.observe(rows)
-        batch = concat([r for r, _ in items]) if len(items) > 1 else items[0][0]
-        counts = [r.n for r, _ in items]
+        batch = concat([it[0] for it in items]) if len(items) > 1 else items[0][0]
+        counts = [it[0].n for it in items]
+        self._flights[id(items)] = (loop.time(), items)
         if self.remote is not None:
             rf = self.remote(batch, counts)
             rf.add_done_callback(lambda f: self._done(f, items, loop))
@@ -147,24 +176,23 @@ class Batcher:
         cf = self.executor.submit(self._run, batch, counts)
         cf.add_done_callback(lambda c: loop.call_soon_threadsafe(self._done, c, items, loop))
 
-    def _inline(self, batch: Rows, items: list[tuple[Rows, asyncio.Future[Outputs]]],
-                loop: asyncio.AbstractEventLoop) -> None:
+    def _inline(self, batch: Rows, items: list[Item], loop: asyncio.AbstractEventLoop) -> None:
         cf: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        cf.set_result(self._run(batch, [r.n for r, _ in items]))
+        cf.set_result(self._run(batch, [it[0].n for it in items]))
         self._done(cf, items, loop)
 
     def _run(self, batch: Rows, counts: list[int]) -> Outputs | list[Any]:
         assert self.predict is not None
         return predict_parts(self.predict, batch, counts)
 
-    def _done(self, cf: Any, items: list[tuple[Rows, asyncio.Future[Outputs]]],
-              loop: asyncio.AbstractEventLoop) -> None:
+    def _done(self, cf: Any, items: list[Item], loop: asyncio.AbstractEventLoop) -> None:
         self._in_flight -= 1
+        self._flights.pop(id(items), None)
         try:
-            results = split_outputs(cf.result(), [r.n for r, _ in items])
+            results = split_outputs(cf.result(), [it[0].n for it in items])
         except BaseException as exc:  # noqa: BLE001 - the pool or the model process failed
             results = [exc] * len(items)
-        for (_, fut), res in zip(items, results, strict=True):
+        for (_, fut, _), res in zip(items, results, strict=True):
             if fut.done():
                 continue
             if isinstance(res, BaseException):
@@ -176,3 +204,33 @@ class Batcher:
                 self._timer = loop.call_soon(self._timer_fired, loop)
             else:
                 self._launch(loop)
+
+    def expire(self, now: float, timeout: float) -> float | None:
+        """Fail every request that arrived ``timeout`` seconds or more before ``now`` (loop time) with a 503
+        "timeout", queued or in flight; returns when the oldest batch in flight for that long was sent (the
+        model hangs), else None. Called by the gateway's watchdog on the loop thread, a few times a second."""
+        cutoff = now - timeout
+        queue = self._queue
+        while queue and queue[0][2] <= cutoff:  # FIFO: the oldest are on the left
+            rows, fut, _ = queue.popleft()
+            self._queued_rows -= rows.n
+            _time_out(fut, timeout)
+        if not queue and self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        hung: float | None = None
+        for launched, items in self._flights.values():
+            if launched <= cutoff and (hung is None or launched < hung):
+                hung = launched
+            for _, fut, arrived in items:
+                if arrived <= cutoff:
+                    _time_out(fut, timeout)
+        return hung
+
+
+def _time_out(fut: asyncio.Future[Any], timeout: float) -> None:
+    if not fut.done():
+        fut.set_exception(OverloadedError(
+            f"timeout: the model did not answer within {timeout:g} s; retry later", reason="timeout",
+            retry_after=max(1, round(timeout)), field="predict_timeout", value=timeout,
+            expected=f"a prediction within {timeout:g} s (serving.predict_timeout)"))

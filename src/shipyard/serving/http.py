@@ -73,9 +73,16 @@ class ModelError(ShipyardError):
 class HttpError(Exception):
     """Raised by route code; carries the status and a ShipyardError describing the field."""
 
-    def __init__(self, status: int, error: ShipyardError, version: str = "none") -> None:
+    def __init__(self, status: int, error: ShipyardError, version: str = "none",
+                 extra: list[tuple[bytes, bytes]] | None = None) -> None:
         super().__init__(str(error))
-        self.status, self.error, self.version = status, error, version
+        self.status, self.error, self.version, self.extra = status, error, version, extra
+
+
+def retry_after(exc: ShipyardError) -> list[tuple[bytes, bytes]]:
+    """The ``Retry-After`` header of a 503: the error's own ``retry_after`` seconds, else 1."""
+    seconds = getattr(exc, "retry_after", 1)
+    return [(b"retry-after", str(seconds if isinstance(seconds, int) and seconds > 0 else 1).encode())]
 
 
 def jsonable(value: Any) -> Any:

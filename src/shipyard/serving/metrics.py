@@ -53,6 +53,14 @@ class GatewayMetrics:
                                ["endpoint", "outcome"], registry=r)
         self.feedback = Counter("shipyard_feedback_labels", "Feedback labels accepted, by endpoint.", ["endpoint"],
                                 registry=r)
+        self.shed = Counter("shipyard_requests_shed", "Requests answered 503 under overload, by reason "
+                            "(queue_full: serving.max_queue reached; timeout: past serving.predict_timeout).",
+                            ["endpoint", "version", "reason"], registry=r)
+        self.feedback_dropped = Counter("shipyard_feedback_dropped", "Feedback labels dropped: the buffer "
+                                        "(serving.feedback_buffer) was full while the store was unreachable.",
+                                        ["endpoint"], registry=r)
+        self.restarts = Counter("shipyard_model_process_restarts", "Model processes killed after not answering "
+                                "within serving.predict_timeout.", registry=r)
         self.generation = Gauge("shipyard_routing_generation", "Routing generation in effect, per endpoint.",
                                 ["endpoint"], registry=r, multiprocess_mode="max")
         self._cache: dict[tuple[Any, ...], Any] = {}
@@ -111,6 +119,12 @@ class GatewayMetrics:
 
     def observe_feedback(self, endpoint: str, labels: int) -> None:
         self._child(self.feedback, endpoint).inc(labels)
+
+    def observe_shed(self, endpoint: str, version: str, reason: str) -> None:
+        self._child(self.shed, endpoint, version, reason).inc()
+
+    def observe_feedback_dropped(self, endpoint: str, labels: int) -> None:
+        self._child(self.feedback_dropped, endpoint).inc(labels)
 
     def set_generation(self, endpoint: str, generation: int) -> None:
         self._child(self.generation, endpoint).set(generation)

@@ -6,7 +6,9 @@ one gateway process tops out at one core. With the model in a child process the 
 validates and answers requests on one core while the child predicts the previous batch on the
 other; batches grow to what arrives during one predict call. A crash inside native model code
 (a segfault in a C library) kills the child, not the gateway: requests in flight get 503, a new
-child is started and every loaded version is loaded into it again.
+child is started and every loaded version is loaded into it again. A child that hangs (a predict
+stuck in a C call or a sleep past ``serving.predict_timeout``) is killed by the gateway's watchdog
+(``kill_hung``) and goes the same way.
 
 The child is a fresh interpreter (``python -c``, not a fork) started with the scrubbed environment
 of ``flavors/sandbox.py`` (no ``SHIPYARD_*`` variable, no database URL), an address-space limit
@@ -122,6 +124,7 @@ class ModelProcess:
         self._load_count: dict[str, int] = {}  # version key -> loads asked for (a later load cancels an unload)
         self.observers: dict[str, Any] = {}  # version key -> batch-size observer (metrics)
         self._tasks: set[asyncio.Task[None]] = set()  # deferred unloads
+        self._load_times: list[float] = []  # when each LOAD awaiting the child's answer was sent (loop time)
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
@@ -171,8 +174,15 @@ class ModelProcess:
     async def load(self, key: str, flavor: str, data: bytes, signature: Any, labels: list[Any] | None = None,
                    trusted_types: tuple[str, ...] = ()) -> tuple[list[Any] | None, dict[str, Any]]:
         self._load_count[key] = self._load_count.get(key, 0) + 1
-        meta = await self._request(frames.LOAD, {"key": key, "flavor": flavor, "signature": signature,
-                                                 "labels": labels, "trusted_types": list(trusted_types)}, blob=data)
+        assert self.loop is not None
+        sent = self.loop.time()
+        self._load_times.append(sent)
+        try:
+            meta = await self._request(frames.LOAD, {"key": key, "flavor": flavor, "signature": signature,
+                                                     "labels": labels, "trusted_types": list(trusted_types)},
+                                       blob=data)
+        finally:
+            self._load_times.remove(sent)
         self._loads[key] = (flavor, data, signature, labels, trusted_types)
         return meta["classes"], meta["info"]
 
@@ -223,6 +233,21 @@ class ModelProcess:
             fut = self._request(frames.PREDICT, meta)
         return fut
 
+    def kill_hung(self, sent_at: float, now: float) -> bool:
+        """Kill a child that has not answered a PREDICT sent at ``sent_at`` (loop time) by ``now`` (the watchdog
+        calls this past ``serving.predict_timeout``): its socket closes, ``_on_lost`` fails what is in flight with
+        503 and starts a new child that loads every version again (the crash path). Not while a LOAD sent before
+        that PREDICT is outstanding (the child answers in order: a long load is not a hung predict; a LOAD sent
+        after it waits behind the stuck predict and does not protect it), nor during a restart."""
+        proc = self.proc
+        if (self._stopping or self._restarting is not None or proc is None or not proc.is_alive()
+                or any(t <= sent_at for t in self._load_times)):
+            return False
+        log.error("model process (pid %d) has not answered a prediction for %.1f s (serving.predict_timeout): "
+                  "killing it and starting a new one", proc.pid, now - sent_at)
+        proc.kill()
+        return True
+
     # -- replies -----------------------------------------------------------------------------
     def _on_frame(self, kind: int, seq: int, meta: dict[str, Any], arrays: dict[str, Any], blob: bytes) -> None:
         key = self._keys.pop(seq, None)
@@ -268,8 +293,17 @@ class ModelProcess:
             for key, (flavor, data, signature, labels, trust) in list(self._loads.items()):
                 await self.load(key, flavor, data, signature, labels, trust)
             log.info("model process restarted; %d version(s) loaded again", len(self._loads))
+        except Exception as exc:  # noqa: BLE001 - e.g. the new child died while loading: see below
+            log.error("restarting the model process failed: %s: %s", type(exc).__name__, exc)
         finally:
             self._restarting = None
+        if not self._stopping and self.loop is not None and (self.transport is None or self.transport.is_closing()):
+            # The child died while this restart was under way (``_on_lost`` saw a restart in progress and left it to
+            # us): without another one the gateway would answer 503 for good.
+            await asyncio.sleep(0.5)
+            if self._restarting is None and not self._stopping and self.transport is None:
+                log.error("model process lost again while restarting: starting a new one")
+                self._restarting = self.loop.create_task(self._restart())
 
 
 def _error(meta: dict[str, Any]) -> Exception:

@@ -61,7 +61,7 @@ FEEDBACK_REQUEST = {"anyOf": [FEEDBACK_ITEM, {"type": "object", "required": ["fe
     "feedback": {"type": "array", "items": FEEDBACK_ITEM}}}]}
 
 
-def _errors(schema: dict[str, Any], codes: tuple[str, ...] = ("400", "404", "413", "422")) -> dict[str, Any]:
+def _errors(schema: dict[str, Any], codes: tuple[str, ...] = ("400", "404", "413", "422", "503")) -> dict[str, Any]:
     return {c: {"description": "error", "content": {"application/json": {"schema": schema}}} for c in codes}
 
 
@@ -100,7 +100,8 @@ def document(endpoints: list[str]) -> dict[str, Any]:
             "/v1/endpoints/{endpoint}/feedback": {"post": {
                 "summary": "feedback", "parameters": [ep],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": FEEDBACK_REQUEST}}},
-                "responses": {"202": {"description": "accepted"}, **_errors(ERROR_V1)}}},
+                "responses": {"202": {"description": "accepted"},
+                              **_errors(ERROR_V1, ("400", "401", "403", "404", "413", "422", "503"))}}},
             "/v1/endpoints": {"get": {"summary": "endpoints and their routing", "responses": {"200": {
                 "description": "ok", "content": {"application/json": {"schema": ENDPOINTS}}}}}},
             "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {

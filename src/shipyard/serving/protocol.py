@@ -13,7 +13,10 @@ honoured, HTTP/1.0 closes unless asked to keep alive); pipelined requests answer
 (a declared ``Content-Length`` over the limit is answered 413 before the body is read, and the
 connection is closed); malformed HTTP answered 400 JSON and closed; ``TCP_NODELAY`` on every
 connection (without it small responses wait ~40 ms for the peer's delayed ACK); idle keep-alive
-connections closed by the server's sweep (``idle_for``).
+connections closed by the server's sweep (``idle_for``). The request head is bounded: a target
+over ``MAX_URL`` bytes is answered 414, more than ``MAX_HEADERS`` header lines or a head over
+``MAX_HEAD`` bytes 431 (JSON, then the connection closes), so a client cannot make the parser
+(which buffers a header value until its end) hold unbounded memory.
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ STATUS_LINES = {s.value: b"HTTP/1.1 %d %s\r\n" % (s.value, s.phrase.encode()) fo
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 CLOSE = b"connection: close\r\n"
 MAX_PIPELINE = 16
+MAX_URL = 8 * 1024  # bytes of the request target
+MAX_HEAD = 64 * 1024  # bytes of the request line and headers together
+MAX_HEADERS = 100  # header lines
 METHODS = {m: m.decode() for m in (b"GET", b"POST", b"PUT", b"PATCH", b"DELETE", b"HEAD", b"OPTIONS")}
 
 
@@ -86,6 +92,11 @@ class HttpProtocol(asyncio.Protocol):
         self._resume_writing: asyncio.Future[None] | None = None
         self._final: bytes | None = None  # a 400 owed after the pipelined responses ahead of it
         self.reading_since: float | None = None  # when the request being read began
+        self._in_head = False  # between a message's first byte and the end of its headers
+        self._messages = 0  # messages begun on this connection
+        self._head_size = 0  # bytes of whole chunks received while one head was incomplete (the parser buffers them)
+        self._fields_size = 0  # bytes of the header fields parsed so far
+        self._n_headers = 0
 
     # -- transport callbacks ---------------------------------------------------------------
     def connection_made(self, transport: Any) -> None:
@@ -106,11 +117,16 @@ class HttpProtocol(asyncio.Protocol):
         if self.discard:
             return
         self.last_active = self.loop.time()
+        began, in_head = self._messages, self._in_head
         try:
             self.parser.feed_data(data)
+            if in_head and self._in_head and began == self._messages:  # the whole chunk was one head's
+                self._head_size += len(data)  # the parser buffers an unfinished header: bound it
+                if self._head_size > MAX_HEAD:
+                    self._head_too_large()
         except httptools.HttpParserUpgrade:  # WebSocket / h2c: not spoken here; the request is answered as HTTP/1.1
             pass
-        except httptools.HttpParserError as exc:
+        except httptools.HttpParserError as exc:  # includes a callback's _TooLarge (already answered)
             self._fail(400, f"malformed HTTP request: {exc}")
 
     def pause_writing(self) -> None:
@@ -128,16 +144,30 @@ class HttpProtocol(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self._url, self._headers, self._body, self._size, self._error = b"", {}, [], 0, None
         self.reading_since = self.loop.time()
+        self._in_head, self._head_size, self._fields_size, self._n_headers = True, 0, 0, 0
+        self._messages += 1
 
     def on_url(self, url: bytes) -> None:
         self._url += url
+        if len(self._url) > MAX_URL:
+            self._fail(414, f"request target longer than {MAX_URL} bytes; expected at most {MAX_URL} bytes")
+            raise _TooLarge  # stops the parser (it raises HttpParserCallbackError, ignored once answered)
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._n_headers += 1
+        self._fields_size += len(name) + len(value) + 4
+        if self._n_headers > MAX_HEADERS:
+            self._fail(431, f"more than {MAX_HEADERS} header fields; expected at most {MAX_HEADERS}")
+            raise _TooLarge
+        if self._fields_size + len(self._url) > MAX_HEAD:
+            self._head_too_large()
+            raise _TooLarge
         name = name.lower()
         seen = self._headers.get(name)
         self._headers[name] = value if seen is None else seen + b", " + value
 
     def on_headers_complete(self) -> None:
+        self._in_head = False
         if self.discard:
             return
         declared = self._headers.get(b"content-length")
@@ -226,9 +256,10 @@ class HttpProtocol(asyncio.Protocol):
     def _fail(self, status: int, message: str) -> None:
         """A request we cannot parse (400) or that never arrives (408): answer JSON (after any responses
         still owed) and close."""
-        if self.transport is None:
-            return
+        if self.transport is None or self.discard:
+            return  # already answered (a 413 or a head too large): the connection is closing
         self.discard = True
+        self._in_head = False
         body = orjson.dumps({"error": message})
         data = encode(status, [(b"content-type", b"application/json"),
                                (b"content-length", str(len(body)).encode())], body, False)
@@ -237,6 +268,10 @@ class HttpProtocol(asyncio.Protocol):
             return
         self.transport.write(data)
         self.transport.close()
+
+    def _head_too_large(self) -> None:
+        self._fail(431, f"request head larger than {MAX_HEAD} bytes; expected at most {MAX_HEAD} bytes of request "
+                        "line and headers")
 
     def _pause_reading(self) -> None:
         if not self.read_paused and self.transport is not None:
@@ -265,6 +300,10 @@ class HttpProtocol(asyncio.Protocol):
         self.closing = True
         if not self.busy and self.transport is not None:
             self.transport.close()
+
+
+class _TooLarge(Exception):
+    """Raised from a parser callback after the 414/431 answer: stops parsing the rest."""
 
 
 def _report(task: asyncio.Task[None]) -> None:

@@ -28,7 +28,8 @@ import time
 from typing import Any
 
 from shipyard.errors import InvalidInputError, UnavailableError
-from shipyard.serving.app import Gateway, GatewayDeps, GatewayOptions
+from shipyard.serving.app import Gateway
+from shipyard.serving.options import GatewayDeps, GatewayOptions
 from shipyard.serving.protocol import HttpProtocol
 
 log = logging.getLogger("shipyard.serving")
@@ -50,18 +51,25 @@ def options_from(ws: Any, predict_threads: int | None = None, predict_in: str | 
                           max_body_bytes=s.max_body_bytes, log_sample_rate=s.log_sample_rate,
                           log_drop_columns=list(s.log_drop_columns), log_hash_columns=list(s.log_hash_columns),
                           log_hash_key=key, predict_in=mode, predict_threads=predict_threads,
-                          metrics_interval_s=s.metrics_interval, model_memory_mb=ws.config.sandbox.memory_mb)
+                          metrics_interval_s=s.metrics_interval, model_memory_mb=ws.config.sandbox.memory_mb,
+                          max_queue=s.max_queue, predict_timeout_s=s.predict_timeout,
+                          max_shadow_in_flight=s.max_shadow_in_flight, feedback_max_labels=s.feedback_max_labels,
+                          feedback_buffer=s.feedback_buffer,
+                          auth_required="required" in (ws.settings.auth, ws.config.auth))
 
 
 def build_gateway(ws: Any, options: GatewayOptions | None = None) -> Gateway:
     import functools
 
+    from shipyard.core.permissions import Permission
+    from shipyard.governance.service import token_grants
     from shipyard.telemetry import window_store  # SQL stays behind this callable: the gateway never sees it
 
     eps = ws.endpoints
+    tokens = functools.partial(token_grants, ws.db, ws.clock, Permission.FEEDBACK)
     return Gateway(GatewayDeps(routing=eps.snapshot, versions=eps.version_spec, artifacts=ws.artifacts,
                                record_feedback=eps.record_feedback, options=options or options_from(ws),
-                               record_windows=functools.partial(window_store.write, ws.db)))
+                               record_windows=functools.partial(window_store.write, ws.db), tokens=tokens))
 
 
 def configure_logging(level: str = "info") -> None:

@@ -10,9 +10,9 @@ from shipyard.errors import InvalidInputError, PermissionDeniedError
 P = Permission
 EXPECTED: dict[Role, set[Permission]] = {
     Role.VIEWER: {P.READ},
-    Role.CONTRIBUTOR: {P.READ, P.DATA_WRITE, P.MODEL_WRITE},
+    Role.CONTRIBUTOR: {P.READ, P.DATA_WRITE, P.MODEL_WRITE, P.FEEDBACK},
     Role.APPROVER: {P.READ, P.MODEL_APPROVE, P.AUDIT_READ},
-    Role.DEPLOYER: {P.READ, P.MODEL_STAGE, P.DEPLOY},
+    Role.DEPLOYER: {P.READ, P.MODEL_STAGE, P.DEPLOY, P.FEEDBACK},
     Role.ADMIN: set(Permission),
 }
 

@@ -1,12 +1,12 @@
 """Open Inference Protocol v2 (KServe/Triton/MLServer REST): model metadata, readiness, infer.
 
 Paths name the endpoint as the model (``/v2/models/{endpoint}``); ``versions/{v}`` addresses one
-model version the endpoint serves (answering or shadow). Inputs: one 2-D tensor [rows, n_inputs]
-in signature order, or one tensor per signature input ([rows] or [rows, 1]). Outputs: ``predict``
-(labels or values) and, for classifiers, ``predict_proba`` [rows, n_classes]. Errors are
-``{"error": "<field>: got ..., expected ..."}`` with a 4xx status. The binary tensor data extension
-(tritonclient's default) is decoded and encoded by ``serving.binary_tensors``; a request without its
-header costs one dictionary lookup more than before.
+model version that answers the endpoint's clients (weight > 0); a shadow version is 404 there.
+Inputs: one 2-D tensor [rows, n_inputs] in signature order, or one tensor per signature input
+([rows] or [rows, 1]). Outputs: ``predict`` (labels or values) and, for classifiers,
+``predict_proba`` [rows, n_classes]. Errors are ``{"error": "<field>: got ..., expected ..."}``
+with a 4xx status. The binary tensor data extension (tritonclient's default) is decoded and encoded by
+``serving.binary_tensors``; a request without its header costs one dictionary lookup more than before.
 """
 
 from __future__ import annotations
@@ -62,9 +62,9 @@ async def model_ready(gw: Any, req: Request, parts: tuple[str, ...]) -> Response
     ep = gw.state.endpoints.get(parts[2])
     if ep is None:
         return Response(400, b"")
-    if len(parts) == 6:
-        ok = parts[4].isdigit() and int(parts[4]) in ep.versions
-        return Response(200 if ok else 400, b"", version=parts[4] if ok else "none")
+    if len(parts) == 6:  # a shadow is loaded but never ready to answer a client: 404 like an unknown version
+        ok = parts[4].isdigit() and int(parts[4]) in ep.table.served
+        return Response(200 if ok else 404, b"", version=parts[4] if ok else "none")
     return Response(200, b"", version=str(ep.table.served[0]))
 
 

@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 
+from shipyard.core.permissions import Permission
+from shipyard.errors import UnavailableError
 from shipyard.serving.http import HttpError, Request, Response, object_body
 from shipyard.serving.signature import RequestError
 
@@ -49,17 +51,28 @@ async def predict(gw: Any, req: Request, parts: tuple[str, ...]) -> Response:
     return Response(200, orjson.dumps(doc, option=OPTS), version=str(lv.version))
 
 
-MAX_FEEDBACK_ROWS = 10_000  # labels in one feedback call
+MAX_FEEDBACK_ROW = 10_000  # highest 0-based row a label may name
+
+
+def _too_many(n: int, limit: int) -> HttpError:
+    return HttpError(413, RequestError(
+        f"feedback: {n} labels in one call, more than the limit of {limit}; split them into several calls",
+        field="feedback", value=n, expected=f"at most {limit} labels a call (serving.feedback_max_labels)"))
 
 
 async def feedback(gw: Any, req: Request, parts: tuple[str, ...]) -> Response:
     """``{request_id, label}`` labels a whole request (its one row); ``{request_id, row, label}`` one row of a
-    multi-row request; ``{request_id, labels: [...]}`` each of its rows in order; ``{feedback: [...]}`` many."""
+    multi-row request; ``{request_id, labels: [...]}`` each of its rows in order; ``{feedback: [...]}`` many.
+    With ``auth: required`` the caller needs a bearer token whose role grants ``feedback`` (checked first)."""
+    gw.access.check(req.headers, Permission.FEEDBACK, "feedback")
+    limit = gw.options.feedback_max_labels
     ep = gw.endpoint(parts[2], "endpoint")
     body = object_body(req.body)
     items = body.get("feedback") if "feedback" in body else [body]
     if not isinstance(items, list) or not items:
         raise RequestError(field="feedback", value=items, expected="a non-empty list of {request_id, label}")
+    if len(items) > limit:
+        raise _too_many(len(items), limit)
     known = _known_labels(ep)
     rows: list[tuple[str, str, int | None, Any]] = []
     for i, it in enumerate(items):
@@ -78,22 +91,27 @@ async def feedback(gw: Any, req: Request, parts: tuple[str, ...]) -> Response:
                                "row) or labels (one per row of the request)")
         if "labels" in it:
             labels = it["labels"]
-            if not isinstance(labels, list) or not 0 < len(labels) <= MAX_FEEDBACK_ROWS:
+            if not isinstance(labels, list) or not labels:
                 raise RequestError(field=f"{where}.labels", value=labels,
-                                   expected=f"a list of 1..{MAX_FEEDBACK_ROWS} labels, one per row of the request")
+                                   expected=f"a list of 1..{limit} labels, one per row of the request")
+            if len(rows) + len(labels) > limit:
+                raise _too_many(len(rows) + len(labels), limit)
             pairs: list[tuple[int | None, Any, str]] = [(k, v, f"{where}.labels[{k}]") for k, v in enumerate(labels)]
         else:
             row = it.get("row")
             if row is not None and (not isinstance(row, int) or isinstance(row, bool) or not 0 <= row
-                                    < MAX_FEEDBACK_ROWS):
+                                    < MAX_FEEDBACK_ROW):
                 raise RequestError(field=f"{where}.row", value=row,
-                                   expected=f"the 0-based row of the request (0..{MAX_FEEDBACK_ROWS - 1})")
+                                   expected=f"the 0-based row of the request (0..{MAX_FEEDBACK_ROW - 1})")
             pairs = [(row, it["label"], f"{where}.label")]
         for row, label, field in pairs:
             rows.append((ep.name, rid, row, _checked_label(ep, known, label, field)))
-        if len(rows) > MAX_FEEDBACK_ROWS:
-            raise RequestError(field="feedback", value=len(rows), expected=f"at most {MAX_FEEDBACK_ROWS} labels a call")
-    gw.feedback.add(rows)
+    if not gw.feedback.add(rows):  # the buffer is full (the store has been unreachable): counted as dropped
+        limit = gw.options.feedback_buffer
+        raise HttpError(503, UnavailableError(
+            f"feedback: the gateway's buffer holds {len(gw.feedback)} labels, the store is not taking them; "
+            "send these again later", field="feedback", value=len(rows),
+            expected=f"room in the buffer of {limit} labels (serving.feedback_buffer)"))
     gw.metrics.observe_feedback(ep.name, len(rows))
     return Response(202, orjson.dumps({"accepted": len(rows)}))
 
