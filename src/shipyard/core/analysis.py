@@ -140,3 +140,46 @@ def evaluate(checks: Sequence[Gate], metrics: Mapping[int, Mapping[str, float | 
     if missing:
         return Analysis(Verdict.INCONCLUSIVE, tuple(results), n, "no data for: " + "; ".join(missing))
     return Analysis(Verdict.PASS, tuple(results), n)
+
+
+def _wilson(k: int, n: int, z: float) -> tuple[float, float]:
+    p = k / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return centre - half, centre + half
+
+
+def proportion_difference(k_stable: int, n_stable: int, k_cand: int, n_cand: int,
+                          confidence: float = 0.95) -> tuple[float, float, float] | None:
+    """Candidate minus stable proportion with Newcombe's hybrid score interval (method 10, from two Wilson
+    intervals; good coverage at small n and near 0 or 1, unlike Wald's).
+
+    Returns:
+        ``(difference, low, high)``, or None when either side has no observations.
+    """
+    if n_stable <= 0 or n_cand <= 0:
+        return None
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    p1, p2 = k_stable / n_stable, k_cand / n_cand
+    l1, u1 = _wilson(k_stable, n_stable, z)
+    l2, u2 = _wilson(k_cand, n_cand, z)
+    d = p2 - p1
+    low = d - math.sqrt((p2 - l2) ** 2 + (u1 - p1) ** 2)
+    high = d + math.sqrt((u2 - p2) ** 2 + (p1 - l1) ** 2)
+    return d, low, high
+
+
+def mean_difference(stable: Sequence[float], candidate: Sequence[float],
+                    confidence: float = 0.95) -> tuple[float, float, float] | None:
+    """Candidate minus stable mean with a Welch normal-approximation interval (None with < 2 values a side)."""
+    if len(stable) < 2 or len(candidate) < 2:
+        return None
+    from statistics import NormalDist, fmean, variance
+
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    d = fmean(candidate) - fmean(stable)
+    se = math.sqrt(variance(stable) / len(stable) + variance(candidate) / len(candidate))
+    return d, d - z * se, d + z * se

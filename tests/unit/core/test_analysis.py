@@ -66,3 +66,21 @@ def test_evaluate(stable, cand, verdict):
 def test_no_checks_pass_after_min_requests():
     assert evaluate((), {2: {"requests": 5}}, 1, 2, 5).verdict is Verdict.PASS
     assert evaluate((), {}, 1, 2, 5).verdict is Verdict.INCONCLUSIVE
+
+
+def test_newcombe_interval_matches_the_published_example():
+    # Newcombe (1998), Table II example (h): 56/70 vs 48/80 -> difference 0.2, 95% CI 0.0524 to 0.3339
+    from shipyard.core.analysis import proportion_difference
+
+    d, lo, hi = proportion_difference(48, 80, 56, 70)
+    assert d == pytest.approx(0.2)
+    assert lo == pytest.approx(0.0524, abs=5e-4) and hi == pytest.approx(0.3339, abs=5e-4)
+    assert proportion_difference(0, 0, 1, 2) is None
+
+
+def test_mean_difference():
+    from shipyard.core.analysis import mean_difference
+
+    d, lo, hi = mean_difference([1.0, 1.2, 0.8, 1.1] * 10, [0.5, 0.6, 0.4, 0.55] * 10)
+    assert d < 0 and hi < 0
+    assert mean_difference([1.0], [2.0, 3.0]) is None
