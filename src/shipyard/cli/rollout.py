@@ -106,7 +106,12 @@ def register(app: typer.Typer) -> None:
     @rollout_app.command("controller", hidden=True)
     def controller(ctx: typer.Context,
                    gateway: str | None = typer.Option(None, "--gateway", help="Gateway URL for smoke tests."),
-                   tick: float = typer.Option(0.5, "--tick", min=0.05, max=60, help="Seconds between passes.")
+                   tick: float = typer.Option(0.5, "--tick", min=0.05, max=60, help="Seconds between passes."),
+                   lag: float | None = typer.Option(None, "--lag", min=0, max=3600,
+                                                    help="Seconds metric windows lag behind now (default 2 x "
+                                                         "serving.metrics_interval)."),
+                   lease_ttl: float = typer.Option(10.0, "--lease-ttl", min=0.5, max=3600,
+                                                   help="SQLite: seconds a dead leader's lease outlives it.")
                    ) -> None:
         """Run the rollout controller in the foreground (one leader among all that run)."""
         import signal
@@ -118,7 +123,12 @@ def register(app: typer.Typer) -> None:
 
         ws = open_workspace(ctx, local_only="drives rollouts in this workspace's store")
         authorize(ws.actor, Permission.DEPLOY)
+        from shipyard.rollout.lease import Lease
+
         c = for_workspace(ws, gateway_url=gateway, tick_s=tick, notifier=ws.notifier)
+        c.lease = Lease(ws.db, ws.clock, ttl_s=lease_ttl)
+        if lag is not None:
+            c.lag_s = lag
         done = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: done.set())
         c.start()

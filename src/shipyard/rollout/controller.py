@@ -172,7 +172,8 @@ class Controller:
     def _apply(self, row: Row[Any], tr: machine.Transition, nxt: datetime, start: datetime, end: datetime,
                verdict: str, checks: list[dict[str, Any]]) -> int:
         now = self.clock.now()
-        detail = {"verdict": verdict, "window": [start.isoformat(), end.isoformat()]}
+        detail = {"verdict": verdict, "window": [start.isoformat(), end.isoformat()],
+                  "controller": None if self.lease is None else self.lease.holder}
         with self.db.begin() as conn:
             if tr.before == tr.after:
                 ok = records.touch(conn, row, nxt, now)
