@@ -125,7 +125,8 @@ serving: {{metrics_interval: 0.25, predict_in: thread}}
 deploy:
   steps: [20, 50, 100]
   interval: 1s
-  min_requests: 20
+  min_requests: 10
+  max_inconclusive: 60
   failure_limit: 2
   analysis: [error_rate < 0.05, p99_latency_ms < 100 x stable (dry_run)]
   grace_period: 2s
