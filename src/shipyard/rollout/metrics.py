@@ -80,9 +80,10 @@ def _same(a: Any, b: Any) -> bool:
 def live_quality(rows: LogRows, feedback: Mapping[tuple[str, int | None], Any]) -> dict[int, dict[str, Any]]:
     """Per answering version: labelled rows, hits (labels) or absolute errors (numbers), from feedback joined
     by (request id, row); a whole-request label labels a single-row request."""
-    per_request: dict[str, int] = {}
-    for rid in rows.request_id:
-        per_request[rid] = per_request.get(rid, 0) + 1
+    per_request: dict[str, int] = {}  # rows each answered request predicted (a shadow's copy is not one)
+    for rid, sh in zip(rows.request_id, rows.shadow, strict=True):
+        if not sh:
+            per_request[rid] = per_request.get(rid, 0) + 1
     out: dict[int, dict[str, Any]] = {}
     for rid, r, v, sh, pred in zip(rows.request_id, rows.row, rows.version, rows.shadow, rows.prediction,
                                    strict=True):
