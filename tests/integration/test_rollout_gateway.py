@@ -248,3 +248,38 @@ def test_ab_reports_per_variant_accuracy_with_an_interval(live) -> None:  # type
     assert cand["value"] == 1.0 and 0.5 < stable["value"] < 0.95 and stable["n"] > 0 and cand["n"] > 0
     assert 0 < diff["low"] <= diff["value"] <= diff["high"] and diff["winner"] is True
     assert {v for s, v in load.seen} >= {"1", "2"}  # both variants served during the test
+
+
+def test_bluegreen_smoke_replays_logged_requests_then_switches(live) -> None:  # type: ignore[no-untyped-def]
+    ws = live["ws"]
+    live["ctl"].gateway_url = live["url"]  # as `shipyard serve` passes its own address
+    ws.rollouts.deploy_spec = ws.rollouts.deploy_spec.model_copy(update={"keep_previous": "2s",
+                                                                         "smoke_requests": 10})
+    ws.models.register("m", pyfunc(cut=0.0), "pyfunc", signature=SIG)
+    approve(ws, "m:2")
+    with Load(live["url"]) as load:
+        time.sleep(1.0)  # some logged traffic to replay
+        ws.rollouts.deploy("m:2", "ep", strategy="bluegreen")
+        switched = wait_until(lambda: (lambda r: r if r.step == 1 or r.state != "progressing" else None)(
+            ws.rollouts.status("ep")))
+        assert switched.weights == {"2": 100}
+        standby = ws.endpoints.get("ep").routing
+        assert standby["shadow"] == [1] or switched.state == "promoted"  # the old version stays loaded
+        r = wait_until(lambda: finished(ws))
+    assert r.state == "promoted" and ws.endpoints.get("ep").routing["shadow"] == []
+    smoke = [c for a in ws.rollouts.status("ep", 100).analyses for c in a["checks"] if c["metric"] == "smoke"]
+    assert smoke[-1]["verdict"] == "pass" and "replayed" in smoke[-1]["note"] and smoke[-1]["value"] == 10
+    assert "2" in {v for _, v in load.seen}
+
+
+def test_bluegreen_failing_smoke_never_reaches_clients(live) -> None:  # type: ignore[no-untyped-def]
+    ws = live["ws"]
+    live["ctl"].gateway_url = live["url"]
+    ws.models.register("m", pyfunc(fail=1.0), "pyfunc", signature=SIG)
+    approve(ws, "m:2")
+    with Load(live["url"]) as load:
+        time.sleep(1.0)
+        ws.rollouts.deploy("m:2", "ep", strategy="bluegreen")
+        r = wait_until(lambda: finished(ws))
+    assert r.state == "rolled_back" and "smoke test failed" in r.reason
+    assert {v for s, v in load.seen if s == 200} == {"1"} and all(s == 200 for s, _ in load.seen)
