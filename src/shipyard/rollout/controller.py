@@ -151,7 +151,8 @@ class Controller:
         wants_log = cfg.strategy in (Strategy.SHADOW, Strategy.AB) or any(c.metric in LOG_METRICS for c in checks)
         rows, feedback = (self._log(row.endpoint, step_start), self._feedback(row.endpoint)) if wants_log else \
             (None, {})
-        values = measure(provided, stable, cand, rows, feedback)
+        drift = self._input_drift(row, step_start) if any(c.metric == "input_drift" for c in checks) else None
+        values = measure(provided, stable, cand, rows, feedback, drift)
         result = judge.evaluate(checks, values, stable, cand, cfg.min_requests)
         entries = [r.to_dict() for r in result.results]
         event = VERDICT_EVENT[result.verdict]
@@ -252,6 +253,34 @@ class Controller:
         table = read_log(self.artifacts, endpoint, since,
                          columns=["request_id", "row", "version", "shadow", "output_predict"])
         return LogRows.from_table(table)
+
+    def _input_drift(self, row: Row[Any], since: datetime) -> dict[int, float | None]:
+        """Per version: input drift of its logged rows against its training data's profile (lineage)."""
+        from shipyard.data.service import DatasetService
+        from shipyard.rollout.metrics import input_drift
+        from shipyard.telemetry.prediction_log import read_log
+
+        if self.artifacts is None:
+            return {}
+        table = read_log(self.artifacts, row.endpoint, since)
+        if table is None:
+            return {}
+        inputs = [c for c in table.column_names if c.startswith("input_")]
+        data = table.select(["version", "shadow", *inputs] if "shadow" in table.column_names
+                            else ["version", *inputs]).to_pylist()
+        datasets = DatasetService(self.db, self.artifacts, ACTOR, self.clock)
+        out: dict[int, float | None] = {}
+        for version in (int(row.stable), int(row.candidate)):
+            mv = self.endpoints.registry.get_version(f"{row.model}:{version}")
+            train = next((link for link in mv.lineage if link.get("kind") == "dataset"
+                          and link.get("role", "train") == "train"), None)
+            if train is None:
+                out[version] = None
+                continue
+            profile = datasets.show(str(train["ref"])).profile
+            mine = [r for r in data if r["version"] == version]
+            out[version] = input_drift(profile, {c[len("input_"):]: [r[c] for r in mine] for c in inputs})
+        return out
 
     def _feedback(self, endpoint: str) -> dict[tuple[str, int | None], Any]:
         from shipyard.telemetry import feedback_store

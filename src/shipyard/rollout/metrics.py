@@ -3,6 +3,9 @@
 - From ``MetricProvider.query`` (the interval): ``requests``, ``error_rate``, ``p50_latency_ms``,
   ``p99_latency_ms``, and for the candidate ``prediction_psi`` (PSI of its prediction histogram against
   stable's, same bins).
+- ``input_drift``: the largest per-column PSI of the version's logged inputs (since the step started) against
+  the profile of the dataset it was trained on (numeric columns on the profile's bin edges, categories on
+  its shares; hashed, dropped or unprofiled columns are left out).
 - From the prediction log joined with feedback by request id (since the step started, so evidence
   accumulates): ``accuracy`` (labels) or ``mae`` (numbers) per version; for a shadowed candidate,
   ``agreement`` (same answer as stable for the same request and row) and ``score_mad`` (mean absolute
@@ -16,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from shipyard.core.drift.binning import counts_on_edges
 from shipyard.core.drift.psi import psi
 from shipyard.rollout.providers.base import VersionMetrics
 
@@ -133,8 +137,44 @@ def shadow_agreement(rows: LogRows, stable: int, candidate: int) -> Values:
     return {"agreement": agree, "score_mad": mad, "pairs": float(len(pairs))}
 
 
+def input_drift(profile: Mapping[str, Any] | None, inputs: Mapping[str, list[Any]], min_rows: int = 20
+                ) -> float | None:
+    """Largest PSI over columns of ``inputs`` (column -> logged values) against ``profile["columns"]``."""
+    import numpy as np
+
+    if not profile or not isinstance(profile.get("columns"), dict):
+        return None
+    worst: float | None = None
+    for name, values in inputs.items():
+        col = profile["columns"].get(name)
+        present = [v for v in values if v is not None]
+        if not isinstance(col, dict) or len(present) < min_rows:
+            continue
+        score: float | None = None
+        if col.get("bin_edges") and col.get("bin_counts"):
+            try:
+                cur = np.asarray(present, dtype=float)
+            except (TypeError, ValueError):
+                continue  # hashed or otherwise not numeric in the log
+            cur = cur[np.isfinite(cur)]
+            if cur.size:
+                score = float(psi(col["bin_counts"], counts_on_edges(np.asarray(col["bin_edges"], float), cur)))
+        elif col.get("category_freqs"):
+            freqs = col["category_freqs"]
+            seen: dict[str, int] = {}
+            for v in present:
+                seen[str(v)] = seen.get(str(v), 0) + 1
+            labels = sorted(set(freqs) | set(seen))
+            score = float(psi([float(freqs.get(k, 0.0)) * len(present) for k in labels],
+                              [seen.get(k, 0) for k in labels]))
+        if score is not None and (worst is None or score > worst):
+            worst = score
+    return worst
+
+
 def measure(provided: Mapping[int, VersionMetrics], stable: int, candidate: int, rows: LogRows | None = None,
-            feedback: Mapping[tuple[str, int | None], Any] | None = None) -> dict[int, Values]:
+            feedback: Mapping[tuple[str, int | None], Any] | None = None,
+            drift: Mapping[int, float | None] | None = None) -> dict[int, Values]:
     """Every metric a check may name, per version (None where there is no data)."""
     out = {v: from_provider(provided.get(v)) for v in (stable, candidate)}
     s, c = provided.get(stable), provided.get(candidate)
@@ -144,7 +184,7 @@ def measure(provided: Mapping[int, VersionMetrics], stable: int, candidate: int,
     quality = live_quality(rows, feedback or {}) if rows is not None else {}
     for v in (stable, candidate):
         out[v].update(quality_values(quality.get(v)))
-        out[v]["input_drift"] = None
+        out[v]["input_drift"] = (drift or {}).get(v)
     shadow = shadow_agreement(rows, stable, candidate) if rows is not None else {}
     out[candidate].update({"agreement": shadow.get("agreement"), "score_mad": shadow.get("score_mad")})
     out[stable].update({"agreement": None, "score_mad": None})

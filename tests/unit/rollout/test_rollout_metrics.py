@@ -74,3 +74,19 @@ def test_replay_requests_from_the_log():
     assert bodies[0]["inputs"] == [{"name": "f0", "shape": [1], "datatype": "FP64", "data": [0.7]},
                                    {"name": "city", "shape": [1], "datatype": "BYTES", "data": ["w"]}]
     assert replay_requests(None, 1, 5) == []
+
+
+def test_input_drift_against_the_training_profile():
+    import numpy as np
+
+    from shipyard.rollout.metrics import input_drift
+
+    profile = {"columns": {"x": {"bin_edges": [0.0, 0.25, 0.5, 0.75, 1.0], "bin_counts": [25, 25, 25, 25]},
+                           "c": {"category_freqs": {"a": 0.5, "b": 0.5}}}}
+    rng = np.random.default_rng(0)
+    same = {"x": rng.uniform(0, 1, 400).tolist(), "c": ["a", "b"] * 200}
+    moved = {"x": rng.uniform(0.6, 1.4, 400).tolist(), "c": ["a", "b"] * 200}
+    assert input_drift(profile, same) < 0.05
+    assert input_drift(profile, moved) > 1.0
+    assert input_drift(profile, {"c": ["a"] * 300 + ["zz"] * 100}) > 0.2  # an unseen category counts
+    assert input_drift(None, same) is None and input_drift(profile, {"x": [0.1] * 3}) is None
