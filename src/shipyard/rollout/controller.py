@@ -39,6 +39,7 @@ from shipyard.store.sql.engine import Database
 
 log = logging.getLogger("shipyard.rollout.controller")
 ACTOR = Principal("rollout-controller", Role.DEPLOYER)
+HOUSEKEEPING_S = 2.0  # stage bookkeeping after promotions: at most this often
 LOG_METRICS = {"accuracy", "mae", "agreement", "score_mad"}
 VERDICT_EVENT = {judge.Verdict.PASS: Event.ANALYSIS_PASSED, judge.Verdict.FAIL: Event.ANALYSIS_FAILED,
                  judge.Verdict.INCONCLUSIVE: Event.ANALYSIS_INCONCLUSIVE}
@@ -70,6 +71,7 @@ class Controller:
     lease: Lease | None = None
     notifier: Notifier | None = None
     leading: bool = False
+    _housekept: datetime | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -104,8 +106,16 @@ class Controller:
             return 0
         with self.db.read() as conn:
             rows = records.live_rows(conn)
-        applied = sum(self.drive(r) for r in rows)
-        self.housekeeping()
+        applied = 0
+        for r in rows:  # one rollout's trouble (a provider down, a lost race) never stalls the others
+            try:
+                applied += self.drive(r)
+            except ShipyardError as exc:
+                log.warning("rollout %s on %s: %s", r.id, r.endpoint, exc)
+        now = self.clock.now()
+        if self._housekept is None or now >= self._housekept + timedelta(seconds=HOUSEKEEPING_S):
+            self._housekept = now
+            self.housekeeping()
         return applied
 
     # -- one rollout ----------------------------------------------------------------------------
