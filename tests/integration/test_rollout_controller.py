@@ -17,6 +17,7 @@ from shipyard.rollout import controller as ctl
 from shipyard.rollout import records
 from shipyard.rollout.lease import Lease
 from shipyard.rollout.notifiers import WebhookNotifier
+from shipyard.rollout.service import RolloutNotFoundError
 from shipyard.workspace import Workspace
 
 STARTED: list = []
@@ -267,3 +268,15 @@ def test_bluegreen_failing_smoke_rolls_back(ws):
     st = ws.rollouts.status("ep")
     assert st.state == "rolled_back" and "smoke test failed" in st.reason and weights(ws) == {1: 100}
     assert ws.endpoints.get("ep").routing["shadow"] == []
+
+
+def test_deploy_without_a_rollout_when_nothing_is_to_roll_out(ws):
+    ws.rollouts.deploy_spec = spec()
+    manual = ws.rollouts.deploy("m:2", "ep", weight=10)  # --weight keeps manual routing
+    assert manual.rollout is None and weights(ws) == {1: 90, 2: 10}
+    same = ws.rollouts.deploy("m:1", "ep")  # the heaviest version again: all traffic, no rollout
+    assert same.rollout is None and weights(ws) == {1: 100}
+    again = ws.rollouts.deploy("m:1", "ep")
+    assert again.rollout is None and "already serves" in again.note
+    with pytest.raises(RolloutNotFoundError):
+        ws.rollouts.status("ep")

@@ -82,6 +82,9 @@ class RolloutService:
             return DeployResult(self.endpoints._endpoint(current), note=f"{mv.model}:{mv.version} already serves "
                                                                        f"100% of {name}")
         stable = max(self.endpoints._endpoint(current).table.routes, key=lambda r: r.weight).version
+        if stable == mv.version:  # it already takes most of the traffic: all of it, nothing to roll out
+            return DeployResult(self.endpoints.deploy(ref, name), note=f"{mv.model}:{mv.version} was the heaviest "
+                                                                       "version: now 100%, no rollout")
         return self.start(name, mv, stable, cfg)
 
     def start(self, name: str, mv: Any, stable: int, cfg: RolloutConfig) -> DeployResult:
