@@ -93,6 +93,9 @@ def test_canary_promotes_through_every_step(ws):
     assert all(a["verdict"] == "pass" for a in status.analyses)
     assert {(r["check"], r["role"]) for r in status.analyses[0]["checks"]} >= {("error_rate < 0.05", "candidate"),
                                                                              ("error_rate < 0.05", "stable")}
+    gate = status.analyses[0]["checks"][0]
+    assert (gate["check"], gate["value"], gate["threshold"], gate["verdict"]) == \
+        ("requests >= 50 (min_requests)", 100, 50, "pass")
     mv = ws.models.get_version("m:2")
     assert mv.stage == "production" and "champion" in mv.aliases
     assert ws.models.get_version("m:1").stage == "production"  # the grace period has not passed yet

@@ -164,7 +164,11 @@ class Controller:
         drift = self._input_drift(row, step_start) if any(c.metric == "input_drift" for c in checks) else None
         values = measure(provided, stable, cand, rows, feedback, drift)
         result = judge.evaluate(checks, values, stable, cand, cfg.min_requests)
-        entries = [r.to_dict() for r in result.results]
+        n = int(values[cand].get("requests") or 0)
+        entries = [{"check": f"requests >= {cfg.min_requests} (min_requests)", "metric": "requests", "version": cand,
+                    "role": "candidate", "value": n, "threshold": cfg.min_requests,
+                    "verdict": "pass" if n >= cfg.min_requests else "inconclusive", "dry_run": False},
+                   *(r.to_dict() for r in result.results)]
         event = VERDICT_EVENT[result.verdict]
         if cfg.strategy is Strategy.SHADOW:
             for metric in ("agreement", "score_mad", "prediction_psi"):
