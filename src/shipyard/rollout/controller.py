@@ -130,8 +130,8 @@ class Controller:
         end = now - timedelta(seconds=self.lag_s)
         start = max(step_start, end - timedelta(seconds=cfg.interval_s))
         reason, checks, verdict = None, [], "n/a"
-        if st.strategy is Strategy.BLUEGREEN and st.step == 1 and \
-                now >= step_start + timedelta(seconds=cfg.keep_previous_s):
+        if st.strategy is Strategy.BLUEGREEN and st.step == 1 and st.state is State.PROGRESSING and \
+                now >= step_start + timedelta(seconds=cfg.keep_previous_s):  # paused: the standby stays
             event = Event.KEEP_PREVIOUS_EXPIRED
         elif st.strategy is Strategy.BLUEGREEN and st.step == 0:
             smoke = self._smoke(row, cfg, step_start, start, end)
