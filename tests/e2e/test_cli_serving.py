@@ -73,10 +73,14 @@ def test_deploy_list_show_route_and_usage_errors(cli, tmp_path: Path) -> None:  
     # none of that changed the table
     assert json.loads(cli("endpoints", "show", "scoring", "--json").stdout) == shown
 
-    # deploying a version with no weight moves all traffic to it
+    # deploying another version onto a served endpoint starts a rollout from its heaviest version (issue 15):
+    # a canary at deploy.steps[0] (5%), the endpoint's sticky header kept
     r = cli("deploy", "churn:2", "--endpoint", "scoring", "--json")
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["routing"]["routes"] == [{"version": 2, "weight": 100}]
+    deployed = json.loads(r.stdout)
+    assert deployed["routing"]["routes"] == [{"version": 1, "weight": 95}, {"version": 2, "weight": 5}]
+    assert deployed["routing"]["sticky_header"] == "x-user"
+    assert (deployed["rollout"]["stable"], deployed["rollout"]["candidate"]) == (1, 2)
 
 
 def test_only_approved_versions_answer_traffic(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
