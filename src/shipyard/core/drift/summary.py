@@ -26,8 +26,8 @@ def sketch_sorted(ordered: np.ndarray, size: int = SKETCH_SIZE) -> np.ndarray:
     """
     if ordered.size == 0:
         raise InvalidInputError(field="values", value=0, expected="at least one non-missing value")
-    probs = np.linspace(0.0, 1.0, size + 1)
-    index = np.clip(np.ceil(probs * ordered.size).astype(np.int64) - 1, 0, ordered.size - 1)
+    k = np.arange(size + 1, dtype=np.int64)
+    index = np.clip((k * ordered.size + size - 1) // size - 1, 0, ordered.size - 1)  # ceil(p * n) - 1, exactly
     return np.asarray(ordered[index], dtype=np.float64)
 
 
