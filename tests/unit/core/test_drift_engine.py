@@ -100,3 +100,14 @@ def test_sketch_holds_real_values_at_quantiles() -> None:
     assert sketch.tolist() == [1.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0]
     with pytest.raises(InvalidInputError):
         sketch_sorted(np.array([]))
+
+
+def test_chi2_counts_matches_scipy() -> None:
+    from scipy.stats import chi2_contingency
+
+    from shipyard.core.drift.engine import chi2_counts
+
+    a, b = np.array([120.0, 80.0, 0.0, 30.0]), np.array([100.0, 95.0, 0.0, 41.0])
+    statistic, p, _, _ = chi2_contingency(np.vstack([a, b])[:, [0, 1, 3]], correction=False)
+    assert chi2_counts(a, b) == pytest.approx((p, np.sqrt(statistic / (a.sum() + b.sum()))))
+    assert chi2_counts(np.array([5.0]), np.array([7.0])) == (1.0, 0.0)
