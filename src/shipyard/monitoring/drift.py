@@ -56,5 +56,9 @@ def load_side(spec: str, datasets: DatasetService | None, *, field_name: str, ne
         raise InvalidInputError(field=field_name, value=spec,
                                 expected="a CSV/Parquet file, or NAME@VERSION inside a workspace")
     dv = datasets.show(spec)
+    if need_table and not hasattr(datasets, "load_table"):  # through a server: profiles only, no data rows
+        raise InvalidInputError(field="--classifier", value=spec,
+                                expected="files, or dataset versions of a local workspace (the server "
+                                         "sends profiles, not data rows)")
     table = datasets.load_table(dv.ref) if need_table else None
     return Side(label=dv.ref, profile=DatasetProfile.from_dict(dv.profile), table=table, schema=dv.schema)
