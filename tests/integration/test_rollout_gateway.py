@@ -121,7 +121,7 @@ def live(tmp_path: Path):
     root.mkdir()
     (root / "shipyard.yaml").write_text(f"""name: live
 approval: {{required: 1}}
-serving: {{metrics_interval: 0.25, predict_in: thread}}
+serving: {{metrics_interval: 0.25}}
 deploy:
   steps: [20, 50, 100]
   interval: 1s
