@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     actor: str | None = None
     auth: Literal["optional", "required"] | None = None
     audit_key: SecretStr | None = None  # HMAC key for the audit chain (governance/audit.py)
+    evidence_key: SecretStr | None = None  # HMAC key sealing gate evidence (registry/evidence.py, wiring)
 
     def audit_key_bytes(self) -> bytes | None:
         """The audit key, or None; a key shorter than 16 characters is refused (it would be guessable)."""

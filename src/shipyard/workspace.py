@@ -18,6 +18,7 @@ from shipyard.store.sql.engine import Database
 
 if TYPE_CHECKING:
     from shipyard.governance.audit_service import AuditService
+    from shipyard.pipeline.evaluate_version import ModelEvaluationService
     from shipyard.registry.approvals import ApprovalService
     from shipyard.rollout.endpoints import EndpointService
 
@@ -45,9 +46,18 @@ class Workspace:
     """A workspace: its config, its database, its artifact store and the acting principal."""
 
     def __init__(self, root: Path, config: ProjectConfig, settings: Settings, db: Database,
-                 artifacts: ArtifactStore, actor: Principal, clock: Clock) -> None:
+                 artifacts: ArtifactStore, actor: Principal, clock: Clock, evidence_key: bytes | None = None) -> None:
         self.root, self.config, self.settings = root, config, settings
         self.db, self.artifacts, self.actor, self.clock = db, artifacts, actor, clock
+        self._evidence_key = evidence_key
+
+    def evidence_key(self) -> bytes:
+        """The key sealing gate evidence (``wiring.evidence_key``), resolved on first use and kept."""
+        if self._evidence_key is None:
+            from shipyard import wiring
+
+            self._evidence_key = wiring.evidence_key(self.root, self.settings)
+        return self._evidence_key
 
     @classmethod
     def open(cls, path: str | Path = ".", *, settings: Settings | None = None, clock: Clock | None = None,
@@ -96,7 +106,8 @@ class Workspace:
 
     def as_principal(self, actor: Principal) -> Workspace:
         """The same workspace acting as someone else (the API server uses this per request)."""
-        return Workspace(self.root, self.config, self.settings, self.db, self.artifacts, actor, self.clock)
+        return Workspace(self.root, self.config, self.settings, self.db, self.artifacts, actor, self.clock,
+                         self.evidence_key())
 
     @cached_property
     def datasets(self) -> DatasetService:
@@ -105,13 +116,20 @@ class Workspace:
     @cached_property
     def models(self) -> RegistryService:
         return RegistryService(self.db, self.artifacts, self.actor, self.clock,
-                               approvals_required=self.config.approval.required)
+                               approvals_required=self.config.approval.required, evidence_key=self.evidence_key)
 
     @cached_property
     def endpoints(self) -> EndpointService:
         from shipyard.rollout.endpoints import EndpointService
 
         return EndpointService(self.db, self.actor, self.clock, registry=self.models, artifacts=self.artifacts)
+
+    @cached_property
+    def evaluations(self) -> ModelEvaluationService:
+        """``models evaluate``: the workspace's evaluation and gates on a dataset version, sealed as evidence."""
+        from shipyard.pipeline.evaluate_version import ModelEvaluationService
+
+        return ModelEvaluationService(self)
 
     @cached_property
     def users(self) -> UserService:

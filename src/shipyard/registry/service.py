@@ -7,7 +7,7 @@ SQLite by the write lock taken at BEGIN IMMEDIATE, so concurrent registrations g
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, cast
 
@@ -20,6 +20,7 @@ from shipyard.core.permissions import Permission, Principal, authorize
 from shipyard.core.stages import Stage, StageTransitionError, parse_stage, transition
 from shipyard.errors import InvalidInputError, PermissionDeniedError
 from shipyard.governance import audit
+from shipyard.registry import evidence as ev
 from shipyard.registry.errors import AliasNotFoundError, ModelNotFoundError, VersionNotFoundError
 from shipyard.registry.models import ModelDetail, ModelSummary, ModelVersion
 from shipyard.registry.refs import ModelRef, check_alias, check_name, parse_ref
@@ -47,9 +48,13 @@ def check_tag(key: str, value: str) -> None:
 
 class RegistryService:
     def __init__(self, db: Database, artifacts: ArtifactStore, actor: Principal, clock: Clock,
-                 approvals_required: int = 1) -> None:
+                 approvals_required: int = 1, evidence_key: Callable[[], bytes] | None = None) -> None:
         self.db, self.artifacts, self.actor, self.clock = db, artifacts, actor, clock
         self.approvals_required = approvals_required
+        self._evidence_key = evidence_key  # wiring.evidence_key, resolved on first use
+
+    def evidence_key(self) -> bytes | None:
+        return None if self._evidence_key is None else self._evidence_key()
 
     # -- writing -------------------------------------------------------------------------
     def register(
@@ -68,10 +73,24 @@ class RegistryService:
         description: str = "",
         tags: dict[str, str] | None = None,
         inspect: bool = True,
+        gate_run: ev.GateRun | None = None,
     ) -> ModelVersion:
-        """Store the artifact and create the next version of ``name`` in one transaction."""
+        """Store the artifact and create the next version of ``name`` in one transaction.
+
+        ``stage=validated`` needs ``gate_run``: gates shipyard evaluated in this process (the pipeline's
+        register step); the version's evidence is sealed with the evidence key. A client's ``evaluation``
+        is stored marked ``client-supplied`` (not evidence), and a client cannot ask for ``validated``.
+        """
         authorize(self.actor, Permission.MODEL_WRITE)
         check_name(name, "model")
+        if stage not in (Stage.CANDIDATE, Stage.VALIDATED, Stage.REJECTED):  # approvals come after registration
+            raise InvalidInputError(field="stage", value=stage.value, expected="candidate (or validated/rejected by "
+                                    "gates shipyard evaluated)")
+        if stage is Stage.VALIDATED and (gate_run is None or not gate_run.passed):
+            raise StageTransitionError(
+                f"stage: a version reaches validated only through gates shipyard evaluates itself; register it "
+                f"as candidate, then run {ev.HOW.format(ref=f'{name}:VERSION', name=name, version='VERSION')}",
+                field="stage", value=stage.value, expected="candidate (then models evaluate, or shipyard run)")
         for k, v in (tags or {}).items():
             check_tag(k, str(v))
         # What `models show`, the card, gates and the gateway read later must have the shape they expect.
@@ -120,10 +139,61 @@ class RegistryService:
                                                        digest=link.get("digest"), role=link.get("role", "train")))
             for k, v in (tags or {}).items():
                 conn.execute(t.model_tags.insert().values(version_id=vid, key=k, value=str(v)))
+            sealed = self._seal(conn, vid, gate_run) if gate_run is not None else None
+            if sealed is None and evaluation is not None:
+                conn.execute(MV.update().where(MV.c.id == vid).values(evidence={"source": ev.CLIENT_SUPPLIED}))
             audit.append(conn, self.actor.name, "model.register", f"model:{name}:{version}", None,
                          {"flavor": flavor, "artifact": digest, "stage": stage.value, "run_id": run_id,
-                          "lineage": lineage}, self.clock)
+                          "lineage": lineage, "evidence": (sealed or {}).get("source", ev.CLIENT_SUPPLIED
+                                                                            if evaluation is not None else None)},
+                         self.clock)
             return self._version(conn, self._row_by_id(conn, vid))
+
+    def record_evaluation(self, ref: str, evaluation: dict[str, Any], gate_run: ev.GateRun) -> ModelVersion:
+        """Store an evaluation shipyard computed in this process with its sealed evidence, and move the version
+        to ``validated`` (gates passed) or ``rejected`` (a gate failed), in one audited transaction.
+        Only a candidate or validated version can be (re-)evaluated."""
+        authorize(self.actor, Permission.MODEL_WRITE)
+        check_evaluation(evaluation)
+        with self.db.begin() as conn:
+            row = self._row(conn, parse_ref(ref))
+            conn.execute(select(MV.c.id).where(MV.c.id == row.id).with_for_update())
+            row = self._row_by_id(conn, row.id)  # re-read under the lock
+            mref = f"{row.model_name}:{row.version}"
+            if row.stage not in (Stage.CANDIDATE.value, Stage.VALIDATED.value):
+                raise StageTransitionError(
+                    f"evaluate: {mref} is {row.stage}; only a candidate or validated version can be evaluated",
+                    field="stage", value=row.stage, expected="candidate | validated")
+            conn.execute(MV.update().where(MV.c.id == row.id).values(evaluation=evaluation))
+            sealed = self._seal(conn, row.id, gate_run)
+            audit.append(conn, self.actor.name, "model.evaluate", f"model:{mref}",
+                         {"stage": row.stage, "evidence": (row.evidence or {}).get("source")},
+                         {"evidence": sealed["source"], "gates_passed": gate_run.passed,
+                          "run_id": gate_run.run_id, "dataset": gate_run.dataset,
+                          "evaluation_digest": sealed["evaluation_digest"]}, self.clock)
+            target = Stage.VALIDATED if gate_run.passed else Stage.REJECTED
+            if target.value == row.stage:
+                return self._version(conn, self._row_by_id(conn, row.id))
+            failed = [str(g.get("gate")) for g in gate_run.gates if not g.get("passed")]
+            why = "gates passed" if gate_run.passed else "rejected by gates: " + "; ".join(failed)
+            return self._set_stage(conn, parse_ref(mref), target, f"{gate_run.source}: {why}")
+
+    def _seal(self, conn: Connection, vid: int, gate_run: ev.GateRun) -> dict[str, Any]:
+        """Seal the evidence over the version's evaluation as the database hands it back, and store it."""
+        key = self.evidence_key()
+        if key is None:
+            raise InvalidInputError(field="evidence key", value=None,
+                                    expected="a RegistryService built with an evidence key (wiring.evidence_key)")
+        r = self._row_by_id(conn, vid)
+        sealed = ev.seal(key, gate_run, model=r.model_name, version=int(r.version),
+                         artifact_digest=r.artifact_digest, evaluation=r.evaluation, at=iso(self.clock.now()))
+        conn.execute(MV.update().where(MV.c.id == vid).values(evidence=sealed))
+        return sealed
+
+    def evidence_of(self, r: Row[Any]) -> dict[str, Any]:
+        """The version row's evidence as approvers see it (``verified`` checked with this process's key)."""
+        return ev.view(r.evidence, model=r.model_name, version=int(r.version), artifact_digest=r.artifact_digest,
+                       evaluation=r.evaluation, key=self.evidence_key())
 
     def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:
         authorize(self.actor, Permission.MODEL_STAGE)
@@ -177,6 +247,8 @@ class RegistryService:
         row = self._row(conn, ref)
         current = Stage(row.stage)
         transition(current, target)
+        if target in (Stage.VALIDATED, Stage.APPROVED):  # gates shipyard evaluated, sealed, passed
+            ev.require_passing(self.evidence_of(row), f"{ref.name}:{row.version}", target.value)
         if target in _NO_ALIAS:
             held = conn.execute(select(t.model_aliases.c.alias).where(t.model_aliases.c.version_id == row.id)
                                 .order_by(t.model_aliases.c.alias)).scalars().all()
@@ -318,4 +390,5 @@ class RegistryService:
             provenance=r.provenance or {}, evaluation=r.evaluation, reports=r.reports or {}, run_id=r.run_id,
             description=r.description or "", created_at=iso(r.created_at), created_by=r.created_by,
             aliases=aliases, tags=tags, lineage=lin, approvals=appr, stage_history=hist,
+            evidence=self.evidence_of(r),
         )
