@@ -51,6 +51,7 @@ def _error_kinds() -> dict[str, type[ShipyardError]]:
     import shipyard.data.errors  # noqa: F401
     import shipyard.flavors.base  # noqa: F401
     import shipyard.governance.errors  # noqa: F401
+    import shipyard.pipeline.evaluate_version  # noqa: F401
     import shipyard.registry.approvals  # noqa: F401
     import shipyard.registry.errors  # noqa: F401
     import shipyard.store.artifacts.base  # noqa: F401
