@@ -146,6 +146,14 @@ def test_evidence_cannot_be_replayed_or_edited(tmp_path: Path, db_url: str) -> N
         for v in (2, 3):
             with pytest.raises(ConflictError, match="cannot become validated"):
                 ws.models.set_stage(f"m:{v}", "validated")
+        # the model card names the evidence and whether it verifies
+        from shipyard.evaluation.reports.card import render_card
+
+        md, html = render_card(good.to_dict(), {})
+        assert "Gate evidence: models-evaluate on test-data@1; gates passed; MAC verified by the registry" in md
+        assert "MAC verified by the registry" in html
+        md, _ = render_card(ws.models.get_version("m:2").to_dict(), {})
+        assert "NOT verified: sealed for m:1" in md and "treat its numbers as the uploader's claims" in md
     finally:
         ws.close()
 
