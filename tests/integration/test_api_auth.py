@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from api_harness import live_api
-from builders import configure_gates, make_labelled_csv, make_skops_model, validate
 from builders import approve as approve_version
+from builders import configure_gates, make_labelled_csv, make_skops_model, validate
 from shipyard.core.permissions import MATRIX, Permission, Role
 from shipyard.core.stages import Stage
 from shipyard.workspace import Workspace

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Row, func, select
 
 from shipyard.clock import Clock, iso
 from shipyard.core.hashing import Digest
-from shipyard.core.limits import TAG_KEY_MAX, check_int, check_length, preview
+from shipyard.core.limits import check_int
 from shipyard.core.permissions import Permission, Principal, authorize
 from shipyard.core.stages import Stage, StageTransitionError, parse_stage, transition
 from shipyard.errors import InvalidInputError, PermissionDeniedError
@@ -23,7 +23,7 @@ from shipyard.governance import audit
 from shipyard.registry import evidence as ev
 from shipyard.registry.errors import AliasNotFoundError, ModelNotFoundError, VersionNotFoundError
 from shipyard.registry.models import ModelDetail, ModelSummary, ModelVersion
-from shipyard.registry.refs import ModelRef, check_alias, check_name, parse_ref
+from shipyard.registry.refs import ModelRef, check_alias, check_name, check_tag, parse_ref
 from shipyard.registry.signature import check_evaluation, check_signature
 from shipyard.store.artifacts.base import ArtifactStore
 from shipyard.store.sql import tables as t
@@ -33,17 +33,6 @@ from shipyard.store.sql.engine import Database
 _NO_ALIAS = (Stage.REJECTED, Stage.ARCHIVED)  # stages an alias may not point at
 
 MV, M = t.model_versions, t.models
-
-
-def check_tag(key: str, value: str) -> None:
-    """A tag key of 1..TAG_KEY_MAX characters; neither key nor value may hold NUL (PostgreSQL refuses it)."""
-    if not isinstance(key, str) or not key or "\x00" in key:
-        raise InvalidInputError(field="tag", value=key if isinstance(key, str) else repr(key),
-                                expected="a non-empty tag key without NUL characters")
-    check_length("tag", key, TAG_KEY_MAX)
-    if not isinstance(value, str) or "\x00" in value:
-        raise InvalidInputError(field=f"tag {preview(key)}", value=value if isinstance(value, str) else repr(value),
-                                expected="text without NUL characters")
 
 
 class RegistryService:
