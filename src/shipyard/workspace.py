@@ -61,8 +61,12 @@ class Workspace:
 
     @classmethod
     def open(cls, path: str | Path = ".", *, settings: Settings | None = None, clock: Clock | None = None,
-             create: bool = False) -> Workspace:
-        """Open the workspace at ``path`` (or the nearest parent holding ``shipyard.yaml``)."""
+             create: bool = False, actor: Principal | None = None) -> Workspace:
+        """Open the workspace at ``path`` (or the nearest parent holding ``shipyard.yaml``).
+
+        ``actor``: act as this principal instead of resolving one from the token / local mode (the control
+        plane, whose own principal serves no request: each request authenticates its bearer token).
+        """
         from shipyard import wiring
 
         settings = settings or Settings()
@@ -80,7 +84,7 @@ class Workspace:
         db = wiring.make_database(root, settings, config)
         db.migrate()
         artifacts = wiring.make_artifacts(root, settings, config)
-        actor = wiring.resolve_principal(db, settings, config, clock)
+        actor = actor or wiring.resolve_principal(db, settings, config, clock)
         return cls(root, config, settings, db, artifacts, actor, clock)
 
     @classmethod

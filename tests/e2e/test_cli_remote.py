@@ -154,6 +154,26 @@ def test_local_mode_is_admin_unless_auth_required(tmp_path: Path) -> None:
     cfg.write_text(cfg.read_text().replace("auth: optional", "auth: required"))
     r = run(ws, "models", "list")
     assert r.returncode == 2 and "requires a token" in r.stderr
+    r = run(ws, "models", "list", env=_env(SHIPYARD_AUTH="optional"))  # the environment cannot loosen it
+    assert r.returncode == 2 and "requires a token" in r.stderr
+    # the control plane still starts (its own principal answers no request), and asks every request for a token
+    port = free_port()
+    proc = subprocess.Popen([*CLI, "-C", str(ws), "server", "--port", str(port)], env=_env(SHIPYARD_AUTH="optional"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
+            time.sleep(0.1)
+        assert httpx.get(f"http://127.0.0.1:{port}/api/v1/models", timeout=10).status_code == 401
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
     assert ok(ws, "models", "list", "--json", env=_env(SHIPYARD_TOKEN=vic)).strip() == "[]"
     denied = run(ws, "users", "add", "eve", "--role", "admin", env=_env(SHIPYARD_TOKEN=vic))
     assert denied.returncode == 2 and "vic (role viewer) may not admin" in denied.stderr

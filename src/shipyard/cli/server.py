@@ -18,13 +18,16 @@ def register(app: typer.Typer) -> None:
         """Serve /api/v1 (OpenAPI at /api/v1/openapi.json); every request needs a bearer token."""
         import uvicorn
 
+        from shipyard import wiring
         from shipyard.api.app import create_app
         from shipyard.config import Settings
+        from shipyard.core.permissions import Principal, Role
         from shipyard.workspace import Workspace
 
         # The server's own principal is never used for requests (each request authenticates),
         # so opening does not need a token even under `auth: required`.
-        settings = Settings().model_copy(update={"server": None, "token": None, "auth": "optional"})
-        ws = Workspace.open(state(ctx).workspace, settings=settings)
+        settings = Settings().model_copy(update={"server": None, "token": None})
+        ws = Workspace.open(state(ctx).workspace, settings=settings,  # SHIPYARD_AUTH no longer loosens auth
+                            actor=Principal(wiring.local_actor_name(settings), Role.ADMIN))
         uvicorn.run(create_app(ws), host=host, port=port, log_level=log_level, access_log=True,
                     server_header=False)
