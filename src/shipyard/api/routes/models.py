@@ -42,7 +42,8 @@ class RegisterBody(Body):
     evaluation: dict[str, Any] | None = None
     reports: dict[str, Any] | None = None
     lineage: list[LineageLink] = Field(default_factory=list, max_length=1000)
-    # Registering straight into approved/production would bypass approvals: only these two.
+    # Registering straight into approved/production would bypass approvals: only these two; and `validated` is
+    # answered 409 naming `stage` (issue 18: only gates shipyard evaluates itself validate; see .../evaluate).
     stage: Literal["candidate", "validated"] = "candidate"
     run_id: Annotated[str, Field(max_length=64, pattern=r"^[A-Za-z0-9._-]*$")] | None = None
     description: Text = ""
