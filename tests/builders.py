@@ -35,5 +35,42 @@ def approve(ws, ref: str, approver: str = "bob") -> None:  # type: ignore[no-unt
     from shipyard.core.permissions import Principal, Role
 
     if ws.models.get_version(ref).stage == "candidate":
-        ws.models.set_stage(ref, "validated", "gates checked by the test")
+        validate(ws, ref)
     ws.as_principal(Principal(approver, Role.APPROVER)).approvals.approve(ref, reason="approved by the test")
+
+
+def validate(ws, ref: str, gates: list[dict] | None = None) -> None:  # type: ignore[no-untyped-def,type-arg]
+    """Record gates evaluated in this (trusted, in-process) test as sealed evidence, as ``models evaluate`` does
+    after running them: the version becomes validated (every gate passed) or rejected. For tests about what
+    comes after the gates (serving, approvals); the gates themselves are tested through ``models evaluate``."""
+    from shipyard.registry.evidence import MODELS_EVALUATE, GateRun
+
+    results = gates if gates is not None else [{"gate": "accuracy >= 0", "passed": True, "value": 1.0, "note": ""}]
+    ws.models.record_evaluation(ref, {"metrics": {"accuracy": 1.0}, "gates": results},
+                                GateRun(MODELS_EVALUATE, results, dataset={"ref": "test-data@1", "digest": "0" * 64}))
+
+
+def make_labelled_csv(path: Path, n_features: int = 4, seed: int = 1, rows: int = 300) -> Path:
+    """Rows like ``make_skops_model``'s training data (features f0.., target ``y``): a held-out evaluation set."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(rng.normal(size=(rows, n_features)), columns=[f"f{i}" for i in range(n_features)])
+    X["y"] = (X["f0"] + rng.normal(scale=0.5, size=rows) > 0).astype(int)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    X.to_csv(path, index=False)
+    return path
+
+
+def configure_gates(root: Path, gates: list[str], required: int = 1) -> None:
+    """Give the workspace at ``root`` an evaluation setup for ``models evaluate``: target ``y``, a fast
+    evaluation (20 bootstrap resamples, no robustness) and ``gates``."""
+    import yaml
+
+    cfg = root / "shipyard.yaml"
+    doc = yaml.safe_load(cfg.read_text()) or {}
+    doc.update({"data": {"train": "data/train.csv", "target": "y"},
+                "evaluation": {"metrics": ["roc_auc", "accuracy"], "bootstrap": 20, "robustness": None},
+                "gates": gates, "approval": {"required": required}})
+    cfg.write_text(yaml.safe_dump(doc))

@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     auth: Literal["optional", "required"] | None = None
     audit_key: SecretStr | None = None  # HMAC key for the audit chain (governance/audit.py)
     log_hash_key: SecretStr | None = None  # HMAC key for serving.log_hash_columns (default: .shipyard/log-hash.key)
+    evidence_key: SecretStr | None = None  # HMAC key sealing gate evidence (registry/evidence.py, wiring)
 
     def audit_key_bytes(self) -> bytes | None:
         """The audit key, or None; a key shorter than 16 characters is refused (it would be guessable)."""

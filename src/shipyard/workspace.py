@@ -18,6 +18,7 @@ from shipyard.store.sql.engine import Database
 
 if TYPE_CHECKING:
     from shipyard.governance.audit_service import AuditService
+    from shipyard.pipeline.evaluate_version import ModelEvaluationService
     from shipyard.registry.approvals import ApprovalService
     from shipyard.rollout.endpoints import EndpointService
     from shipyard.rollout.notifiers import WebhookNotifier
@@ -47,14 +48,27 @@ class Workspace:
     """A workspace: its config, its database, its artifact store and the acting principal."""
 
     def __init__(self, root: Path, config: ProjectConfig, settings: Settings, db: Database,
-                 artifacts: ArtifactStore, actor: Principal, clock: Clock) -> None:
+                 artifacts: ArtifactStore, actor: Principal, clock: Clock, evidence_key: bytes | None = None) -> None:
         self.root, self.config, self.settings = root, config, settings
         self.db, self.artifacts, self.actor, self.clock = db, artifacts, actor, clock
+        self._evidence_key = evidence_key
+
+    def evidence_key(self) -> bytes:
+        """The key sealing gate evidence (``wiring.evidence_key``), resolved on first use and kept."""
+        if self._evidence_key is None:
+            from shipyard import wiring
+
+            self._evidence_key = wiring.evidence_key(self.root, self.settings)
+        return self._evidence_key
 
     @classmethod
     def open(cls, path: str | Path = ".", *, settings: Settings | None = None, clock: Clock | None = None,
-             create: bool = False) -> Workspace:
-        """Open the workspace at ``path`` (or the nearest parent holding ``shipyard.yaml``)."""
+             create: bool = False, actor: Principal | None = None) -> Workspace:
+        """Open the workspace at ``path`` (or the nearest parent holding ``shipyard.yaml``).
+
+        ``actor``: act as this principal instead of resolving one from the token / local mode (the control
+        plane, whose own principal serves no request: each request authenticates its bearer token).
+        """
         from shipyard import wiring
 
         settings = settings or Settings()
@@ -72,7 +86,7 @@ class Workspace:
         db = wiring.make_database(root, settings, config)
         db.migrate()
         artifacts = wiring.make_artifacts(root, settings, config)
-        actor = wiring.resolve_principal(db, settings, config, clock)
+        actor = actor or wiring.resolve_principal(db, settings, config, clock)
         return cls(root, config, settings, db, artifacts, actor, clock)
 
     @classmethod
@@ -98,7 +112,8 @@ class Workspace:
 
     def as_principal(self, actor: Principal) -> Workspace:
         """The same workspace acting as someone else (the API server uses this per request)."""
-        other = Workspace(self.root, self.config, self.settings, self.db, self.artifacts, actor, self.clock)
+        other = Workspace(self.root, self.config, self.settings, self.db, self.artifacts, actor, self.clock,
+                          self.evidence_key())
         other.__dict__["notifier"] = self.notifier  # one webhook thread per process, not per request
         return other
 
@@ -114,7 +129,8 @@ class Workspace:
         return RegistryService(self.db, self.artifacts, self.actor, self.clock,
                                approvals_required=self.config.approval.required,
                                trusted_types=self.config.trusted_types,
-                               sandbox=SandboxLimits.from_mb(sb.timeout_s, sb.memory_mb))
+                               sandbox=SandboxLimits.from_mb(sb.timeout_s, sb.memory_mb),
+                               evidence_key=self.evidence_key)
 
     @cached_property
     def endpoints(self) -> EndpointService:
@@ -136,6 +152,13 @@ class Workspace:
         from shipyard.rollout.notifiers import WebhookNotifier
 
         return WebhookNotifier()
+
+    @cached_property
+    def evaluations(self) -> ModelEvaluationService:
+        """``models evaluate``: the workspace's evaluation and gates on a dataset version, sealed as evidence."""
+        from shipyard.pipeline.evaluate_version import ModelEvaluationService
+
+        return ModelEvaluationService(self)
 
     @cached_property
     def users(self) -> UserService:

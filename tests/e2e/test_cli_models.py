@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from builders import make_skops_model
+from builders import configure_gates, make_labelled_csv, make_skops_model
 
 
 def test_register_list_show_alias_stage(cli, credit_csv: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -27,7 +27,60 @@ def test_register_list_show_alias_stage(cli, credit_csv: Path, tmp_path: Path) -
     assert listing[0]["aliases"] == {"champion": 2} and listing[0]["latest_version"] == 2
     bad = cli("models", "stage", "churn:1", "production")
     assert bad.returncode == 2 and "validated" in bad.stderr
-    assert cli("models", "stage", "churn:1", "validated").returncode == 0
+    bad = cli("models", "stage", "churn:1", "validated")  # only gates shipyard evaluates validate (issue 18)
+    assert bad.returncode == 2 and "models evaluate churn:1 --dataset" in bad.stderr, bad.stderr
+
+
+def test_models_evaluate_gates_a_version_and_approvers_see_the_evidence(  # type: ignore[no-untyped-def]
+        cli, tmp_path: Path) -> None:
+    cli("init")
+    root = tmp_path / "ws"
+    configure_gates(root, ["roc_auc >= 0.7"])
+    assert cli("data", "add", str(make_labelled_csv(tmp_path / "holdout.csv")), "--name", "holdout").returncode == 0
+    model = make_skops_model(tmp_path / "m.skops")
+    assert cli("models", "register", "churn", str(model)).returncode == 0
+    r = cli("models", "evaluate", "churn:1", "--dataset", "holdout:1", "--json")
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert res["stage"] == "validated" and res["passed"] is True and res["evidence"]["verified"] is True
+    shown = cli("models", "show", "churn:1")
+    assert "evidence models-evaluate dataset holdout@1 · gates passed · MAC verified" in shown.stdout, shown.stdout
+    queue = cli("approvals")
+    assert "churn:1" in queue.stdout and "models-evaluate" in queue.stdout and "verified" in queue.stdout
+    # a failing gate: exit 1, the version is rejected (and the evidence says so)
+    configure_gates(root, ["roc_auc >= 0.999"])
+    assert cli("models", "register", "churn", str(model)).returncode == 0
+    r = cli("models", "evaluate", "churn:2", "--dataset", "holdout@1")
+    assert r.returncode == 1 and "FAIL" in r.stdout and "rejected" in r.stdout, r.stdout + r.stderr
+    # bad input: exit 2 naming the field
+    r = cli("models", "evaluate", "churn:1", "--dataset", "nope:1")
+    assert r.returncode == 2 and "dataset" in r.stderr
+
+
+def test_register_with_a_signature_file(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+
+    cli("init")
+    X = np.random.default_rng(0).normal(size=(50, 2))
+    path = tmp_path / "bare.skops"
+    sio.dump(LogisticRegression().fit(X, X[:, 0] > 0), path)
+    r = cli("models", "register", "bare", str(path))
+    assert r.returncode == 0 and "no signature" in r.stdout and "--signature FILE" in r.stdout
+    sig = tmp_path / "sig.json"
+    sig.write_text(json.dumps({"inputs": [{"name": "a", "type": "float"}, {"name": "b", "type": "float"}],
+                               "outputs": [{"name": "prediction"}]}))
+    r = cli("models", "register", "bare", str(path), "--signature", str(sig), "--json")
+    assert r.returncode == 0, r.stderr
+    assert [i["name"] for i in json.loads(r.stdout)["signature"]["inputs"]] == ["a", "b"]
+    cfg = tmp_path / "ws" / "shipyard.yaml"
+    cfg.write_text(cfg.read_text().replace("required: 1", "required: 0"))  # so only the signature stands in the way
+    r = cli("deploy", "bare:1")
+    assert r.returncode == 2 and "no signature" in r.stderr, r.stderr
+    sig.write_text("{not json")
+    r = cli("models", "register", "bare", str(path), "--signature", str(sig))
+    assert r.returncode == 2 and "--signature" in r.stderr
 
 
 def test_register_with_dataset_lineage(cli, credit_csv: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

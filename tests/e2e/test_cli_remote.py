@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from api_harness import free_port
-from builders import make_skops_model
+from builders import configure_gates, make_labelled_csv, make_skops_model
 
 CLI = [sys.executable, "-m", "shipyard.cli.main"]
 
@@ -45,6 +45,8 @@ def remote(tmp_path: Path, credit_csv: Path) -> Iterator[dict[str, object]]:
     ok(ws, "users", "add", "bob", "--role", "approver")
     tokens = {u: json.loads(ok(ws, "users", "token", "create", u, "--json"))["token"] for u in ("admin", "bob")}
     ok(ws, "data", "add", str(credit_csv), "--name", "credit")
+    configure_gates(ws, ["roc_auc >= 0.7"])  # what `models evaluate` runs, in the server
+    ok(ws, "data", "add", str(make_labelled_csv(tmp_path / "holdout.csv")), "--name", "holdout")
     model = make_skops_model(tmp_path / "model.skops")
     ok(ws, "models", "register", "credit-risk", str(model), "--tag", "team=risk")
     ok(ws, "models", "alias", "credit-risk", "champion", "1")
@@ -95,7 +97,11 @@ def test_remote_json_matches_local_and_tokens_stay_secret(remote: dict[str, obje
     assert added["source"] == str(small)  # the client's path, not the server's temporary copy
     mv = json.loads(ok(ws, "models", "register", "credit-risk", str(remote["model"]), "--json", env=as_admin))
     assert (mv["version"], mv["created_by"]) == (2, "admin")
-    ok(ws, "models", "stage", "credit-risk:2", "validated", env=as_admin)
+    refused = run(ws, "models", "stage", "credit-risk:2", "validated", env=as_admin)
+    assert refused.returncode == 2 and "models evaluate" in refused.stderr  # gates cannot be self-certified
+    evaluated = json.loads(ok(ws, "models", "evaluate", "credit-risk:2", "--dataset", "holdout:1", "--json",
+                              env=as_admin))
+    assert evaluated["stage"] == "validated" and evaluated["evidence"]["source"] == "models-evaluate"
     own = run(ws, "approve", "credit-risk:2", env=as_admin)
     assert own.returncode == 2 and "separation of duties" in own.stderr
     as_bob = _env(SHIPYARD_SERVER=url, SHIPYARD_TOKEN=tokens["bob"])
@@ -148,6 +154,26 @@ def test_local_mode_is_admin_unless_auth_required(tmp_path: Path) -> None:
     cfg.write_text(cfg.read_text().replace("auth: optional", "auth: required"))
     r = run(ws, "models", "list")
     assert r.returncode == 2 and "requires a token" in r.stderr
+    r = run(ws, "models", "list", env=_env(SHIPYARD_AUTH="optional"))  # the environment cannot loosen it
+    assert r.returncode == 2 and "requires a token" in r.stderr
+    # the control plane still starts (its own principal answers no request), and asks every request for a token
+    port = free_port()
+    proc = subprocess.Popen([*CLI, "-C", str(ws), "server", "--port", str(port)], env=_env(SHIPYARD_AUTH="optional"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
+            time.sleep(0.1)
+        assert httpx.get(f"http://127.0.0.1:{port}/api/v1/models", timeout=10).status_code == 401
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
     assert ok(ws, "models", "list", "--json", env=_env(SHIPYARD_TOKEN=vic)).strip() == "[]"
     denied = run(ws, "users", "add", "eve", "--role", "admin", env=_env(SHIPYARD_TOKEN=vic))
     assert denied.returncode == 2 and "vic (role viewer) may not admin" in denied.stderr
@@ -163,8 +189,8 @@ def test_endpoints_through_the_server_and_commands_that_need_the_local_store(rem
         ok(ws, "models", "register", "credit-risk", str(remote["model"]))
     unapproved = run(ws, "deploy", "credit-risk:1", "--endpoint", "risk", env=as_admin)  # approval.required: 1
     assert unapproved.returncode == 2 and "credit-risk:1 is candidate" in unapproved.stderr, unapproved.stderr
-    for v in (1, 2):  # through the server: validated by the admin, approved by bob (not the author)
-        ok(ws, "models", "stage", f"credit-risk:{v}", "validated", env=as_admin)
+    for v in (1, 2):  # through the server: gates evaluated by shipyard, approved by bob (not the author)
+        ok(ws, "models", "evaluate", f"credit-risk:{v}", "--dataset", "holdout:1", env=as_admin)
         ok(ws, "approve", f"credit-risk:{v}", "--reason", "reviewed", env=as_bob)
     deployed = json.loads(ok(ws, "deploy", "credit-risk:1", "--endpoint", "risk", "--json", env=as_admin))
     assert deployed["routing"]["routes"] == [{"version": 1, "weight": 100}] and deployed["generation"] == 1

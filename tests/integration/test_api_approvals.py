@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import httpx
 import pytest
 
 from api_harness import live_api
-from builders import make_skops_model
+from builders import make_skops_model, validate
 from shipyard.config import Settings
 from shipyard.core.permissions import Principal, Role
 from shipyard.core.stages import Stage
@@ -35,10 +36,15 @@ def test_two_approvals_required_and_author_refused(tmp_path: Path, db_url: str) 
             model = make_skops_model(tmp_path / "m.skops")
             import base64
 
+            # Asking for `validated` is refused (issue 18: gates cannot be self-certified, see test_api_evidence).
+            upload = {"artifact": base64.b64encode(model.read_bytes()).decode()}
             r = http.post("/api/v1/models/credit/versions", headers=api.headers("contributor"),
-                          json={"artifact": base64.b64encode(model.read_bytes()).decode(), "stage": "validated"})
+                          json={**upload, "stage": "validated"})
+            assert r.status_code == 409 and r.json()["error"]["field"] == "stage", r.text
+            r = http.post("/api/v1/models/credit/versions", headers=api.headers("contributor"), json=upload)
             assert r.status_code == 200, r.text
-            assert r.json()["created_by"] == "u-contributor" and r.json()["stage"] == "validated"
+            assert r.json()["created_by"] == "u-contributor" and r.json()["stage"] == "candidate"
+            validate(ws, "credit:1")  # gates evaluated by shipyard (sealed evidence)
             # An admin who is also the author may not approve: 403 with the reason.
             ws.users.set_role("u-contributor", "admin")
             r = http.post("/api/v1/approvals", headers=api.headers("contributor"),
@@ -65,10 +71,11 @@ def test_two_approvals_required_and_author_refused(tmp_path: Path, db_url: str) 
             mv = http.get("/api/v1/models/credit/versions/1", headers=api.headers("viewer")).json()
             assert [(a["principal"], a["decision"]) for a in mv["approvals"]] == [
                 ("u-approver", "approve"), ("carol", "approve")]
-            assert [h["to"] for h in mv["stage_history"]] == ["validated", "approved"]
+            assert [h["to"] for h in mv["stage_history"]] == ["candidate", "validated", "approved"]
             assert mv["stage_history"][-1]["actor"] == "carol"
         actions = [e.action for e in ws.audit.log(subject="model:credit:1")]
-        assert actions == ["model.register", "model.approve", "model.approve", "model.stage"]
+        assert actions == ["model.register", "model.evaluate", "model.stage", "model.approve", "model.approve",
+                           "model.stage"]
         assert ws.audit.verify().ok
     finally:
         ws.close()
@@ -78,7 +85,8 @@ def test_rejection_needs_a_reason_and_candidates_are_not_approvable(workspace: W
     model = make_skops_model(tmp_path / "m.skops")
     workspace.models.register("credit", model, "sklearn")
     bob = workspace.as_principal(Principal("bob", Role.APPROVER))
-    with pytest.raises(ConflictError, match="only a validated version can be approved.*stage credit:1 validated"):
+    with pytest.raises(ConflictError, match="only a validated version can be approved.*models evaluate credit:1 "
+                                            "--dataset"):
         bob.approvals.approve("credit:1")
     with pytest.raises(InvalidInputError, match="reason"):
         bob.approvals.reject("credit:1", "  ")
@@ -100,7 +108,8 @@ def test_models_show_lists_decisions(workspace: Workspace, tmp_path: Path) -> No
     import sys
 
     model = make_skops_model(tmp_path / "m.skops")
-    workspace.models.register("credit", model, "sklearn", stage=Stage.VALIDATED)
+    workspace.models.register("credit", model, "sklearn")
+    validate(workspace, "credit:1")
     workspace.as_principal(Principal("bob", Role.APPROVER)).approvals.approve("credit:1", "ok by risk")
     env = {**os.environ, "SHIPYARD_DB_URL": workspace.settings.db_url or "", "SHIPYARD_ACTOR": "alice",
            "COLUMNS": "200"}
@@ -109,3 +118,9 @@ def test_models_show_lists_decisions(workspace: Workspace, tmp_path: Path) -> No
                           "credit:1"], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "approved" in out.stdout and "bob" in out.stdout and "ok by risk" in out.stdout
+    # approvers see which evidence it was, and whether its MAC verifies (table and --json)
+    assert "evidence models-evaluate dataset test-data@1 · gates passed · MAC verified" in out.stdout
+    js = subprocess.run([sys.executable, "-m", "shipyard.cli.main", "-C", str(workspace.root), "models", "show",
+                         "credit:1", "--json"], env=env, capture_output=True, text=True, timeout=120)
+    ev = json.loads(js.stdout)["evidence"]
+    assert ev["source"] == "models-evaluate" and ev["verified"] is True

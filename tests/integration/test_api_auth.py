@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from api_harness import live_api
-from builders import make_skops_model
+from builders import approve as approve_version
+from builders import configure_gates, make_labelled_csv, make_skops_model, validate
 from shipyard.core.permissions import MATRIX, Permission, Role
 from shipyard.core.stages import Stage
 from shipyard.workspace import Workspace
@@ -31,7 +32,13 @@ class Fixture:
             ws.users.add("target", "viewer")
 
     def version(self, stage: Stage = Stage.CANDIDATE) -> int:
-        return self.ws.models.register("m", self.model, "sklearn", stage=stage).version
+        """A fresh version at ``stage``: candidate, validated through sealed gate evidence, or approved."""
+        v = self.ws.models.register("m", self.model, "sklearn").version
+        if stage is Stage.VALIDATED:
+            validate(self.ws, f"m:{v}")
+        elif stage is Stage.APPROVED:
+            approve_version(self.ws, f"m:{v}")
+        return v
 
 
 def _dataset(f: Fixture) -> Request:
@@ -57,7 +64,11 @@ def _delete_alias(f: Fixture) -> Request:
 
 
 def _stage(f: Fixture) -> Request:
-    return "POST", f"/api/v1/models/m/versions/{f.version()}/stage", {"json": {"stage": "validated"}}
+    return "POST", f"/api/v1/models/m/versions/{f.version()}/stage", {"json": {"stage": "archived"}}
+
+
+def _evaluate(f: Fixture) -> Request:
+    return "POST", f"/api/v1/models/m/versions/{f.version()}/evaluate", {"json": {"dataset": "holdout:1"}}
 
 
 def _tag(f: Fixture) -> Request:
@@ -119,6 +130,7 @@ CASES: list[tuple[str, Permission, Callable[[Fixture], Request], bool]] = [
     ("DELETE /models/{name}/aliases/{alias}", Permission.MODEL_STAGE, _delete_alias, True),
     ("POST /models/{name}/versions/{version}/stage", Permission.MODEL_STAGE, _stage, True),
     ("PUT /models/{name}/versions/{version}/tags/{key}", Permission.MODEL_WRITE, _tag, True),
+    ("POST /models/{name}/versions/{version}/evaluate", Permission.MODEL_WRITE, _evaluate, True),
     ("POST /approvals", Permission.MODEL_APPROVE, _approve, True),
     ("POST /approvals", Permission.MODEL_APPROVE, _reject, True),
     ("POST /endpoints", Permission.DEPLOY, _deploy, True),
@@ -146,6 +158,9 @@ def test_cases_cover_every_mutating_route() -> None:
 
 
 def test_every_mutating_route_for_every_role(workspace: Workspace, tmp_path: Path) -> None:
+    configure_gates(workspace.root, ["accuracy >= 0"])  # for models evaluate
+    workspace = Workspace.open(workspace.root, settings=workspace.settings)
+    workspace.datasets.add(make_labelled_csv(tmp_path / "holdout.csv"), "holdout")
     fx = Fixture(workspace, make_skops_model(tmp_path / "m.skops"))
     with live_api(workspace) as api, httpx.Client(base_url=api.url, timeout=60) as http:
         for label, permission, build, mutating in CASES:
@@ -176,6 +191,7 @@ def test_every_mutating_route_for_every_role(workspace: Workspace, tmp_path: Pat
                     assert after > before, f"no audit event: {where}"
                 else:
                     assert after == before, f"unexpected audit event: {where}"
+    workspace.close()
 
 
 def test_tokens_are_self_service_and_revocation_takes_effect(workspace: Workspace) -> None:
@@ -212,3 +228,27 @@ def test_malformed_credentials_are_401(workspace: Workspace, header: str) -> Non
         assert r.status_code == 401, r.text
         assert set(r.json()["error"]) == {"type", "field", "value", "expected", "message"}
         assert http.get("/api/v1/health").status_code == 200  # liveness needs no token
+
+
+AUTHORIZE_FIRST: list[tuple[str, str, str, dict[str, Any]]] = [  # (role without the permission, method, path, kw)
+    ("viewer", "POST", "/api/v1/models/m/versions", {"json": {"artifact": 5, "stage": "approved"}}),
+    ("contributor", "POST", "/api/v1/models/m/versions/1/stage", {"json": {"stage": "shipped"}}),
+    ("viewer", "POST", "/api/v1/models/m/versions/1/evaluate", {"json": {"dataset": ""}}),
+    ("contributor", "POST", "/api/v1/approvals", {"json": {"decision": "maybe"}}),
+    ("approver", "POST", "/api/v1/endpoints", {"json": {"weight": "lots"}}),
+    ("approver", "PUT", "/api/v1/endpoints/ep/routing", {"json": {"routes": "all"}}),
+    ("deployer", "POST", "/api/v1/users", {"json": {"role": "emperor"}}),
+    ("viewer", "POST", "/api/v1/datasets/ds/versions", {"params": {"filename": "../../etc/passwd"}}),
+]
+
+
+@pytest.mark.parametrize(("who", "method", "path", "kw"), AUTHORIZE_FIRST, ids=[c[2] for c in AUTHORIZE_FIRST])
+def test_authorize_before_validating_the_body(workspace: Workspace, who: str, method: str, path: str,
+                                              kw: dict[str, Any]) -> None:
+    """A signed-in caller without the role gets 403, not a 422 about a body it may not send (issue 18)."""
+    with live_api(workspace) as api, httpx.Client(base_url=api.url, timeout=60) as http:
+        r = http.request(method, path, headers=api.headers(who), **kw)
+        assert r.status_code == 403, r.text
+        assert r.json()["error"]["type"] == "PermissionDeniedError" and f"role {who}" in r.json()["error"]["message"]
+        r = http.request(method, path, headers=api.headers("admin"), **kw)  # allowed: now the body is judged
+        assert r.status_code == 422, r.text

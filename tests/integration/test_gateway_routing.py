@@ -109,9 +109,15 @@ def test_tampered_artifact_is_refused_and_old_version_keeps_serving(env, caplog)
     blob.write_bytes(bytes(data))
     with pytest.raises(ArtifactIntegrityError):  # `shipyard deploy` checks the hash and refuses at once
         ws.endpoints.deploy("m:2", "ep")
+    with pytest.raises(ArtifactIntegrityError):  # and so does a routing change (issue 18)
+        ws.endpoints.set_routing("ep", {"routes": [{"version": 2, "weight": 100}]})
+    from shipyard.rollout.endpoints import EndpointService
+
+    # a table written without that check (a service built without the artifact store, an older shipyard):
+    # the gateway verifies every artifact it loads
+    unchecked = EndpointService(ws.db, ws.actor, ws.clock, registry=ws.models)
     with caplog.at_level(logging.ERROR, logger="shipyard.serving"):
-        # a routing change trusts the registry; the gateway verifies every artifact it loads
-        ep = ws.endpoints.set_routing("ep", {"routes": [{"version": 2, "weight": 100}]})
+        ep = unchecked.set_routing("ep", {"routes": [{"version": 2, "weight": 100}]})
         deadline = time.monotonic() + 10
         while "ep" not in gw.state.failures:
             assert time.monotonic() < deadline

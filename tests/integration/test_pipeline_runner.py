@@ -28,6 +28,9 @@ def test_run_then_rerun_records_steps_and_hits_cache(regression_ws: Workspace) -
     first = run_pipeline(ws, on_event=lambda kind, name, rec: events.append((kind, name)))
     assert first.status == "succeeded" and first.exit_code == 0
     assert first.executed == STEPS and first.version == 1 and first.stage == "validated"
+    ev = ws.models.get_version("diabetes-progression:1").evidence  # gates this run evaluated, sealed (issue 18)
+    assert ev["source"] == "pipeline-run" and ev["run_id"] == first.run_id and ev["verified"] is True
+    assert ev["gates_passed"] is True and ev["dataset"]["ref"].endswith("@1")
     assert [n for k, n in events if k == "done"] == STEPS
     second = run_pipeline(ws)
     assert second.executed == [] and second.cached == STEPS and second.version == 1

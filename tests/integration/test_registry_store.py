@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from builders import make_skops_model
+from builders import make_skops_model, validate
 from shipyard.config import Settings
 from shipyard.core.permissions import Principal, Role
 from shipyard.errors import PermissionDeniedError
@@ -29,7 +29,9 @@ def test_register_read_alias_stage(workspace: Workspace, tmp_path: Path) -> None
     workspace.models.set_alias("churn", "champion", 2)  # moving an alias
     assert workspace.models.get_version("churn@champion").version == 2
     assert workspace.models.list_models()[0].aliases == {"champion": 2}
-    workspace.models.set_stage("churn:1", "validated")
+    with pytest.raises(StageTransitionError, match="without evidence that shipyard evaluated its gates"):
+        workspace.models.set_stage("churn:1", "validated")  # issue 18: only gates shipyard ran validate
+    validate(workspace, "churn:1")
     with pytest.raises(StageTransitionError, match="allowed from validated: approved | archived | rejected"):
         workspace.models.set_stage("churn:1", "production")
     mv = workspace.models.get_version("churn:1")
@@ -82,7 +84,7 @@ def test_a_version_holding_an_alias_cannot_be_rejected_or_archived(workspace: Wo
 
 def test_approved_needs_approvals(workspace: Workspace, tmp_path: Path) -> None:
     workspace.models.register("m", make_skops_model(tmp_path / "m.skops"), "sklearn")
-    workspace.models.set_stage("m:1", "validated")
+    validate(workspace, "m:1")
     with pytest.raises(PermissionDeniedError, match="approval"):
         workspace.models.set_stage("m:1", "approved")
 

@@ -53,6 +53,7 @@ def _error_kinds() -> dict[str, type[ShipyardError]]:
     import shipyard.data.errors  # noqa: F401
     import shipyard.flavors.base  # noqa: F401
     import shipyard.governance.errors  # noqa: F401
+    import shipyard.pipeline.evaluate_version  # noqa: F401
     import shipyard.registry.approvals  # noqa: F401
     import shipyard.registry.errors  # noqa: F401
     import shipyard.rollout.records  # noqa: F401
@@ -235,6 +236,19 @@ class RemoteModels:
                                     json={"value": value}))
 
 
+class RemoteEvaluations:
+    def __init__(self, t: Transport) -> None:
+        self.t = t
+
+    def evaluate(self, ref: str, dataset: str) -> Any:
+        from shipyard.pipeline.evaluate_version import EvaluateResult
+
+        r = parse_ref(ref)
+        version = r.version if r.version is not None else RemoteModels(self.t).get_version(r).version
+        return EvaluateResult(**self.t.json("POST", f"/models/{_q(r.name)}/versions/{version}/evaluate",
+                                            json={"dataset": dataset}))
+
+
 class RemoteApprovals:
     def __init__(self, t: Transport) -> None:
         self.t = t
@@ -246,6 +260,9 @@ class RemoteApprovals:
     def reject(self, ref: str, reason: str) -> ModelVersion:
         return _version(self.t.json("POST", "/approvals", json={"ref": ref, "decision": "reject",
                                                                 "reason": reason}))
+
+    def pending(self) -> list[dict[str, Any]]:
+        return list(self.t.json("GET", "/approvals/pending"))
 
 
 class RemoteEndpoints:
@@ -361,6 +378,7 @@ class RemoteWorkspace:
         self.datasets = RemoteDatasets(self.transport)
         self.models = RemoteModels(self.transport)
         self.approvals = RemoteApprovals(self.transport)
+        self.evaluations = RemoteEvaluations(self.transport)
         self.endpoints = RemoteEndpoints(self.transport)
         self.rollouts = RemoteRollouts(self.transport)
         self.users = RemoteUsers(self.transport)

@@ -22,6 +22,23 @@ def signature_from_dataset(ws: Any, dataset_ref: str, target: str | None) -> tup
         "kind": "dataset", "ref": f"{dv.name}@{dv.version}", "digest": dv.digest, "role": "train"}
 
 
+def read_signature(path: Path) -> dict[str, Any]:
+    """A signature from a JSON file (checked by the registry like every signature)."""
+    import json
+
+    from shipyard.errors import InvalidInputError
+
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidInputError(f"--signature: cannot read {path} as JSON ({exc})", field="--signature",
+                                value=str(path), expected="a JSON file {inputs: [...], outputs: [...]}") from None
+    if not isinstance(doc, dict):
+        raise InvalidInputError(field="--signature", value=type(doc).__name__,
+                                expected="a JSON object {inputs: [...], outputs: [...]}")
+    return doc
+
+
 @app.command("register")
 def register(
     ctx: typer.Context,
@@ -30,6 +47,9 @@ def register(
     flavor: str = typer.Option("sklearn", "--flavor", help="How the artifact is loaded."),
     dataset: str | None = typer.Option(None, "--dataset", help="Training dataset NAME[@VERSION] (lineage, signature)."),
     target: str | None = typer.Option(None, "--target", help="Target column to leave out of the signature."),
+    signature_file: Path | None = typer.Option(
+        None, "--signature", help="A JSON signature file {inputs: [{name, type, nullable}], outputs: [{name}]} "
+                                  "(instead of --dataset)."),
     description: str = typer.Option("", "--description"),
     tag: list[str] = typer.Option([], "--tag", help="KEY=VALUE (repeatable)."),
     as_json: bool = JSON,
@@ -47,9 +67,14 @@ def register(
         tags[k] = v
     ws = open_workspace(ctx)
     signature, lineage = None, []
+    if dataset and signature_file:
+        raise InvalidInputError(field="--signature", value=str(signature_file),
+                                expected="either --signature or --dataset (both give the signature)")
     if dataset:
         signature, link = signature_from_dataset(ws, dataset, target)
         lineage.append(link)
+    if signature_file:
+        signature = read_signature(signature_file)
     provenance = {"git": git_info(ws.root), "environment": environment(), "source_file": str(path)}
     mv = ws.models.register(name, Path(path), flavor, signature=signature, provenance=provenance,
                             lineage=lineage, description=description, tags=tags)
@@ -58,6 +83,32 @@ def register(
         return
     out(f"[green]registered[/] {mv.model}:{mv.version}  flavor {mv.flavor}  stage {mv.stage}  "
         f"sha256:{mv.artifact_digest[:12]}  {mv.artifact_size} B")
+    if not mv.signature:
+        out("[yellow]no signature[/]: `shipyard deploy` refuses it; re-register with --dataset NAME@VERSION "
+            "or --signature FILE")
+
+
+@app.command("evaluate")
+def evaluate(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help="NAME:VERSION (a candidate or validated version)"),
+    dataset: str = typer.Option(..., "--dataset", help="Dataset version to evaluate on: NAME:VERSION."),
+    as_json: bool = JSON,
+) -> None:
+    """Run the workspace's evaluation and gates on a dataset version (exit 0: validated, 1: rejected)."""
+    from shipyard.cli.output import out, print_json, table
+
+    res = open_workspace(ctx).evaluations.evaluate(ref, dataset)
+    if as_json:
+        print_json(res.to_dict())
+    else:
+        out(table(f"gates ({res.dataset})", ["gate", "result", "value", "note"],
+                  [[g["gate"], "PASS" if g["passed"] else "FAIL", g.get("value"), g.get("note", "")]
+                   for g in res.gates]))
+        out(f"{res.ref}: {res.main_metric} = {res.metrics.get(res.main_metric)}; stage [cyan]{res.stage}[/]  "
+            f"evidence {res.evidence.get('source')} ({'verified' if res.evidence.get('verified') else 'NOT verified'})")
+    if res.exit_code:
+        raise typer.Exit(res.exit_code)
 
 
 @app.command("list")
@@ -74,6 +125,17 @@ def list_(ctx: typer.Context, as_json: bool = JSON) -> None:
                 ", ".join(f"{s}:{n}" for s, n in m.stages.items()), m.created_by] for m in items]))
 
 
+def evidence_line(ev: dict[str, Any]) -> str:
+    """``pipeline-run run r-1 · gates passed · MAC verified`` -- what approvers read first."""
+    source = ev.get("source") or "none"
+    where = (f" run {ev['run_id']}" if ev.get("run_id") else "") + \
+            (f" dataset {ev['dataset']['ref']}" if isinstance(ev.get("dataset"), dict) else "")
+    passed = ev.get("gates_passed")
+    gates = "" if passed is None else (" · gates passed" if passed else " · gates FAILED")
+    mac = "MAC verified" if ev.get("verified") else f"NOT verified: {ev.get('reason', '')}"
+    return f"{source}{where}{gates} · {mac}"
+
+
 def _print_version(mv: Any) -> None:
     from shipyard.cli.output import out, table
 
@@ -88,6 +150,7 @@ def _print_version(mv: Any) -> None:
         out(f"  lineage  {link['kind']} {link['ref']} ({link['role']})")
     if mv.tags:
         out("  tags     " + ", ".join(f"{k}={v}" for k, v in mv.tags.items()))
+    out("  evidence " + evidence_line(mv.evidence))
     metrics = ((mv.evaluation or {}).get("metrics") or {})
     if metrics:
         out(table("metrics", ["metric", "value"], [[k, f"{v:.4f}" if isinstance(v, float) else v]
@@ -120,9 +183,10 @@ def show(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME, NAME:VER
     s = detail.summary
     out(f"[bold]{s.name}[/]  latest {s.latest_version}  aliases "
         + (", ".join(f"{a}→{v}" for a, v in s.aliases.items()) or "-"))
-    out(table(None, ["version", "stage", "flavor", "aliases", "created", "by"],
-              [[v.version, v.stage, v.flavor, ", ".join(v.aliases), v.created_at[:19], v.created_by]
-               for v in detail.versions]))
+    out(table(None, ["version", "stage", "flavor", "aliases", "evidence", "created", "by"],
+              [[v.version, v.stage, v.flavor, ", ".join(v.aliases),
+                f"{v.evidence.get('source', 'none')} ({'verified' if v.evidence.get('verified') else 'unverified'})",
+                v.created_at[:19], v.created_by] for v in detail.versions]))
 
 
 @app.command("alias")

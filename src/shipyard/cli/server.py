@@ -23,14 +23,17 @@ def register(app: typer.Typer) -> None:
         rollouts (the rollout controller) unless --no-controller."""
         import uvicorn
 
+        from shipyard import wiring
         from shipyard.api.app import create_app
         from shipyard.config import Settings
+        from shipyard.core.permissions import Principal, Role
         from shipyard.workspace import Workspace
 
         # The server's own principal is never used for requests (each request authenticates),
         # so opening does not need a token even under `auth: required`.
-        settings = Settings().model_copy(update={"server": None, "token": None, "auth": "optional"})
-        ws = Workspace.open(state(ctx).workspace, settings=settings)
+        settings = Settings().model_copy(update={"server": None, "token": None})
+        ws = Workspace.open(state(ctx).workspace, settings=settings,  # SHIPYARD_AUTH no longer loosens auth
+                            actor=Principal(wiring.local_actor_name(settings), Role.ADMIN))
         loop = None
         if controller:
             from shipyard.rollout.controller import for_workspace

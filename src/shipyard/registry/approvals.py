@@ -4,8 +4,9 @@ Rules (documented in docs/design.md, "Governance"):
 - approving or rejecting needs ``model:approve`` (roles approver, admin);
 - the version's author (``created_by``) may not approve it;
 - a principal approves a version once;
-- only a ``validated`` version can be approved: a ``candidate`` has not passed its gates yet, so an
-  approval is refused (move it with ``shipyard models stage NAME:V validated`` or let the run's gates do it);
+- only a ``validated`` version with verified gate evidence (registry/evidence.py) can be approved: a
+  ``candidate`` has not passed its gates yet, so an approval is refused (``shipyard models evaluate NAME:V
+  --dataset D:V`` or a pipeline run evaluates them);
 - when the number of approvals reaches ``approval.required`` the version moves validated -> approved
   in the same transaction as the approval that completed it;
 - a rejection needs a reason and moves the version to ``rejected`` (from candidate, validated or approved).
@@ -14,6 +15,8 @@ Every decision is an audit event in the same transaction as the change.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 
 from shipyard.clock import Clock
@@ -21,6 +24,7 @@ from shipyard.core.permissions import Permission, Principal, authorize
 from shipyard.core.stages import Stage
 from shipyard.errors import ConflictError, InvalidInputError, PermissionDeniedError
 from shipyard.governance import audit
+from shipyard.registry.evidence import require_passing
 from shipyard.registry.models import ModelVersion
 from shipyard.registry.refs import parse_ref
 from shipyard.registry.service import RegistryService
@@ -66,12 +70,16 @@ class ApprovalService:
                     field="approver", value=self.actor.name, expected=f"someone other than the author {row.created_by}",
                 )
             if row.stage != Stage.VALIDATED.value:
-                hint = (f"; it has not passed its gates: `shipyard models stage {name}:{version} validated` first"
+                hint = (f"; it has not passed its gates: `shipyard models evaluate {name}:{version} --dataset "
+                        "DATASET:VERSION` first"
                         if row.stage == Stage.CANDIDATE.value else "")
                 raise ApprovalConflictError(
                     f"approve: {name}:{version} is {row.stage}; only a validated version can be approved{hint}",
                     field="stage", value=row.stage, expected="validated",
                 )
+            # approvers decide on gates shipyard evaluated itself, never on a client's self-certified numbers
+            require_passing(self.registry.evidence_of(self.registry._row_by_id(conn, row.id)), f"{name}:{version}",
+                            Stage.APPROVED.value)
             already = conn.execute(select(t.approvals.c.id).where(
                 t.approvals.c.version_id == row.id, t.approvals.c.principal == self.actor.name,
                 t.approvals.c.decision == "approve")).first()
@@ -90,6 +98,24 @@ class ApprovalService:
                     f"{name}:{version}", Stage.APPROVED.value, f"{n} of {self.required} approval(s)",
                     permission=Permission.MODEL_APPROVE, conn=conn)
             return self.registry._version(conn, self.registry._row_by_id(conn, row.id))
+
+    def pending(self) -> list[dict[str, Any]]:
+        """The approval queue: validated versions, oldest first, each with its approvals so far and its gate
+        evidence (source, verified), so approvers see what the gates were evaluated by before deciding."""
+        authorize(self.actor, Permission.READ)
+        MV = t.model_versions
+        with self.db.read() as conn:
+            rows = conn.execute(self.registry._vq().where(MV.c.stage == Stage.VALIDATED.value)
+                                .order_by(MV.c.created_at, MV.c.id)).all()
+            out = []
+            for r in rows:
+                ev = self.registry.evidence_of(r)
+                out.append({"ref": f"{r.model_name}:{r.version}", "model": r.model_name, "version": int(r.version),
+                            "created_by": r.created_by, "approvals": self.registry.count_approvals(conn, r.id),
+                            "required": self.required,
+                            "evidence": {k: ev.get(k) for k in ("source", "verified", "gates_passed", "reason",
+                                                                "run_id", "dataset", "at")}})
+            return out
 
     def reject(self, ref: str, reason: str) -> ModelVersion:
         """Record a rejection with its reason and move the version to ``rejected``."""

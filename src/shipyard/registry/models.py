@@ -27,6 +27,8 @@ class ModelVersion:
     lineage: list[dict[str, Any]] = field(default_factory=list)
     approvals: list[dict[str, Any]] = field(default_factory=list)
     stage_history: list[dict[str, Any]] = field(default_factory=list)
+    # registry.evidence.view: source (pipeline-run | models-evaluate | client-supplied | none), verified, reason
+    evidence: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ref(self) -> str:

@@ -9,7 +9,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from shipyard.core.limits import ALIAS_MAX, NAME_MAX, SUBJECT_MAX, check_int, check_length, parse_int, preview
+from shipyard.core.limits import (
+    ALIAS_MAX,
+    NAME_MAX,
+    SUBJECT_MAX,
+    TAG_KEY_MAX,
+    check_int,
+    check_length,
+    parse_int,
+    preview,
+)
+from shipyard.errors import InvalidInputError
 from shipyard.registry.errors import BadReferenceError
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")  # length: NAME_MAX
@@ -71,3 +81,14 @@ def parse_ref(text: str) -> ModelRef:
         v = parse_int("version", version, what="NAME:VERSION", error=BadReferenceError)
         return ModelRef(check_name(name, "model"), version=v)
     return ModelRef(check_name(text, "model"))
+
+
+def check_tag(key: str, value: str) -> None:
+    """A tag key of 1..TAG_KEY_MAX characters; neither key nor value may hold NUL (PostgreSQL refuses it)."""
+    if not isinstance(key, str) or not key or "\x00" in key:
+        raise InvalidInputError(field="tag", value=key if isinstance(key, str) else repr(key),
+                                expected="a non-empty tag key without NUL characters")
+    check_length("tag", key, TAG_KEY_MAX)
+    if not isinstance(value, str) or "\x00" in value:
+        raise InvalidInputError(field=f"tag {preview(key)}", value=value if isinstance(value, str) else repr(value),
+                                expected="text without NUL characters")

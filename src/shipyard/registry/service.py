@@ -7,7 +7,7 @@ SQLite by the write lock taken at BEGIN IMMEDIATE, so concurrent registrations g
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, cast
 
@@ -15,15 +15,17 @@ from sqlalchemy import Connection, Row, func, select
 
 from shipyard.clock import Clock, iso
 from shipyard.core.hashing import Digest
-from shipyard.core.limits import TAG_KEY_MAX, check_int, check_length, preview
+from shipyard.core.limits import check_int
 from shipyard.core.permissions import Permission, Principal, authorize
 from shipyard.core.stages import Stage, StageTransitionError, parse_stage, transition
 from shipyard.errors import InvalidInputError, PermissionDeniedError
 from shipyard.flavors.sandbox import SandboxLimits
 from shipyard.governance import audit
+from shipyard.registry import evidence as ev
 from shipyard.registry.errors import AliasNotFoundError, ModelNotFoundError, VersionNotFoundError
 from shipyard.registry.models import ModelDetail, ModelSummary, ModelVersion
-from shipyard.registry.refs import ModelRef, check_alias, check_name, parse_ref
+from shipyard.registry.refs import ModelRef, check_alias, check_name, check_tag, parse_ref
+from shipyard.registry.rows import versions_from_rows
 from shipyard.registry.signature import check_evaluation, check_signature
 from shipyard.store.artifacts.base import ArtifactStore
 from shipyard.store.sql import tables as t
@@ -33,17 +35,6 @@ from shipyard.store.sql.engine import Database
 _NO_ALIAS = (Stage.REJECTED, Stage.ARCHIVED)  # stages an alias may not point at
 
 MV, M = t.model_versions, t.models
-
-
-def check_tag(key: str, value: str) -> None:
-    """A tag key of 1..TAG_KEY_MAX characters; neither key nor value may hold NUL (PostgreSQL refuses it)."""
-    if not isinstance(key, str) or not key or "\x00" in key:
-        raise InvalidInputError(field="tag", value=key if isinstance(key, str) else repr(key),
-                                expected="a non-empty tag key without NUL characters")
-    check_length("tag", key, TAG_KEY_MAX)
-    if not isinstance(value, str) or "\x00" in value:
-        raise InvalidInputError(field=f"tag {preview(key)}", value=value if isinstance(value, str) else repr(value),
-                                expected="text without NUL characters")
 
 
 def _trust_used(flavor: str, data: bytes, trusted_types: list[str]) -> list[str]:
@@ -58,11 +49,15 @@ def _trust_used(flavor: str, data: bytes, trusted_types: list[str]) -> list[str]
 class RegistryService:
     def __init__(self, db: Database, artifacts: ArtifactStore, actor: Principal, clock: Clock,
                  approvals_required: int = 1, trusted_types: Iterable[str] = (),
-                 sandbox: SandboxLimits | None = None) -> None:
+                 sandbox: SandboxLimits | None = None, evidence_key: Callable[[], bytes] | None = None) -> None:
         self.db, self.artifacts, self.actor, self.clock = db, artifacts, actor, clock
         self.approvals_required = approvals_required
         self.trusted_types = sorted(set(trusted_types))  # shipyard.yaml trusted_types: extra skops trust
         self.sandbox = sandbox  # limits of the child that imports user code (pyfunc) at inspection
+        self._evidence_key = evidence_key  # wiring.evidence_key, resolved on first use
+
+    def evidence_key(self) -> bytes | None:
+        return None if self._evidence_key is None else self._evidence_key()
 
     def trusted_for(self, mv: ModelVersion) -> list[str]:
         """The extra types ``mv`` may load with: those recorded (and audited) when it was registered that the
@@ -87,10 +82,24 @@ class RegistryService:
         description: str = "",
         tags: dict[str, str] | None = None,
         inspect: bool = True,
+        gate_run: ev.GateRun | None = None,
     ) -> ModelVersion:
-        """Store the artifact and create the next version of ``name`` in one transaction."""
+        """Store the artifact and create the next version of ``name`` in one transaction.
+
+        ``stage=validated`` needs ``gate_run``: gates shipyard evaluated in this process (the pipeline's
+        register step); the version's evidence is sealed with the evidence key. A client's ``evaluation``
+        is stored marked ``client-supplied`` (not evidence), and a client cannot ask for ``validated``.
+        """
         authorize(self.actor, Permission.MODEL_WRITE)
         check_name(name, "model")
+        if stage not in (Stage.CANDIDATE, Stage.VALIDATED, Stage.REJECTED):  # approvals come after registration
+            raise InvalidInputError(field="stage", value=stage.value, expected="candidate (or validated/rejected by "
+                                    "gates shipyard evaluated)")
+        if stage is Stage.VALIDATED and (gate_run is None or not gate_run.passed):
+            raise StageTransitionError(
+                f"stage: a version reaches validated only through gates shipyard evaluates itself; register it "
+                f"as candidate, then run {ev.HOW.format(ref=f'{name}:VERSION', name=name, version='VERSION')}",
+                field="stage", value=stage.value, expected="candidate (then models evaluate, or shipyard run)")
         for k, v in (tags or {}).items():
             check_tag(k, str(v))
         # What `models show`, the card, gates and the gateway read later must have the shape they expect.
@@ -143,10 +152,61 @@ class RegistryService:
                                                        digest=link.get("digest"), role=link.get("role", "train")))
             for k, v in (tags or {}).items():
                 conn.execute(t.model_tags.insert().values(version_id=vid, key=k, value=str(v)))
+            sealed = self._seal(conn, vid, gate_run) if gate_run is not None else None
+            if sealed is None and evaluation is not None:
+                conn.execute(MV.update().where(MV.c.id == vid).values(evidence={"source": ev.CLIENT_SUPPLIED}))
             audit.append(conn, self.actor.name, "model.register", f"model:{name}:{version}", None,
                          {"flavor": flavor, "artifact": digest, "stage": stage.value, "run_id": run_id,
-                          "lineage": lineage, **({"trusted_types": used} if used else {})}, self.clock)
+                          "lineage": lineage, "evidence": (sealed or {}).get("source", ev.CLIENT_SUPPLIED
+                                                                            if evaluation is not None else None),
+                          **({"trusted_types": used} if used else {})}, self.clock)
             return self._version(conn, self._row_by_id(conn, vid))
+
+    def record_evaluation(self, ref: str, evaluation: dict[str, Any], gate_run: ev.GateRun) -> ModelVersion:
+        """Store an evaluation shipyard computed in this process with its sealed evidence, and move the version
+        to ``validated`` (gates passed) or ``rejected`` (a gate failed), in one audited transaction.
+        Only a candidate or validated version can be (re-)evaluated."""
+        authorize(self.actor, Permission.MODEL_WRITE)
+        check_evaluation(evaluation)
+        with self.db.begin() as conn:
+            row = self._row(conn, parse_ref(ref))
+            conn.execute(select(MV.c.id).where(MV.c.id == row.id).with_for_update())
+            row = self._row_by_id(conn, row.id)  # re-read under the lock
+            mref = f"{row.model_name}:{row.version}"
+            if row.stage not in (Stage.CANDIDATE.value, Stage.VALIDATED.value):
+                raise StageTransitionError(
+                    f"evaluate: {mref} is {row.stage}; only a candidate or validated version can be evaluated",
+                    field="stage", value=row.stage, expected="candidate | validated")
+            conn.execute(MV.update().where(MV.c.id == row.id).values(evaluation=evaluation))
+            sealed = self._seal(conn, row.id, gate_run)
+            audit.append(conn, self.actor.name, "model.evaluate", f"model:{mref}",
+                         {"stage": row.stage, "evidence": (row.evidence or {}).get("source")},
+                         {"evidence": sealed["source"], "gates_passed": gate_run.passed,
+                          "run_id": gate_run.run_id, "dataset": gate_run.dataset,
+                          "evaluation_digest": sealed["evaluation_digest"]}, self.clock)
+            target = Stage.VALIDATED if gate_run.passed else Stage.REJECTED
+            if target.value == row.stage:
+                return self._version(conn, self._row_by_id(conn, row.id))
+            failed = [str(g.get("gate")) for g in gate_run.gates if not g.get("passed")]
+            why = "gates passed" if gate_run.passed else "rejected by gates: " + "; ".join(failed)
+            return self._set_stage(conn, parse_ref(mref), target, f"{gate_run.source}: {why}")
+
+    def _seal(self, conn: Connection, vid: int, gate_run: ev.GateRun) -> dict[str, Any]:
+        """Seal the evidence over the version's evaluation as the database hands it back, and store it."""
+        key = self.evidence_key()
+        if key is None:
+            raise InvalidInputError(field="evidence key", value=None,
+                                    expected="a RegistryService built with an evidence key (wiring.evidence_key)")
+        r = self._row_by_id(conn, vid)
+        sealed = ev.seal(key, gate_run, model=r.model_name, version=int(r.version),
+                         artifact_digest=r.artifact_digest, evaluation=r.evaluation, at=iso(self.clock.now()))
+        conn.execute(MV.update().where(MV.c.id == vid).values(evidence=sealed))
+        return sealed
+
+    def evidence_of(self, r: Row[Any]) -> dict[str, Any]:
+        """The version row's evidence as approvers see it (``verified`` checked with this process's key)."""
+        return ev.view(r.evidence, model=r.model_name, version=int(r.version), artifact_digest=r.artifact_digest,
+                       evaluation=r.evaluation, key=self.evidence_key())
 
     def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:
         authorize(self.actor, Permission.MODEL_STAGE)
@@ -200,6 +260,8 @@ class RegistryService:
         row = self._row(conn, ref)
         current = Stage(row.stage)
         transition(current, target)
+        if target in (Stage.VALIDATED, Stage.APPROVED):  # gates shipyard evaluated, sealed, passed
+            ev.require_passing(self.evidence_of(row), f"{ref.name}:{row.version}", target.value)
         if target in _NO_ALIAS:
             held = conn.execute(select(t.model_aliases.c.alias).where(t.model_aliases.c.version_id == row.id)
                                 .order_by(t.model_aliases.c.alias)).scalars().all()
@@ -332,35 +394,4 @@ class RegistryService:
         return self._versions(conn, [r])[0]
 
     def _versions(self, conn: Connection, rows: list[Row[Any]]) -> list[ModelVersion]:
-        """Rows -> versions with aliases, tags, lineage, approvals and stage history: five queries for any
-        number of versions (a model page with 1,000 versions made 5,000 round trips before)."""
-        ids = [r.id for r in rows]
-        aliases: dict[int, list[str]] = {i: [] for i in ids}
-        tags: dict[int, dict[str, str]] = {i: {} for i in ids}
-        lin: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
-        appr: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
-        hist: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
-        A, T, L, P, H = t.model_aliases, t.model_tags, t.lineage, t.approvals, t.stage_history
-        for chunk in (ids[i:i + 500] for i in range(0, len(ids), 500)):  # SQLite's bound-parameter limit
-            for a in conn.execute(select(A.c.version_id, A.c.alias).where(A.c.version_id.in_(chunk))
-                                  .order_by(A.c.alias)):
-                aliases[a.version_id].append(a.alias)
-            for g in conn.execute(select(T.c.version_id, T.c.key, T.c.value).where(T.c.version_id.in_(chunk))
-                                  .order_by(T.c.key)):
-                tags[g.version_id][g.key] = g.value
-            for x in conn.execute(select(L).where(L.c.version_id.in_(chunk)).order_by(L.c.id)):
-                lin[x.version_id].append({"kind": x.kind, "ref": x.ref, "digest": x.digest, "role": x.role})
-            for x in conn.execute(select(P).where(P.c.version_id.in_(chunk)).order_by(P.c.id)):
-                appr[x.version_id].append({"principal": x.principal, "decision": x.decision, "reason": x.reason,
-                                           "at": iso(x.at)})
-            for x in conn.execute(select(H).where(H.c.version_id.in_(chunk)).order_by(H.c.id)):
-                hist[x.version_id].append({"from": x.from_stage, "to": x.to_stage, "actor": x.actor,
-                                           "reason": x.reason, "at": iso(x.at)})
-        return [ModelVersion(
-            model=r.model_name, version=int(r.version), flavor=r.flavor, stage=r.stage,
-            artifact_digest=r.artifact_digest, artifact_size=int(r.artifact_size), signature=r.signature,
-            provenance=r.provenance or {}, evaluation=r.evaluation, reports=r.reports or {}, run_id=r.run_id,
-            description=r.description or "", created_at=iso(r.created_at), created_by=r.created_by,
-            aliases=aliases[r.id], tags=tags[r.id], lineage=lin[r.id], approvals=appr[r.id],
-            stage_history=hist[r.id],
-        ) for r in rows]
+        return versions_from_rows(conn, rows, self.evidence_of)

@@ -39,7 +39,12 @@ class VersionNotServableError(ConflictError):
     """The version's stage does not allow it to get (answering) traffic."""
 
 
-_HOW = {Stage.CANDIDATE: "move it to validated (`shipyard models stage REF validated`), then `shipyard approve REF` "
+class UnsignedVersionError(ConflictError):
+    """The version has no signature, so the gateway cannot check or answer any request for it."""
+
+
+_HOW = {Stage.CANDIDATE: "evaluate its gates (`shipyard models evaluate REF --dataset D:V`), then "
+                         "`shipyard approve REF` "
                          "by someone other than its author",
         Stage.VALIDATED: "`shipyard approve REF` by someone other than its author"}
 
@@ -120,10 +125,13 @@ class EndpointService:
         mref = parse_ref(ref)
         mv = self._resolve(ref)
         name = check_name(endpoint or mref.name, "endpoint")
-        self._check_servable(mv, answering=weight != 0)
+        self._check_servable(mv, answering=weight != 0)  # early, readable refusal; checked again below
         self._check_artifact(mv)
         now = self.clock.now()
         with self.db.begin() as conn:
+            mv = self._locked(conn, mv.model, mv.version)  # the stage as of this write (issue 18: no race)
+            self._check_servable(mv, answering=weight != 0)
+            self._check_signature(mv)
             row = conn.execute(select(E).where(E.c.name == name)).first()
             if row is None:
                 table = routing.single(mv.version) if weight in (None, 100) else None
@@ -150,11 +158,17 @@ class EndpointService:
             row = self._row(conn, name)
         served = set(tbl.served)
         for v in tbl.versions:
-            self._check_servable(self._resolve(f"{row.model}:{v}"), answering=v in served)
+            mv = self._resolve(f"{row.model}:{v}")
+            self._check_servable(mv, answering=v in served)
+            self._check_artifact(mv)  # every version the gateways will load, shadows included
         now = self.clock.now()
         with self.db.begin() as conn:
             row = self._row(conn, name)
             records.refuse_if_active(conn, name, "change its routing")
+            for v in tbl.versions:  # re-read under the write lock: a stage moved meanwhile counts
+                mv = self._locked(conn, row.model, v)
+                self._check_servable(mv, answering=v in served)
+                self._check_signature(mv)
             self._write(conn, row, tbl, "endpoint.route", now)
             return self._endpoint(self._row(conn, name))
 
@@ -233,6 +247,30 @@ class EndpointService:
                 f"answers traffic (approval.required in shipyard.yaml): {how}, or route it as a shadow",
                 field="stage", value=stage.value,
                 expected=" | ".join(s.value for s in SERVABLE))
+
+    def _locked(self, conn: Connection, model: str, version: int) -> Any:
+        """The version as of this write transaction, its row locked (PostgreSQL ``FOR UPDATE``; SQLite holds
+        the write lock from BEGIN IMMEDIATE), so a concurrent stage change cannot slip between check and write."""
+        reg = self.registry
+        if reg is None or not hasattr(reg, "_row"):
+            return self._resolve(f"{model}:{version}")
+        row = reg._row(conn, parse_ref(f"{model}:{version}"))
+        conn.execute(select(t.model_versions.c.id).where(t.model_versions.c.id == row.id).with_for_update())
+        return reg._version(conn, reg._row_by_id(conn, row.id))
+
+    @staticmethod
+    def _check_signature(mv: Any) -> None:
+        """A version without a signature (its input columns) could only answer 422 to every request: refuse it
+        at deploy and say how to attach one (issue 18, item 8)."""
+        inputs = (mv.signature or {}).get("inputs") if isinstance(mv.signature, dict) else None
+        if not inputs:
+            ref = f"{mv.model}:{mv.version}"
+            raise UnsignedVersionError(
+                f"signature: {ref} has no signature (its input columns), so the gateway could only refuse every "
+                f"request; register it again with one: `shipyard models register {mv.model} FILE --dataset "
+                f"DATASET[@VERSION] --target COLUMN` (from a dataset's schema) or `--signature signature.json` "
+                '({"inputs": [{"name": ..., "type": ...}], "outputs": [{"name": "prediction"}]})',
+                field="signature", value=None, expected="a signature with at least one input column")
 
     def _check_artifact(self, mv: Any) -> None:
         """The stored artifact still hashes to the digest it was registered with (the gateway checks again at

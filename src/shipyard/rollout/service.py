@@ -96,6 +96,9 @@ class RolloutService:
         with self.db.begin() as conn:
             row = self.endpoints._row(conn, name)
             self.endpoints._same_model(row, mv.model)
+            locked = self.endpoints._locked(conn, mv.model, mv.version)  # the stage as of this write (no race)
+            self.endpoints._check_servable(locked, answering=cfg.strategy is not Strategy.SHADOW)
+            self.endpoints._check_signature(locked)
             records.refuse_if_active(conn, name, "deploy again")
             rid = records.insert_rollout(conn, name, mv.model, st, cfg, self.actor.name, now)
             table = machine.routing_for(st, cfg.core, row.routing.get("sticky_header"))

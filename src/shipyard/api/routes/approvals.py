@@ -7,9 +7,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import Field
 
-from shipyard.api.deps import REF_PATTERN, WS
+from shipyard.api.deps import REF_PATTERN, WS, needs
 from shipyard.api.errors import ERROR_RESPONSES
 from shipyard.api.schemas import Body, Text
+from shipyard.core.permissions import Permission
 
 router = APIRouter(prefix="/approvals", tags=["approvals"], responses=ERROR_RESPONSES)
 
@@ -20,7 +21,8 @@ class DecisionBody(Body):
     reason: Text = ""
 
 
-@router.post("", summary="Record a decision; returns the version (stage moves when approvals suffice)")
+@router.post("", summary="Record a decision; returns the version (stage moves when approvals suffice)",
+             dependencies=[needs(Permission.MODEL_APPROVE)])
 def decide(body: DecisionBody, ws: WS) -> dict[str, Any]:
     if body.decision == "approve":
         return ws.approvals.approve(body.ref, body.reason).to_dict()
@@ -30,3 +32,8 @@ def decide(body: DecisionBody, ws: WS) -> dict[str, Any]:
 @router.get("", summary="The decisions recorded on a version")
 def list_decisions(ws: WS, ref: Annotated[str, Query(pattern=REF_PATTERN)]) -> list[dict[str, Any]]:
     return list(ws.models.get_version(ref).approvals)
+
+
+@router.get("/pending", summary="The approval queue: validated versions with their gate evidence (source, verified)")
+def pending(ws: WS) -> list[dict[str, Any]]:
+    return ws.approvals.pending()

@@ -12,8 +12,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
 from starlette.concurrency import run_in_threadpool
 
-from shipyard.api.deps import WS, NameParam, principal_workspace
+from shipyard.api.deps import WS, NameParam, needs, principal_workspace
 from shipyard.api.errors import ERROR_RESPONSES
+from shipyard.core.permissions import Permission
 from shipyard.errors import InvalidInputError
 from shipyard.workspace import Workspace
 
@@ -32,6 +33,7 @@ def list_datasets(ws: WS) -> list[dict[str, Any]]:
     summary="Add a dataset version from the request body (CSV or Parquet bytes); identical content is a no-op",
     openapi_extra={"requestBody": {"required": True, "content": {
         "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}},
+    dependencies=[needs(Permission.DATA_WRITE)],  # before the query parameters are checked (issue 18)
 )
 async def add_version(
     name: NameParam,
@@ -42,7 +44,7 @@ async def add_version(
                                         description="Where the client read the file (recorded as the "
                                                     "version's source; default: the file name).")] = None,
 ) -> dict[str, Any]:
-    from shipyard.core.permissions import Permission, authorize
+    from shipyard.core.permissions import authorize
 
     authorize(ws.actor, Permission.DATA_WRITE)  # refuse before reading a large body (its size: api/limits.py)
     data = await request.body()

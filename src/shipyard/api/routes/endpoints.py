@@ -7,9 +7,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import Field
 
-from shipyard.api.deps import MAX_INT, NAME_PATTERN, REF_PATTERN, WS, NameParam
+from shipyard.api.deps import MAX_INT, NAME_PATTERN, REF_PATTERN, WS, NameParam, needs
 from shipyard.api.errors import ERROR_RESPONSES
 from shipyard.api.schemas import Body
+from shipyard.core.permissions import Permission
 
 router = APIRouter(prefix="/endpoints", tags=["endpoints"], responses=ERROR_RESPONSES)
 HEADER_PATTERN = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$"  # an HTTP header name (RFC 9110 token)
@@ -54,11 +55,13 @@ def prediction_log(name: NameParam, ws: WS, since: Since = None,
     return ws.endpoints.prediction_log(name, since, limit).to_dict()
 
 
-@router.post("", summary="Deploy a version: a new endpoint serves it; a served one starts a rollout (or weight %)")
+@router.post("", summary="Deploy a version: a new endpoint serves it; a served one starts a rollout (or weight %)",
+             dependencies=[needs(Permission.DEPLOY)])
 def deploy(body: DeployBody, ws: WS) -> dict[str, Any]:
     return ws.rollouts.deploy(body.ref, body.endpoint, body.weight, body.strategy).to_dict()
 
 
-@router.put("/{name}/routing", summary="Replace the routing table (running gateways pick it up within a second)")
+@router.put("/{name}/routing", summary="Replace the routing table (running gateways pick it up within a second)",
+            dependencies=[needs(Permission.DEPLOY)])
 def set_routing(name: NameParam, body: RoutingBody, ws: WS) -> dict[str, Any]:
     return ws.endpoints.set_routing(name, body.model_dump()).to_dict()

@@ -14,9 +14,10 @@ from fastapi import Path as PathParam
 from fastapi.responses import Response
 from pydantic import Field
 
-from shipyard.api.deps import MAX_INT, WS, AliasParam, NameParam, VersionParam
+from shipyard.api.deps import MAX_INT, WS, AliasParam, NameParam, VersionParam, needs
 from shipyard.api.errors import ERROR_RESPONSES
 from shipyard.api.schemas import Body, ShortText, Text
+from shipyard.core.permissions import Permission
 from shipyard.errors import InvalidInputError
 
 router = APIRouter(prefix="/models", tags=["models"], responses=ERROR_RESPONSES)
@@ -41,7 +42,8 @@ class RegisterBody(Body):
     evaluation: dict[str, Any] | None = None
     reports: dict[str, Any] | None = None
     lineage: list[LineageLink] = Field(default_factory=list, max_length=1000)
-    # Registering straight into approved/production would bypass approvals: only these two.
+    # Registering straight into approved/production would bypass approvals: only these two; and `validated` is
+    # answered 409 naming `stage` (issue 18: only gates shipyard evaluates itself validate; see .../evaluate).
     stage: Literal["candidate", "validated"] = "candidate"
     run_id: Annotated[str, Field(max_length=64, pattern=r"^[A-Za-z0-9._-]*$")] | None = None
     description: Text = ""
@@ -59,6 +61,12 @@ class StageBody(Body):
 
 class TagBody(Body):
     value: Text
+
+
+class EvaluateBody(Body):
+    dataset: Annotated[str, Field(min_length=1, max_length=300, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*([:@][^\x00]+)?$",
+                                  description="The dataset version to evaluate on: NAME:VERSION (or NAME@VERSION; "
+                                              "NAME alone is its latest version)")]
 
 
 @router.get("", summary="Models with their latest version, aliases and stage counts")
@@ -83,12 +91,11 @@ def get_model(name: NameParam, ws: WS, summary: Annotated[bool, Query(
     return detail
 
 
-@router.post("/{name}/versions", summary="Register a new version (needs model:write)")
+@router.post("/{name}/versions", summary="Register a new version (needs model:write)",
+             dependencies=[needs(Permission.MODEL_WRITE)])
 def register(name: NameParam, body: RegisterBody, ws: WS) -> dict[str, Any]:
-    from shipyard.core.permissions import Permission, authorize
     from shipyard.core.stages import Stage
 
-    authorize(ws.actor, Permission.MODEL_WRITE)
     try:
         data = base64.b64decode(body.artifact, validate=True)
     except (binascii.Error, ValueError):
@@ -127,23 +134,38 @@ def get_alias(name: NameParam, alias: AliasParam, ws: WS) -> dict[str, Any]:
     return ws.models.get_version(f"{name}@{alias}").to_dict()
 
 
-@router.put("/{name}/aliases/{alias}", summary="Point an alias at a version (needs model:stage)")
+@router.put("/{name}/aliases/{alias}", summary="Point an alias at a version (needs model:stage)",
+            dependencies=[needs(Permission.MODEL_STAGE)])
 def set_alias(name: NameParam, alias: AliasParam, body: AliasBody, ws: WS) -> dict[str, Any]:
     return ws.models.set_alias(name, alias, body.version).to_dict()
 
 
-@router.delete("/{name}/aliases/{alias}", summary="Remove an alias (needs model:stage)")
+@router.delete("/{name}/aliases/{alias}", summary="Remove an alias (needs model:stage)",
+               dependencies=[needs(Permission.MODEL_STAGE)])
 def delete_alias(name: NameParam, alias: AliasParam, ws: WS) -> dict[str, Any]:
     ws.models.delete_alias(name, alias)
     return {"model": name, "alias": alias, "deleted": True}
 
 
-@router.post("/{name}/versions/{version}/stage", summary="Move a version to another stage (needs model:stage)")
+@router.post("/{name}/versions/{version}/stage", summary="Move a version to another stage (needs model:stage)",
+             dependencies=[needs(Permission.MODEL_STAGE)])
 def set_stage(name: NameParam, version: VersionParam, body: StageBody, ws: WS) -> dict[str, Any]:
     return ws.models.set_stage(f"{name}:{version}", body.stage, body.reason).to_dict()
 
 
-@router.put("/{name}/versions/{version}/tags/{key}", summary="Set a tag (needs model:write)")
+@router.put("/{name}/versions/{version}/tags/{key}", summary="Set a tag (needs model:write)",
+            dependencies=[needs(Permission.MODEL_WRITE)])
 def set_tag(name: NameParam, version: VersionParam, key: Annotated[str, PathParam(pattern=KEY_PATTERN)],
             body: TagBody, ws: WS) -> dict[str, Any]:
     return ws.models.set_tag(f"{name}:{version}", key, body.value).to_dict()
+
+
+@router.post("/{name}/versions/{version}/evaluate",
+             summary="Run the workspace's evaluation and gates on a dataset version, in the server (needs "
+                     "model:write); the version becomes validated (gates pass) or rejected, with sealed evidence",
+             dependencies=[needs(Permission.MODEL_WRITE)])
+def evaluate(name: NameParam, version: VersionParam, body: EvaluateBody, ws: WS) -> dict[str, Any]:
+    from shipyard.pipeline.evaluate_version import ModelEvaluationService
+
+    # the control plane never imports user code: a pyfunc version is refused, not loaded
+    return ModelEvaluationService(ws, allow_user_code=False).evaluate(f"{name}:{version}", body.dataset).to_dict()

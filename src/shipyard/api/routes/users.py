@@ -9,9 +9,10 @@ from fastapi import APIRouter, Query
 from fastapi import Path as PathParam
 from pydantic import Field
 
-from shipyard.api.deps import MAX_INT, WS
+from shipyard.api.deps import MAX_INT, WS, needs
 from shipyard.api.errors import ERROR_RESPONSES
 from shipyard.api.schemas import Body, ShortText
+from shipyard.core.permissions import Permission
 
 router = APIRouter(tags=["users"], responses=ERROR_RESPONSES)
 RoleName = Literal["viewer", "contributor", "approver", "deployer", "admin"]
@@ -42,18 +43,19 @@ def list_users(ws: WS) -> list[dict[str, Any]]:
     return [u.to_dict() for u in ws.users.list()]
 
 
-@router.post("/users", summary="Add a user (needs admin)")
+@router.post("/users", summary="Add a user (needs admin)", dependencies=[needs(Permission.ADMIN)])
 def add_user(body: UserBody, ws: WS) -> dict[str, Any]:
     return ws.users.add(body.name, body.role).to_dict()
 
 
-@router.put("/users/{name}/role", summary="Change a user's role (needs admin)")
+@router.put("/users/{name}/role", summary="Change a user's role (needs admin)",
+            dependencies=[needs(Permission.ADMIN)])
 def set_role(name: UserParam, body: RoleBody, ws: WS) -> dict[str, Any]:
     return ws.users.set_role(name, body.role).to_dict()
 
 
 @router.put("/users/{name}/disabled", summary="Disable or enable a user; a disabled user's tokens stop working "
-            "(needs admin)")
+            "(needs admin)", dependencies=[needs(Permission.ADMIN)])
 def set_disabled(name: UserParam, body: DisabledBody, ws: WS) -> dict[str, Any]:
     return ws.users.set_disabled(name, body.disabled).to_dict()
 

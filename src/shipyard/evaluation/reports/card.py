@@ -104,7 +104,26 @@ def card_context(mv: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
             "description": mv.get("description") or "",
             "headline": [(m, metrics.get(m), (ev.get("ci") or {}).get(m)) for m in headline],
             "other_metrics": {k: v for k, v in metrics.items() if k not in headline},
-            "limitations": limitations(mv)}
+            "limitations": limitations(mv) + _unverified(mv), "evidence": evidence_text(mv.get("evidence") or {})}
+
+
+def evidence_text(ev: dict[str, Any]) -> str:
+    """Which gate evidence the version has and whether its MAC verifies (registry/evidence.py)."""
+    source = ev.get("source") or "none"
+    where = (f" (run {ev['run_id']})" if ev.get("run_id") else "") + \
+            (f" on {ev['dataset']['ref']}" if isinstance(ev.get("dataset"), dict) else "")
+    passed = ev.get("gates_passed")
+    gates = "" if passed is None else ("; gates passed" if passed else "; gates FAILED")
+    mac = "MAC verified by the registry" if ev.get("verified") else f"NOT verified: {ev.get('reason', 'no evidence')}"
+    return f"{source}{where}{gates}; {mac}"
+
+
+def _unverified(mv: dict[str, Any]) -> list[str]:
+    ev = mv.get("evidence") or {}
+    if ev.get("verified") or not mv.get("evaluation"):
+        return []
+    return ["The evaluation on this card was not evaluated by shipyard with verified evidence "
+            f"({ev.get('source') or 'none'}): treat its numbers as the uploader's claims."]
 
 
 def render_card(mv: dict[str, Any], config: dict[str, Any]) -> tuple[str, str]:

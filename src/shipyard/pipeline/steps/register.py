@@ -25,6 +25,7 @@ class RegisterStep:
         from shipyard.evaluation.reports.html import render_html
         from shipyard.evaluation.reports.json import build_report, dumps
         from shipyard.evaluation.reports.junit import render_junit
+        from shipyard.registry.evidence import PIPELINE_RUN, GateRun
         from shipyard.registry.provenance import environment, git_info
         from shipyard.registry.signature import signature_from_schema
 
@@ -72,13 +73,16 @@ class RegisterStep:
         reports = {name: str(ctx.ws.artifacts.put_bytes(data)) for name, data in files.items()}
         ctx.memo["report_files"] = files
         failed = [r["gate"] for r in o["gate"]["results"] if not r["passed"]]
+        # the gates ran in this process: the registry seals them as evidence (registry/evidence.py)
+        gate_run = GateRun(PIPELINE_RUN, list(o["gate"]["results"]), run_id=ctx.run_id,
+                           dataset={"ref": dv.ref, "digest": dv.digest})
         mv = ctx.ws.models.register(
             s.model, ctx.ws.artifacts.get_bytes(Digest(o["train"]["model"])), s.flavor, signature=signature,
             provenance=provenance, evaluation=_registry_evaluation(evaluation, o["gate"]["results"]),
             reports=reports, stage=stage, run_id=ctx.run_id,
             lineage=[{"kind": "dataset", "ref": dv.ref, "digest": dv.digest, "role": "train"},
                      {"kind": "run", "ref": ctx.run_id, "digest": None, "role": "produced_by"}],
-            description="" if passed else "rejected by gates: " + "; ".join(failed),
+            description="" if passed else "rejected by gates: " + "; ".join(failed), gate_run=gate_run,
         )
         ctx.log(f"registered {mv.ref} stage {mv.stage}")
         return {"model": mv.model, "version": mv.version, "stage": mv.stage, "reports": reports}

@@ -48,22 +48,30 @@ def frame(ctx: RunContext) -> tuple[Any, np.ndarray, str, Any, list[str] | None]
     """The training file as (X DataFrame, encoded y, task, positive label, class labels), memoised."""
     if "frame" in ctx.memo:
         return ctx.memo["frame"]  # type: ignore[no-any-return]
-    import numpy as np
-    import pandas as pd
-
     from shipyard.data.readers import read_table
 
     s = ctx.spec
     table = ctx.memo["table"] if "table" in ctx.memo else read_table(s.data_path)
-    if s.target not in table.column_names:
-        raise InvalidInputError(field="data.target", value=s.target,
+    ctx.memo["frame"] = encode_target(table, s.target, s.positive, s.task)
+    return ctx.memo["frame"]  # type: ignore[no-any-return]
+
+
+def encode_target(table: Any, target_name: str, positive_cfg: str | int | None,
+                  task_cfg: str | None) -> tuple[Any, np.ndarray, str, Any, list[str] | None]:
+    """(X DataFrame, encoded y, task, positive label, class labels) of an Arrow table, by the rules of
+    ``data.target``, ``data.positive`` and ``data.task`` (also used by ``models evaluate``)."""
+    import numpy as np
+    import pandas as pd
+
+    if target_name not in table.column_names:
+        raise InvalidInputError(field="data.target", value=target_name,
                                 expected="one of the columns: " + ", ".join(table.column_names))
     df = table.to_pandas()
-    target = df.pop(s.target)
+    target = df.pop(target_name)
     if target.isna().any():
         raise InvalidInputError(field="data.target", value=f"{int(target.isna().sum())} missing value(s)",
-                                expected=f"a label in every row of {s.target}")
-    task = s.task or _infer_task(target, s.positive)
+                                expected=f"a label in every row of {target_name}")
+    task = task_cfg or _infer_task(target, positive_cfg)
     positive: Any = None
     classes: list[str] | None = None
     if task == "classification":
@@ -71,16 +79,17 @@ def frame(ctx: RunContext) -> tuple[Any, np.ndarray, str, Any, list[str] | None]
         if len(labels) < 2:
             raise InvalidInputError(field="data.target", value=f"{len(labels)} label ({', '.join(labels)})",
                                     expected="at least 2 labels for classification")
-        if s.positive is not None:
-            positive = str(s.positive)
+        if positive_cfg is not None:
+            positive = str(positive_cfg)
             if positive not in labels:
-                raise InvalidInputError(field="data.positive", value=s.positive,
+                raise InvalidInputError(field="data.positive", value=positive_cfg,
                                         expected="one of the target's labels: " + ", ".join(labels))
             if len(labels) > 2:
                 raise InvalidInputError(
-                    f"data.positive: {s.positive!r} names a positive class, but {s.target} has {len(labels)} labels "
-                    f"({', '.join(labels[:8])}{'...' if len(labels) > 8 else ''})", field="data.positive",
-                    value=s.positive, expected="no data.positive for a multi-class target (or a binary target)")
+                    f"data.positive: {positive_cfg!r} names a positive class, but {target_name} has "
+                    f"{len(labels)} labels ({', '.join(labels[:8])}{'...' if len(labels) > 8 else ''})",
+                    field="data.positive", value=positive_cfg,
+                    expected="no data.positive for a multi-class target (or a binary target)")
         if len(labels) == 2:
             positive = positive if positive is not None else labels[1]
             classes = [next(lbl for lbl in labels if lbl != positive), positive]
@@ -94,8 +103,7 @@ def frame(ctx: RunContext) -> tuple[Any, np.ndarray, str, Any, list[str] | None]
             raise InvalidInputError(field="data.target", value=str(target.dtype),
                                     expected="a numeric target for regression")
         y = target.to_numpy(dtype=float)
-    ctx.memo["frame"] = (df, y, task, positive, classes)
-    return ctx.memo["frame"]  # type: ignore[no-any-return]
+    return df, y, task, positive, classes
 
 
 def _infer_task(target: Any, positive: Any) -> str:

@@ -85,6 +85,8 @@ model_versions = Table(
     Column("description", Text, nullable=False, default=""),
     Column("created_at", TS, nullable=False),
     Column("created_by", String(200), nullable=False),
+    # gate evidence (migration 0009, issue 18): sealed by shipyard when it evaluated the gates itself
+    Column("evidence", JSON, nullable=True),
     UniqueConstraint("model_id", "version", name="uq_model_versions_version"),
 )
 
