@@ -89,7 +89,29 @@ class PipelineSpec(_Strict):
 
 
 class DriftSpec(_Strict):
-    threshold: float = Field(0.2, ge=0, allow_inf_nan=False)  # a shift above it is drift (PSI by default)
+    """The drift engine's settings (``core.drift.engine``): Holm's alpha, per-column methods, a floor override.
+
+    ``threshold`` replaces every method's effect-size floor with one number (before issue 16 it was a PSI
+    level; ``None``, the default, keeps each method's own floor).
+    """
+
+    threshold: float | None = Field(None, ge=0, allow_inf_nan=False)
+    alpha: float = Field(0.05, gt=0, lt=1)
+    methods: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("methods")
+    @classmethod
+    def _known_methods(cls, methods: dict[str, str]) -> dict[str, str]:
+        from shipyard.core.drift.engine import METHODS
+
+        for column, method in methods.items():
+            if method not in METHODS:
+                from pydantic_core import PydanticCustomError
+
+                raise PydanticCustomError("drift_method", "{column}: unknown drift method {method!r}; expected one "
+                                          "of {expected}", {"column": column, "method": method,
+                                                            "expected": " | ".join(METHODS)})
+        return methods
 
 
 class ValidationSpec(_Strict):

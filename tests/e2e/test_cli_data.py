@@ -80,9 +80,15 @@ def test_show_and_diff(cli, credit_csv: Path, tmp_path: Path) -> None:  # type: 
     cols = {c["column"]: c for c in d["columns"]}
     assert cols["Debt"]["change"] == "removed"
     assert cols["Income"]["shift"] > cols["Age"]["shift"]
-    assert d["threshold"] == 0.2 and "Income" in d["drifted"] and "Age" not in d["drifted"]  # shipyard.yaml's
+    # the drift engine's verdict (issue 16): significant after Holm and above the method's floor
+    assert d["threshold"] is None and d["drifted"] == ["Income"] and cols["Income"]["severity"] == "critical"
+    assert cols["Income"]["test"] == "wasserstein" and cols["Income"]["p_value"] < 1e-6
     r = cli("data", "diff", "credit@1", "credit@2")
-    assert r.returncode == 0 and "drifted above 0.2: " in r.stdout and "Income" in r.stdout  # report only
+    assert r.returncode == 0 and "drifted: Income" in r.stdout  # report only
+    r = cli("data", "diff", "credit@1", "credit@2", "--method", "Income=psi", "--json")
+    assert {c["column"]: c["test"] for c in json.loads(r.stdout)["columns"]}["Income"] == "psi", r.stdout
+    r = cli("data", "diff", "credit@1", "credit@2", "--method", "Income=chi2")
+    assert r.returncode == 2 and "method for Income" in r.stderr and "wasserstein" in r.stderr
     r = cli("data", "diff", "credit@1", "credit@2", "--fail-on-drift")
     assert r.returncode == 1, r.stdout  # a check that failed
     same = cli("data", "diff", "credit@1", "credit@1", "--fail-on-drift", "--json")

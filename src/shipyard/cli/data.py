@@ -92,34 +92,51 @@ def show(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME or NAME@V
 def diff(ctx: typer.Context, a: str = typer.Argument(..., help="NAME@VERSION"),
          b: str = typer.Argument(..., help="NAME@VERSION"),
          threshold: float | None = typer.Option(
-             None, "--threshold", help="A column has drifted when its shift is above this "
-                                       "[default: validation.drift.threshold of shipyard.yaml, 0.2]"),
+             None, "--threshold", help="One effect-size floor for every column instead of each method's own "
+                                       "[default: validation.drift.threshold of shipyard.yaml, else per method]"),
+         method: list[str] = typer.Option([], "--method", help="COLUMN=METHOD (wasserstein, ks, psi for numbers; "
+                                                               "jensenshannon, chi2, psi for categories)"),
          fail_on_drift: bool = typer.Option(False, "--fail-on-drift", help="Exit 1 when a column has drifted."),
          as_json: bool = JSON) -> int:
-    """Schema changes and per-column distribution shift between two versions."""
+    """Schema changes and per-column drift between two versions (the drift engine, from the stored profiles)."""
     import math
 
     from shipyard.cli.output import out, print_json, table
     from shipyard.errors import InvalidInputError
 
     ws = open_workspace(ctx)
+    spec = ws.config.validation.drift
     if threshold is None:
-        threshold = ws.config.validation.drift.threshold
+        threshold = spec.threshold
     elif not math.isfinite(threshold) or threshold < 0:
         raise InvalidInputError(field="--threshold", value=threshold, expected="a finite number >= 0")
-    d = ws.datasets.diff(a, b)
-    drifted = d.drifted(threshold)
+    methods = {**spec.methods, **parse_methods(method)}
+    d = ws.datasets.diff(a, b, methods=methods or None, alpha=spec.alpha, threshold=threshold)
+    drifted = d.drifted()
     if as_json:
-        print_json({**d.to_dict(), "threshold": threshold, "drifted": drifted})
+        print_json({**d.to_dict(), "drifted": drifted})
     else:
         out(f"{a} ({d.rows_before} rows) → {b} ({d.rows_after} rows)")
-        out(table(None, ["column", "change", "type before", "type after", "shift", "test", "drifted"],
-                  [[c.column, c.change, c.before_type, c.after_type,
-                    "" if c.shift is None else f"{c.shift:.4f}", c.test,
-                    "yes" if c.column in drifted else ""] for c in d.columns]))
-        out(f"drifted above {threshold:g}: {', '.join(drifted)}" if drifted
-            else f"no column drifted above {threshold:g}")
+        out(table(None, ["column", "change", "type before", "type after", "method", "score", "p-value", "drifted"],
+                  [[c.column, c.change, c.before_type, c.after_type, c.test,
+                    "" if c.shift is None else f"{c.shift:.4f}",
+                    "" if c.p_value is None else f"{c.p_value:.2g}",
+                    c.severity if c.drifted else ""] for c in d.columns]))
+        out(f"drifted: {', '.join(drifted)}" if drifted else "no column drifted")
     return 1 if fail_on_drift and drifted else 0
+
+
+def parse_methods(items: list[str]) -> dict[str, str]:
+    """``--method COLUMN=METHOD`` options as a dict (exit 2 naming the option for a malformed one)."""
+    from shipyard.errors import InvalidInputError
+
+    methods = {}
+    for item in items:
+        column, sep, name = item.rpartition("=")
+        if not sep or not column or not name:
+            raise InvalidInputError(field="--method", value=item, expected="COLUMN=METHOD, e.g. Income=ks")
+        methods[column] = name
+    return methods
 
 
 @app.command("validate")

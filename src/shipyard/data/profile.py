@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from shipyard.core.drift.binning import DEFAULT_BINS
+from shipyard.core.drift.summary import sketch_sorted
 from shipyard.data.schema import NUMERIC, DatasetSchema, arrow_kind, as_float, as_text, parse_numbers
 from shipyard.errors import InvalidInputError
 
@@ -25,7 +26,9 @@ class ColumnProfile:
     quantiles at 0, 10%, ..., 100%) with ``bin_counts`` (outer bins open, a value on an inner edge
     counted to its right: ``core.drift.binning.counts_on_edges``). Category and boolean columns carry
     ``category_freqs`` (shares of the non-missing values, summing to 1). ``distinct`` counts
-    distinct non-missing values.
+    distinct non-missing values. Numeric columns profiled since issue 16 also carry ``quantiles``: the
+    drift engine's sketch, 1,001 values at quantiles 0, 0.001, ..., 1 (``core.drift.summary``), so
+    Kolmogorov-Smirnov and Wasserstein work from the profile alone; older profiles lack it (``None``).
     """
 
     name: str
@@ -37,6 +40,7 @@ class ColumnProfile:
     bin_counts: list[int] | None = None
     category_freqs: dict[str, float] | None = None
     distinct: int = 0
+    quantiles: list[float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -117,6 +121,7 @@ def _numeric_profile(name: str, kind: str, column: pa.ChunkedArray, rows: int, b
     profile.bin_edges = edges.tolist()
     profile.bin_counts = np.diff(np.concatenate([[0], below, [ordered.size]])).astype(np.int64).tolist()
     profile.distinct = int(np.count_nonzero(ordered[1:] != ordered[:-1]) + 1)
+    profile.quantiles = sketch_sorted(ordered).tolist()
     if kind != "datetime":
         profile.mean = float(values.mean())
         profile.std = float(values.std(ddof=1)) if values.size > 1 else 0.0

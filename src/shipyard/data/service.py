@@ -206,14 +206,17 @@ class DatasetService:
             return pq.read_table(io.BytesIO(data))
         return pacsv.read_csv(io.BytesIO(data))
 
-    def diff(self, ref_a: str, ref_b: str) -> Any:
+    def diff(self, ref_a: str, ref_b: str, *, methods: dict[str, str] | None = None, alpha: float = 0.05,
+             threshold: float | None = None) -> Any:
+        """Schema changes and the drift engine's verdict per column, from the two stored profiles."""
         from shipyard.data.diff import diff_versions
         from shipyard.data.profile import DatasetProfile
         from shipyard.data.schema import DatasetSchema
 
         a, b = self.show(ref_a), self.show(ref_b)
         return diff_versions(DatasetSchema.from_dict(a.schema), DatasetProfile.from_dict(a.profile),
-                             DatasetSchema.from_dict(b.schema), DatasetProfile.from_dict(b.profile))
+                             DatasetSchema.from_dict(b.schema), DatasetProfile.from_dict(b.profile),
+                             methods=methods, alpha=alpha, threshold=threshold)
 
     def validate(self, ref: str, path: str | Path, ignore: tuple[str, ...] = ()) -> Any:
         """Check a file against the schema of the dataset version ``ref`` (latest when no version)."""

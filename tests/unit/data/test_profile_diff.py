@@ -103,7 +103,8 @@ def test_diff_of_a_version_with_itself_is_all_unchanged(
     diff = diff_versions(schema, profile, schema, profile)
     assert {c.change for c in diff.columns} == {"unchanged"}
     assert all(c.shift == pytest.approx(0.0, abs=1e-12) for c in diff.columns)
-    assert {c.test for c in diff.columns} == {"psi"}
+    assert {c.test for c in diff.columns} == {"wasserstein", "jensenshannon"}  # the engine's defaults (issue 16)
+    assert diff.drifted() == [] and {c.severity for c in diff.columns} == {"none"}
     assert (diff.rows_before, diff.rows_after) == (4454, 4454)
 
 
@@ -127,9 +128,11 @@ def test_diff_finds_added_removed_retyped_and_shifted_columns(credit: pa.Table) 
     time = by_name["Time"]
     assert (time.change, time.before_type, time.after_type) == ("type_changed", "integer", "float")
     assert time.shift is not None and time.shift < 0.1  # still comparable: both numeric
-    assert by_name["Age"].shift is not None and by_name["Age"].shift > 1.0  # only people over 40 left
+    age = by_name["Age"]  # only people over 40 left
+    assert age.shift is not None and age.shift > 0.5 and age.drifted and age.severity == "critical"
     assert by_name["Amount"].shift is not None and by_name["Amount"].shift < 0.1
-    assert by_name["Home"].change == "unchanged" and by_name["Home"].test == "psi"
+    assert by_name["Home"].change == "unchanged" and by_name["Home"].test == "chi2"  # < 1,000 rows after
+    assert "Age" in diff.drifted() and "Amount" not in diff.drifted()
     assert diff.rows_after == after.num_rows
     again = DatasetDiff.from_dict(json.loads(json.dumps(diff.to_dict())))
     assert again == diff
@@ -140,15 +143,19 @@ def test_diff_shift_approximates_psi_on_raw_values(credit: pa.Table) -> None:
     a = pa.table({"x": rng.normal(0, 1, 50_000)})
     b = pa.table({"x": rng.normal(0.5, 1, 50_000)})
     sa = infer_schema(a)
-    diff = diff_versions(sa, profile_table(a, sa), sa, profile_table(b, sa))
+    diff = diff_versions(sa, profile_table(a, sa), sa, profile_table(b, sa), methods={"x": "psi"})
     raw = create("psi").compare(a["x"], b["x"]).score
     assert raw == pytest.approx(0.25, abs=0.05)
-    assert diff.columns[0].shift == pytest.approx(raw, rel=0.5)
-    js = diff_versions(sa, profile_table(a, sa), sa, profile_table(b, sa), test="jensenshannon")
-    assert js.columns[0].test == "jensenshannon" and 0.1 < (js.columns[0].shift or 0) < 1
+    assert diff.columns[0].test == "psi" and diff.columns[0].shift == pytest.approx(raw, rel=0.5)
+    ks = diff_versions(sa, profile_table(a, sa), sa, profile_table(b, sa), methods={"x": "ks"})
+    raw_d = create("ks").compare(a["x"], b["x"]).score  # the quantile sketch pins D to within 0.002
+    assert ks.columns[0].test == "ks" and ks.columns[0].shift == pytest.approx(raw_d, abs=0.003)
 
 
-def test_diff_rejects_a_test_that_needs_raw_values(schema: DatasetSchema, profile: DatasetProfile) -> None:
+def test_diff_rejects_a_method_that_does_not_fit_the_column(schema: DatasetSchema, profile: DatasetProfile) -> None:
     with pytest.raises(InvalidInputError) as info:
-        diff_versions(schema, profile, schema, profile, test="ks")
-    assert info.value.expected == "psi | jensenshannon | chi2"
+        diff_versions(schema, profile, schema, profile, methods={"Home": "ks"})
+    assert info.value.field == "method for Home" and "jensenshannon | chi2 | psi" in str(info.value.expected)
+    with pytest.raises(InvalidInputError) as info:
+        diff_versions(schema, profile, schema, profile, methods={"nope": "ks"})
+    assert info.value.field == "method"

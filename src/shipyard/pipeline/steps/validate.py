@@ -40,7 +40,7 @@ class ValidateStep:
             result = validate_table(table, DatasetSchema.from_dict(prev.schema))
             report["violations"] = [v.to_dict() for v in result.violations]
             report["ok"] = result.ok
-            report["drift"] = _drift(ctx, prev.ref, dv.ref, float(s.validation["drift"]["threshold"]))
+            report["drift"] = _drift(ctx, prev.ref, dv.ref, s.validation.get("drift") or {})
             ctx.log(f"validated against {prev.ref}: {len(result.violations)} violation(s)")
         else:
             ctx.log("first version of the dataset: nothing to validate against; its schema becomes the reference")
@@ -50,7 +50,7 @@ class ValidateStep:
         digest = ctx.put_json(report)
         if not report["ok"]:
             what = (f"{len(report['violations'])} schema violation(s)" if report["violations"]
-                    else f"drift above the threshold in {', '.join(drifted)}")
+                    else f"drift in {', '.join(drifted)}")
             raise ValidationFailedError(
                 f"validate: {s.data_path.name} ({dv.ref}) fails against {report['previous']}: {what}",
                 {**report, "report_digest": digest})
@@ -79,9 +79,13 @@ def _reference_version(ctx: RunContext, dataset: str, version: int) -> int | Non
     return version - 1 if version > 1 else None
 
 
-def _drift(ctx: RunContext, before: str, after: str, threshold: float) -> dict[str, Any]:
-    diff = ctx.ws.datasets.diff(before, after)
-    drifted = set(diff.drifted(threshold))
-    cols = [{"column": c.column, "change": c.change, "test": c.test, "shift": c.shift,
-             "drifted": c.column in drifted} for c in diff.columns]
-    return {"threshold": threshold, "reference": before, "columns": cols}
+def _drift(ctx: RunContext, before: str, after: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """The drift engine's verdict from the two stored profiles: the same rule as ``data diff`` and
+    ``monitor drift`` (significance after Holm's correction and each method's effect-size floor)."""
+    threshold = spec.get("threshold")
+    alpha = float(spec.get("alpha", 0.05))
+    diff = ctx.ws.datasets.diff(before, after, methods=spec.get("methods") or None, alpha=alpha,
+                                threshold=None if threshold is None else float(threshold))
+    cols = [{"column": c.column, "change": c.change, "test": c.test, "shift": c.shift, "p_value": c.p_value,
+             "severity": c.severity, "drifted": c.drifted} for c in diff.columns]
+    return {"threshold": threshold, "alpha": alpha, "reference": before, "columns": cols}
