@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -160,21 +160,106 @@ class ApprovalSpec(_Strict):
     required: int = Field(1, ge=0)
 
 
+_DURATION = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(value: str | float | int, field: str) -> float:
+    """``500ms``, ``30s``, ``10m``, ``1h`` or a number of seconds -> seconds (> 0).
+
+    Raises:
+        InvalidInputError: naming ``field`` and the accepted forms.
+    """
+    import re
+
+    expected = "a duration > 0 such as 500ms, 30s, 10m, 1h (or a number of seconds)"
+    if isinstance(value, bool):
+        raise InvalidInputError(field=field, value=value, expected=expected)
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*", str(value))
+        if m is None:
+            raise InvalidInputError(field=field, value=value, expected=expected)
+        seconds = float(m.group(1)) * _DURATION[m.group(2) or "s"]
+    if not 0 < seconds < 10 * 365 * 86400:
+        raise InvalidInputError(field=field, value=value, expected=expected)
+    return seconds
+
+
 class DeploySpec(_Strict):
+    """``deploy:`` — how ``shipyard deploy`` rolls a new version out (docs/design.md "Rollouts")."""
+
     endpoint: str | None = None
     strategy: Literal["canary", "bluegreen", "shadow", "ab"] = "canary"
     steps: list[int] = Field(default_factory=lambda: [5, 25, 50, 100])
-    interval: str = "30s"
-    min_requests: int = 200
-    analysis: list[str] = Field(default_factory=list)
+    interval: str | float = "30s"
+    min_requests: int = Field(200, ge=0)
+    # a deploy without checks is still judged on errors: the default is `error_rate < 0.01`
+    analysis: list[str] = Field(default_factory=lambda: ["error_rate < 0.01"])
+    pause_at: list[int] = Field(default_factory=list)  # canary steps that wait for `rollout promote`
+    failure_limit: int = Field(2, ge=1)  # consecutive failed analyses that roll back
+    max_inconclusive: int = Field(10, ge=1)  # consecutive intervals without enough data that pause
+    keep_previous: str | float = "10m"  # blue-green: the old version stays loaded (standby) this long
+    grace_period: str | float = "10m"  # after a promotion the old stable becomes `retired` after this
+    smoke_requests: int = Field(20, ge=1, le=1000)  # blue-green: logged requests replayed against the candidate
+    ab_split: int = Field(50, ge=1, le=99)  # A/B: the candidate's percent
+    ab_promote: bool = False  # A/B: promote when the interval excludes zero in the candidate's favour
+    ab_metric: Literal["accuracy", "mae"] = "accuracy"
+    ab_confidence: float = Field(0.95, gt=0.5, lt=1)
+    provider: str = "builtin"  # metric provider: builtin | prometheus
+    prometheus_url: str | None = None
+    webhooks: list[str] = Field(default_factory=list)  # Slack-compatible incoming-webhook URLs
 
     @field_validator("steps")
     @classmethod
     def _steps_in_range(cls, steps: list[int]) -> list[int]:
+        if not steps:
+            raise ValueError("steps: got [], expected at least one percent 1..100")
         for i, s in enumerate(steps):
             if not 0 < s <= 100:
                 raise ValueError(f"steps[{i}]: got {s}, expected an integer 1..100")
+            if i and s <= steps[i - 1]:
+                raise ValueError(f"steps[{i}]: got {s}, expected more than steps[{i - 1}] ({steps[i - 1]})")
         return steps
+
+    @field_validator("interval", "keep_previous", "grace_period")
+    @classmethod
+    def _duration(cls, value: str | float, info: Any) -> str | float:
+        try:
+            parse_duration(value, info.field_name)
+        except InvalidInputError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("analysis")
+    @classmethod
+    def _checks(cls, checks: list[str]) -> list[str]:
+        from shipyard.core.analysis import parse_checks
+
+        try:
+            parse_checks(checks)
+        except InvalidInputError as exc:
+            raise ValueError(str(exc)) from None
+        return checks
+
+    @field_validator("webhooks")
+    @classmethod
+    def _urls(cls, urls: list[str]) -> list[str]:
+        for i, u in enumerate(urls):
+            if not u.startswith(("http://", "https://")):
+                raise ValueError(f"webhooks[{i}]: got {u!r}, expected an http:// or https:// URL")
+        return urls
+
+    @model_validator(mode="after")
+    def _pause_at_in_steps(self) -> DeploySpec:
+        for i, p in enumerate(self.pause_at):
+            if p not in self.steps:
+                raise ValueError(f"pause_at[{i}]: got {p}, expected one of the steps {self.steps}")
+        if self.provider not in ("builtin", "prometheus"):
+            raise ValueError(f"provider: got {self.provider!r}, expected builtin | prometheus")
+        if self.provider == "prometheus" and not self.prometheus_url:
+            raise ValueError("prometheus_url: got None, expected the Prometheus base URL with provider: prometheus")
+        return self
 
 
 class MonitorSpec(_Strict):

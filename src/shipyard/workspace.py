@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from shipyard.governance.audit_service import AuditService
     from shipyard.registry.approvals import ApprovalService
     from shipyard.rollout.endpoints import EndpointService
+    from shipyard.rollout.notifiers import WebhookNotifier
+    from shipyard.rollout.service import RolloutService
 
 DEFAULT_CONFIG = """\
 # shipyard workspace configuration; see docs/design.md for every key.
@@ -96,7 +98,9 @@ class Workspace:
 
     def as_principal(self, actor: Principal) -> Workspace:
         """The same workspace acting as someone else (the API server uses this per request)."""
-        return Workspace(self.root, self.config, self.settings, self.db, self.artifacts, actor, self.clock)
+        other = Workspace(self.root, self.config, self.settings, self.db, self.artifacts, actor, self.clock)
+        other.__dict__["notifier"] = self.notifier  # one webhook thread per process, not per request
+        return other
 
     @cached_property
     def datasets(self) -> DatasetService:
@@ -115,6 +119,21 @@ class Workspace:
         return EndpointService(self.db, self.actor, self.clock, registry=self.models, artifacts=self.artifacts)
 
     @cached_property
+    def rollouts(self) -> RolloutService:
+        from shipyard.config import DeploySpec
+        from shipyard.rollout.service import RolloutService
+
+        return RolloutService(self.db, self.actor, self.clock, self.endpoints, self.config.deploy or DeploySpec(),
+                              notifier=self.notifier)
+
+    @cached_property
+    def notifier(self) -> WebhookNotifier:
+        """Rollout webhooks (a background thread, started on the first message)."""
+        from shipyard.rollout.notifiers import WebhookNotifier
+
+        return WebhookNotifier()
+
+    @cached_property
     def users(self) -> UserService:
         return UserService(self.db, self.actor, self.clock)
 
@@ -131,6 +150,8 @@ class Workspace:
         return AuditService(self.db, self.actor, self.clock)
 
     def close(self) -> None:
+        if "notifier" in self.__dict__:
+            self.notifier.close()  # deliver queued webhooks (bounded) before the process exits
         self.db.dispose()
 
     def __enter__(self) -> Workspace:

@@ -9,12 +9,12 @@ from fastapi import APIRouter, FastAPI
 
 from shipyard.api import errors
 from shipyard.api.limits import BodyLimit, Limits
-from shipyard.api.routes import approvals, audit, datasets, endpoints, health, models, users
+from shipyard.api.routes import approvals, audit, datasets, endpoints, health, models, rollouts, users
 from shipyard.workspace import Workspace
 
 PREFIX = "/api/v1"
-ROUTERS = (health.router, datasets.router, models.router, approvals.router, endpoints.router, users.router,
-           audit.router)
+ROUTERS = (health.router, datasets.router, models.router, approvals.router, endpoints.router, rollouts.router,
+           users.router, audit.router)
 
 
 def create_app(workspace: Workspace | Callable[[], Workspace], limits: Limits | None = None) -> FastAPI:

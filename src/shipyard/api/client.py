@@ -37,6 +37,8 @@ from shipyard.governance.service import NewToken, TokenInfo, UserInfo
 from shipyard.registry.models import ModelDetail, ModelSummary, ModelVersion
 from shipyard.registry.refs import parse_ref
 from shipyard.rollout.endpoints import Endpoint
+from shipyard.rollout.records import RolloutView
+from shipyard.rollout.service import DeployResult
 from shipyard.telemetry.prediction_view import PredictionLogView
 
 PREFIX = "/api/v1"
@@ -53,6 +55,8 @@ def _error_kinds() -> dict[str, type[ShipyardError]]:
     import shipyard.governance.errors  # noqa: F401
     import shipyard.registry.approvals  # noqa: F401
     import shipyard.registry.errors  # noqa: F401
+    import shipyard.rollout.records  # noqa: F401
+    import shipyard.rollout.service  # noqa: F401
     import shipyard.store.artifacts.base  # noqa: F401
 
     kinds: dict[str, type[ShipyardError]] = {}
@@ -255,8 +259,7 @@ class RemoteEndpoints:
         return Endpoint(**self.t.json("GET", f"/endpoints/{_q(name)}"))
 
     def deploy(self, ref: str, endpoint: str | None = None, weight: int | None = None) -> Endpoint:
-        return Endpoint(**self.t.json("POST", "/endpoints", json={"ref": ref, "endpoint": endpoint,
-                                                                  "weight": weight}))
+        return _endpoint(self.t.json("POST", "/endpoints", json={"ref": ref, "endpoint": endpoint, "weight": weight}))
 
     def prediction_log(self, name: str, since: str | None = None, limit: int = 10) -> PredictionLogView:
         params: dict[str, Any] = {"limit": limit, **({"since": since} if since else {})}
@@ -265,6 +268,32 @@ class RemoteEndpoints:
     def set_routing(self, name: str, table: Any) -> Endpoint:
         raw = table.to_dict() if hasattr(table, "to_dict") else dict(table)
         return Endpoint(**self.t.json("PUT", f"/endpoints/{_q(name)}/routing", json=raw))
+
+
+def _endpoint(d: dict[str, Any]) -> Endpoint:
+    return Endpoint(**{k: d[k] for k in Endpoint.__dataclass_fields__})
+
+
+class RemoteRollouts:
+    def __init__(self, t: Transport) -> None:
+        self.t = t
+
+    def deploy(self, ref: str, endpoint: str | None = None, weight: int | None = None,
+               strategy: str | None = None) -> DeployResult:
+        d = self.t.json("POST", "/endpoints", json={"ref": ref, "endpoint": endpoint, "weight": weight,
+                                                    "strategy": strategy})
+        return DeployResult(_endpoint(d), None if d.get("rollout") is None else RolloutView(**d["rollout"]),
+                            d.get("note", ""))
+
+    def status(self, endpoint: str, limit: int = 20) -> RolloutView:
+        return RolloutView(**self.t.json("GET", f"/endpoints/{_q(endpoint)}/rollout", params={"analyses": limit}))
+
+    def list(self, limit: int = 100) -> builtins.list[RolloutView]:
+        return [RolloutView(**d) for d in self.t.json("GET", "/rollouts", params={"limit": limit})]
+
+    def command(self, endpoint: str, action: str, reason: str = "", full: bool = False) -> RolloutView:
+        return RolloutView(**self.t.json("POST", f"/endpoints/{_q(endpoint)}/rollout/{_q(action)}",
+                                         json={"reason": reason, "full": full}))
 
 
 class RemoteUsers:
@@ -333,6 +362,7 @@ class RemoteWorkspace:
         self.models = RemoteModels(self.transport)
         self.approvals = RemoteApprovals(self.transport)
         self.endpoints = RemoteEndpoints(self.transport)
+        self.rollouts = RemoteRollouts(self.transport)
         self.users = RemoteUsers(self.transport)
         self.audit = RemoteAudit(self.transport)
 

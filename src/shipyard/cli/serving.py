@@ -41,19 +41,30 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         ref: str = typer.Argument(..., help="Model version: NAME:VERSION, NAME@ALIAS or NAME (latest)."),
         endpoint: str | None = typer.Option(None, "--endpoint", help="Endpoint name (default: the model's name)."),
-        weight: int | None = typer.Option(None, "--weight", help="Percent of traffic (rest stays on the current "
-                                                                 "version); default 100."),
+        weight: int | None = typer.Option(None, "--weight", help="Route this percent by hand (the rest stays on "
+                                                                 "the current version); no rollout."),
+        strategy: str | None = typer.Option(None, "--strategy", metavar="canary|bluegreen|shadow|ab",
+                                            help="Rollout strategy (default: deploy.strategy in shipyard.yaml)."),
         as_json: bool = JSON,
     ) -> None:
-        """Create the endpoint or route its traffic to a version (audited; needs the deploy permission)."""
+        """Deploy a version: a new endpoint serves it at 100%; on an endpoint that serves another version it
+        starts a rollout (`shipyard rollout status`). Audited; needs the deploy permission."""
         from shipyard.cli.context import open_workspace
         from shipyard.cli.output import out, print_json
 
-        ep = open_workspace(ctx).endpoints.deploy(ref, endpoint, weight)
+        res = open_workspace(ctx).rollouts.deploy(ref, endpoint, weight, strategy)
         if as_json:
-            print_json(ep.to_dict())
+            print_json(res.to_dict())
             return
-        out(f"[green]deployed[/] {ref} to endpoint {ep.name} (generation {ep.generation})")
+        ep = res.endpoint
+        if res.rollout is not None:
+            from shipyard.cli.rollout import print_rollout
+
+            out(f"[green]rollout started[/] {ref} on endpoint {ep.name} (generation {ep.generation})")
+            print_rollout(res.rollout, analyses=0)
+            return
+        out(f"[green]deployed[/] {ref} to endpoint {ep.name} (generation {ep.generation})"
+            + (f": {res.note}" if res.note else ""))
         _print_endpoint(ep)
 
     @app.command("serve")
@@ -70,8 +81,12 @@ def register(app: typer.Typer) -> None:
                                               help="Where models predict: a child process per worker (default; "
                                                    "no GIL shared with HTTP) or a thread pool."),
         log_level: str = typer.Option("info", "--log-level", help="debug | info | warning | error"),
+        controller: bool = typer.Option(True, "--controller/--no-controller",
+                                        help="Also drive rollouts here (one leader among all that run), so a "
+                                             "laptop needs one process."),
     ) -> None:
-        """Run the inference gateway (OIP v2 + /v1 predict) for every endpoint of the workspace."""
+        """Run the inference gateway (OIP v2 + /v1 predict) for every endpoint of the workspace, and the rollout
+        controller unless --no-controller."""
         from shipyard.cli.context import open_workspace
         from shipyard.core.permissions import Permission, authorize
         from shipyard.errors import InvalidInputError
@@ -81,8 +96,19 @@ def register(app: typer.Typer) -> None:
             raise InvalidInputError(field="--predict-in", value=predict_in, expected="process | thread")
         ws = open_workspace(ctx, local_only="serves the endpoints of this workspace's store")
         authorize(ws.actor, Permission.READ)
-        run(ws, host, port, workers=workers, predict_threads=predict_threads, log_level=log_level,
-            predict_in=predict_in)
+        loop = None
+        if controller:
+            from shipyard.rollout.controller import for_workspace
+
+            loop = for_workspace(ws, gateway_url=f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}",
+                                 notifier=ws.notifier)
+            loop.start()
+        try:
+            run(ws, host, port, workers=workers, predict_threads=predict_threads, log_level=log_level,
+                predict_in=predict_in)
+        finally:
+            if loop is not None:
+                loop.stop()
 
     @endpoints_app.command("list")
     def list_(ctx: typer.Context, as_json: bool = JSON) -> None:

@@ -11,6 +11,12 @@ compares the difference new - champion; with ``%`` the relative difference
 ``100 * (new - champion) / |champion|``. ``(ci)`` passes only if the whole bootstrap confidence
 interval of the paired difference clears the bound (its lower end for ``>``/``>=``, its upper end
 for ``<``/``<=``). Champion gates pass with the note "no champion" when there is none yet.
+
+Rollout analysis checks (``parse_check``, read by ``core.analysis``) use the same tokens with two more
+suffixes and no champion: ``p99_latency_ms < 1.5 x stable`` compares with 1.5 times the stable version's
+value, and `` (dry_run)`` marks a check that is measured and shown but never decides::
+
+    check  := METRIC OP NUMBER [ "x" "stable" ] [ "(" "dry_run" ")" ]
 A per-column metric whose column name has spaces or other characters quotes it in backticks:
 ``demographic_parity_difference.`Marital Status` <= 0.1``.
 """
@@ -60,6 +66,8 @@ class Gate:
     relative: bool = False
     vs_champion: bool = False
     ci: bool = False
+    x_stable: bool = False  # rollout checks: the bound is a multiple of the stable version's value
+    dry_run: bool = False  # rollout checks: measured and shown, never deciding
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,10 +113,21 @@ def _error(text: str, pos: int, problem: str, expected: str) -> GateSyntaxError:
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, field: str = "gates") -> None:
         self.text = text
-        self.tokens = tokenize(text)
+        self.field = field
+        try:
+            self.tokens = tokenize(text)
+        except GateSyntaxError as exc:
+            raise self._renamed(exc) from None
         self.i = 0
+
+    def _renamed(self, exc: GateSyntaxError) -> GateSyntaxError:
+        if self.field == "gates":
+            return exc
+        return GateSyntaxError(str(exc).replace("gate '", "check '", 1),
+                               field=str(exc.field).replace("gates", self.field, 1), value=exc.value,
+                               expected=exc.expected)
 
     def peek(self) -> Token:
         return self.tokens[self.i]
@@ -117,9 +136,27 @@ class _Parser:
         tok = self.peek()
         if tok.kind != kind or (text is not None and tok.text.lower() != text):
             got = "the end" if tok.kind == "end" else repr(tok.text)
-            raise _error(self.text, tok.pos, f"got {got}", expected)
+            raise self._renamed(_error(self.text, tok.pos, f"got {got}", expected))
         self.i += 1
         return tok
+
+    def parse_check(self) -> Gate:
+        """``METRIC OP NUMBER [x stable] [(dry_run)]`` (a rollout analysis check)."""
+        metric = self.take("name", "a metric name such as error_rate").text
+        op = self.take("op", "an operator: >= <= > < == !=").text
+        bound = float(self.take("number", "a number").text)
+        x_stable = dry_run = False
+        if self.peek().kind == "name" and self.peek().text.lower() == "x":
+            self.i += 1
+            self.take("name", "'stable' after 'x'", "stable")
+            x_stable = True
+        if self.peek().kind == "punct" and self.peek().text == "(":
+            self.i += 1
+            self.take("name", "'dry_run' inside the parentheses", "dry_run")
+            self.take("punct", "')'", ")")
+            dry_run = True
+        self.take("end", "the end of the check (or 'x stable', '(dry_run)')")
+        return Gate(self.text.strip(), metric, op, bound, x_stable=x_stable, dry_run=dry_run)
 
     def parse(self) -> Gate:
         metric = self.take("name", "a metric name such as roc_auc").text
@@ -165,6 +202,17 @@ def parse(text: str) -> Gate:
     if not isinstance(text, str) or not text.strip():
         raise GateSyntaxError(field="gates", value=text, expected="a gate such as 'roc_auc >= 0.8'")
     return _Parser(text).parse()
+
+
+def parse_check(text: str, field: str = "analysis") -> Gate:
+    """Parse one rollout analysis check (``error_rate < 0.01``, ``p99_latency_ms < 1.5 x stable (dry_run)``).
+
+    Raises:
+        GateSyntaxError: naming ``field``, the check text, the 1-based position and what was expected there.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise GateSyntaxError(field=field, value=text, expected="a check such as 'error_rate < 0.01'")
+    return _Parser(text, field).parse_check()
 
 
 def parse_all(texts: list[str]) -> list[Gate]:

@@ -22,6 +22,7 @@ from shipyard.core.stages import Stage
 from shipyard.errors import ConflictError, InvalidInputError, NotFoundError
 from shipyard.governance import audit
 from shipyard.registry.refs import check_name, parse_ref
+from shipyard.rollout import records
 from shipyard.store.sql import tables as t
 from shipyard.store.sql.engine import Database
 from shipyard.telemetry import feedback_store
@@ -135,6 +136,7 @@ class EndpointService:
                              {"model": mv.model, "routing": table.to_dict()}, self.clock)
             else:
                 self._same_model(row, mv.model)
+                records.refuse_if_active(conn, name, "deploy")
                 old = routing.parse(row.routing)
                 table = routing.with_weight(old, mv.version, 100 if weight is None else weight)
                 self._write(conn, row, table, "endpoint.deploy", now)
@@ -152,8 +154,19 @@ class EndpointService:
         now = self.clock.now()
         with self.db.begin() as conn:
             row = self._row(conn, name)
+            records.refuse_if_active(conn, name, "change its routing")
             self._write(conn, row, tbl, "endpoint.route", now)
             return self._endpoint(self._row(conn, name))
+
+    def write_routing(self, conn: Connection, name: str, table: RoutingTable) -> int:
+        """A rollout transition's routing change inside its transaction (the rollout's audit event records it;
+        ``rollout.records.commit``); returns the endpoint's generation (bumped only if the table changed)."""
+        row = self._row(conn, name)
+        if routing.parse(row.routing) == table:
+            return int(row.generation)
+        conn.execute(E.update().where(E.c.name == name).values(
+            routing=table.to_dict(), generation=E.c.generation + 1, updated_at=self.clock.now()))
+        return int(row.generation) + 1
 
     def record_feedback(self, items: Iterable[tuple[str, str, int | None, Any]]) -> int:
         """The gateway's feedback sink (data-plane traffic, not audited): see ``telemetry.feedback_store``."""

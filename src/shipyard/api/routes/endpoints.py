@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import Field
@@ -23,6 +23,8 @@ class DeployBody(Body):
         None, description="Endpoint name (default: the model's name)")
     weight: Annotated[int, Field(ge=0, le=100)] | None = Field(
         None, description="Percent of traffic for this version (the rest stays on the current heaviest one)")
+    strategy: Literal["canary", "bluegreen", "shadow", "ab"] | None = Field(
+        None, description="Rollout strategy when the endpoint serves another version (default: deploy.strategy)")
 
 
 class Route(Body):
@@ -52,9 +54,9 @@ def prediction_log(name: NameParam, ws: WS, since: Since = None,
     return ws.endpoints.prediction_log(name, since, limit).to_dict()
 
 
-@router.post("", summary="Create the endpoint or route its traffic to a version (all of it, or weight %)")
+@router.post("", summary="Deploy a version: a new endpoint serves it; a served one starts a rollout (or weight %)")
 def deploy(body: DeployBody, ws: WS) -> dict[str, Any]:
-    return ws.endpoints.deploy(body.ref, body.endpoint, body.weight).to_dict()
+    return ws.rollouts.deploy(body.ref, body.endpoint, body.weight, body.strategy).to_dict()
 
 
 @router.put("/{name}/routing", summary="Replace the routing table (running gateways pick it up within a second)")
