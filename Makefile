@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo install lint bench clean chromium
+.PHONY: test demo install lint bench clean chromium prometheus
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,7 +17,7 @@ install: $(STAMP)
 # Test files run in parallel, one file per worker process (a file's module fixtures start its servers once);
 # each worker has its own throwaway PostgreSQL database. `make test PYTEST_ARGS=-n0` runs them serially.
 PYTEST_ARGS ?= -n auto --maxprocesses 4 --dist loadfile
-test: $(STAMP) chromium
+test: $(STAMP) chromium prometheus
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # The HTML-report test renders reports in headless Chromium (it fails without it under CI=true).
@@ -25,6 +25,12 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || test -x /usr/bin/chromium || \
 		(apt-get update -qq && apt-get install -y -qq chromium) || \
 		(sudo apt-get update -qq && sudo apt-get install -y -qq chromium)
+
+# The Prometheus metric-provider test scrapes a real gateway with a real Prometheus (fails without it under CI=true).
+prometheus:
+	@command -v prometheus >/dev/null 2>&1 || test -x /usr/bin/prometheus || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null) || \
+		(sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests

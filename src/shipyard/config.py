@@ -277,6 +277,9 @@ class ServingSpec(_Strict):
     # process: models predict in a child process (no GIL shared with HTTP handling; a model crash
     # is a 503 and a restart); thread: in a thread pool of the gateway process.
     predict_in: Literal["process", "thread"] = "process"
+    # seconds: the gateway's metric windows (per endpoint x version, for rollout analysis) are this wide and
+    # flushed to the store this often
+    metrics_interval: float = Field(5.0, gt=0, le=3600)
 
 
 class ProjectConfig(_Strict):

@@ -33,6 +33,8 @@ from shipyard.serving.signature import RequestError, Rows
 from shipyard.store.artifacts.base import ArtifactStore
 from shipyard.telemetry.feedback import FeedbackBuffer
 from shipyard.telemetry.prediction_log import PredictionLog
+from shipyard.telemetry.ticker import Ticker
+from shipyard.telemetry.windows import MetricWindows
 
 log = logging.getLogger("shipyard.serving")
 
@@ -55,6 +57,7 @@ class GatewayOptions:
     predict_in: str = "process"  # process | thread (predict_threads; 0 = on the event loop)
     predict_threads: int | None = None
     freeze_gc: bool = True
+    metrics_interval_s: float = 5.0  # metric windows: width and flush period (serving.metrics_interval)
 
 
 @dataclass
@@ -64,6 +67,8 @@ class GatewayDeps:
     artifacts: ArtifactStore
     record_feedback: Any  # Callable[[list[tuple[str, str, int | None, Any]]], int]
     options: GatewayOptions = field(default_factory=GatewayOptions)
+    # Callable[[list[dict]], int]: stores closed metric windows (telemetry.window_store.write); None: not kept
+    record_windows: Any = None
 
 
 class Gateway:
@@ -86,6 +91,9 @@ class Gateway:
                                      interval_s=self.options.log_interval_s,
                                      observe=self.metrics.observe_predlog)
         self.feedback = FeedbackBuffer(deps.record_feedback)
+        self.windows = MetricWindows(deps.record_windows, self.options.metrics_interval_s)
+        self._windows_ticker = Ticker(self.windows.flush, self.options.metrics_interval_s, "shipyard-windows",
+                                      "metric windows flush failed; will retry")
         self._rid_prefix = uuid.uuid4().hex[:8] + "-"
         self._rid = itertools.count(1)
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -122,6 +130,7 @@ class Gateway:
         self._poller = asyncio.create_task(self.state.run())
         self.predlog.start()
         self.feedback.start()
+        self._windows_ticker.start()  # without a sink it still drops the closed windows (bounded memory)
         log.info("gateway ready (pid %d): endpoints %s", os.getpid(), sorted(self.state.endpoints))
         if not self.state.endpoints:
             log.warning("no endpoints to serve yet: deploy one with `shipyard deploy MODEL:VERSION --endpoint NAME`; "
@@ -132,10 +141,18 @@ class Gateway:
             self._poller.cancel()
         await asyncio.to_thread(self.predlog.stop)
         await asyncio.to_thread(self.feedback.stop)
+        await asyncio.to_thread(self._stop_windows)
         if self.executor is not None:
             self.executor.shutdown(wait=False, cancel_futures=True)
         if self.process is not None:
             await self.process.stop()
+
+    def _stop_windows(self) -> None:
+        try:
+            self._windows_ticker.stop()
+            self.windows.flush(everything=True)  # the open windows too: this process stops counting
+        except Exception:  # noqa: BLE001 - the store is down at shutdown: those counts are lost, logged
+            log.exception("metric windows: final flush failed")
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
         while True:
@@ -292,30 +309,56 @@ class Gateway:
         t0 = time.perf_counter()
         try:
             outputs: Outputs = await lv.batcher.submit(rows)
-        except (ValueError, TypeError) as exc:  # the model refused rows the signature let through
+        except Exception as exc:
+            self._model_failed(ep.name, lv, False, time.perf_counter() - t0, rows.n)
+            if not isinstance(exc, (ValueError, TypeError)):
+                raise
+            # the model refused rows the signature let through
             raise HttpError(422, RequestError(
                 f"model {lv.model}:{lv.version} could not predict these rows: {exc}", status=422,
                 field="inputs", value=None, expected="rows the model accepts"), str(lv.version)) from None
         for shadow in ep.shadows:
-            task = asyncio.create_task(self._shadow(ep.name, shadow, payload, parse))
+            task = asyncio.create_task(self._shadow(ep.name, shadow, payload, parse, req.request_id))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         elapsed = time.perf_counter() - t0
         self.metrics.observe_request(ep.name, str(lv.version), "v2" if req.path[2] == "2" else "v1",
                                      elapsed, rows.n)
         self.predlog.record(ep.name, lv, req.request_id, rows, outputs, elapsed * 1e3)
+        self.windows.record(ep.name, lv.version, False, elapsed * 1e3, rows.n, outputs)
         return outputs
 
-    async def _shadow(self, endpoint: str, lv: LoadedVersion, payload: Any, parse: Any) -> None:
+    def _model_failed(self, endpoint: str, lv: LoadedVersion, shadow: bool, seconds: float, n: int) -> None:
+        """Count a request the version's model failed (metric windows, Prometheus); never raises."""
+        try:
+            self.windows.record_error(endpoint, lv.version, shadow, seconds * 1e3, n)
+            if shadow:
+                self.metrics.observe_shadow(endpoint, lv.version, "error")
+            else:
+                self.metrics.observe_model_error(endpoint, str(lv.version), seconds)
+        except Exception:  # noqa: BLE001 - counting must not change the answer
+            log.debug("could not count a model error of %s:%s", lv.model, lv.version, exc_info=True)
+
+    async def _shadow(self, endpoint: str, lv: LoadedVersion, payload: Any, parse: Any, request_id: str) -> None:
+        """Mirror a request to a shadow version: never answered; logged with the client request's id (so the
+        rollout pairs it with the answering version's record) and its own latency."""
         try:
             rows = parse(lv, payload)
-            outputs = await lv.batcher.submit(rows)
-        except (ShipyardError, ValueError, TypeError) as exc:
+        except (ShipyardError, ValueError, TypeError) as exc:  # its signature refused it: the client's input
             self.metrics.observe_shadow(endpoint, lv.version, "rejected")
             log.debug("shadow %s:%s rejected a request: %s", lv.model, lv.version, exc)
             return
-        self.metrics.observe_shadow(endpoint, lv.version, "ok")
-        self.predlog.record(endpoint, lv, "shadow", rows, outputs, 0.0)
+        t0 = time.perf_counter()
+        try:
+            outputs = await lv.batcher.submit(rows)
+        except Exception as exc:  # noqa: BLE001 - the shadow's failure is counted, never seen by the client
+            self._model_failed(endpoint, lv, True, time.perf_counter() - t0, rows.n)
+            log.debug("shadow %s:%s failed a request: %s", lv.model, lv.version, exc)
+            return
+        elapsed = time.perf_counter() - t0
+        self.metrics.observe_shadow_answer(endpoint, lv.version, elapsed, rows.n)
+        self.predlog.record(endpoint, lv, request_id, rows, outputs, elapsed * 1e3, shadow=True)
+        self.windows.record(endpoint, lv.version, True, elapsed * 1e3, rows.n, outputs)
 
 
 

@@ -15,7 +15,10 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+from shipyard.core.windows import LATENCY_EDGES_MS
+
+# the metric windows' edges (core.windows), in seconds: the Prometheus rollout provider reads the same buckets
+LATENCY_BUCKETS = tuple(e / 1000.0 for e in LATENCY_EDGES_MS)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 UNKNOWN = "(unknown)"
 
@@ -34,8 +37,15 @@ class GatewayMetrics:
                                  ["endpoint", "version"], buckets=LATENCY_BUCKETS, registry=r)
         self.batch = Histogram("shipyard_batch_size", "Rows per predict call (adaptive batching).",
                                ["model", "version"], buckets=BATCH_BUCKETS, registry=r)
-        self.shadow = Counter("shipyard_shadow_requests", "Mirrored requests to shadow versions.",
+        self.shadow = Counter("shipyard_shadow_requests", "Mirrored requests to shadow versions, by outcome (ok | "
+                              "error: the model failed | rejected: its signature refused the request).",
                               ["endpoint", "version", "outcome"], registry=r)
+        self.model_errors = Counter("shipyard_model_errors", "Requests the version's model failed (5xx, model "
+                                    "errors; not client errors).", ["endpoint", "version"], registry=r)
+        self.shadow_rows = Counter("shipyard_shadow_rows", "Rows predicted by shadow versions.",
+                                   ["endpoint", "version"], registry=r)
+        self.shadow_latency = Histogram("shipyard_shadow_latency_seconds", "Time a shadow version took to answer.",
+                                        ["endpoint", "version"], buckets=LATENCY_BUCKETS, registry=r)
         self.loads = Counter("shipyard_model_loads", "Model version loads, by outcome (ok | failed).",
                              ["model", "version", "outcome"], registry=r)
         self.predlog = Counter("shipyard_prediction_log_rows", "Prediction-log rows flushed to the artifact store "
@@ -58,6 +68,31 @@ class GatewayMetrics:
         self._child(self.requests, endpoint, version, protocol).inc()
         self._child(self.rows, endpoint, version).inc(rows)
         self._child(self.latency, endpoint, version).observe(seconds)
+
+    def observe_model_error(self, endpoint: str, version: str, seconds: float) -> None:
+        self._child(self.model_errors, endpoint, version).inc()
+        self._child(self.latency, endpoint, version).observe(seconds)
+
+    def observe_shadow_answer(self, endpoint: str, version: int, seconds: float, rows: int) -> None:
+        v = str(version)
+        self._child(self.shadow, endpoint, v, "ok").inc()
+        self._child(self.shadow_rows, endpoint, v).inc(rows)
+        self._child(self.shadow_latency, endpoint, v).observe(seconds)
+
+    def declare_versions(self, endpoint: str, answering: tuple[int, ...], shadows: tuple[int, ...]) -> None:
+        """Create the series of an endpoint's versions at 0 when routing takes effect, so Prometheus sees a
+        version's counters before its first request (``increase`` cannot count a series' first sample)."""
+        for v in map(str, answering):
+            for protocol in ("v1", "v2"):
+                self._child(self.requests, endpoint, v, protocol)
+            self._child(self.rows, endpoint, v)
+            self._child(self.model_errors, endpoint, v)
+            self._child(self.latency, endpoint, v)
+        for v in map(str, shadows):
+            for outcome in ("ok", "error"):
+                self._child(self.shadow, endpoint, v, outcome)
+            self._child(self.shadow_rows, endpoint, v)
+            self._child(self.shadow_latency, endpoint, v)
 
     def observe_error(self, endpoint: str, version: str, status: int) -> None:
         self._child(self.errors, endpoint or UNKNOWN, version, str(status)).inc()

@@ -10,12 +10,18 @@ runtime it had. A transient failure (``UnavailableError``: the model process die
 store was briefly unreachable) is retried on later polls, after 1 s, 2 s, 4 s (three retries), so
 a crash does not leave the generation unapplied until the next deploy; a model that keeps killing
 the model process stops being retried (each crash fails the requests in flight of every endpoint).
+
+Loads never hold up routing: a poll applies at once every generation whose versions are loaded already
+(a rollback to 100 % stable, weights moving between loaded versions) and hands generations that need a
+load to one loader thread, which swaps each in when its versions are ready (unless a later generation
+replaced it meanwhile). The state lock covers only the compare-and-swap.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -64,59 +70,124 @@ class RoutingState:
         self.failures: dict[str, tuple[int, str]] = {}  # endpoint -> (generation, reason) not applied
         self._retries: dict[str, tuple[int, int, float]] = {}  # endpoint -> (generation, retries done, next at)
         self._loaded: dict[tuple[str, int], LoadedVersion] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the state above; held to compare and swap, never across a load
+        self._load_lock = threading.Lock()  # one load at a time (start-up and the loader thread)
+        self._wanted: dict[str, int] = {}  # endpoint -> generation of the latest poll
+        self._pending: dict[str, Any] = {}  # endpoint -> the state whose versions are being loaded
+        self._jobs: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._loader: threading.Thread | None = None
         self.process: Any = None  # the ModelProcess that loads and predicts, or None: in this process
 
-    def sync(self) -> bool:
-        """One poll: load what new generations need, then swap. Returns whether anything changed."""
+    def sync(self, wait: bool = True) -> bool:
+        """One poll. A new generation whose versions are all loaded already (a rollback, weights moving
+        between loaded versions) takes effect at once; one that needs a load is loaded here (``wait``: the
+        start-up load) or on the loader thread, which swaps it in when done. The state lock is held only
+        to compare and swap, never across a load, so a routing change never waits on another endpoint's
+        (or a new version's) load. Returns whether anything changed now."""
+        snap = self.source()
+        todo: list[tuple[str, Any]] = []
         with self._lock:
-            snap = self.source()
-            current = self.endpoints
-            new = dict(current)
+            self._wanted = {name: st.generation for name, st in snap.items()}
+            new = dict(self.endpoints)
             changed = False
             for name, st in snap.items():
-                cur = current.get(name)
+                cur = new.get(name)
                 if cur is not None and cur.generation == st.generation and cur.model == st.model:
                     continue
                 if self.failures.get(name, (None,))[0] == st.generation and not self._retry_due(name, st.generation):
                     continue  # already reported; wait for a retry or the next generation
-                try:
-                    loaded = {v: self._load(st.model, v) for v in st.table.versions}
-                except Exception as exc:  # any load failure: report and keep serving the old runtime
-                    reason = f"{type(exc).__name__}: {exc}"
-                    self.failures[name] = (st.generation, reason)
-                    kept = f"generation {cur.generation}" if cur else "nothing (endpoint unavailable)"
-                    retry = self._schedule_retry(name, st.generation, exc)
-                    log.error("endpoint %s: cannot apply routing generation %d: %s; keeping %s%s",
-                              name, st.generation, reason, kept, retry)
-                    continue
-                self.failures.pop(name, None)
-                self._retries.pop(name, None)
-                table = st.table
-                served = table.served
-                new[name] = EndpointRuntime(
-                    name, st.model, st.generation, table, {v: loaded[v] for v in table.versions},
-                    tuple(loaded[v] for v in table.shadow),
-                    loaded[served[0]] if len(served) == 1 else None)
-                if self.metrics is not None:
-                    self.metrics.set_generation(name, st.generation)
-                log.info("endpoint %s: routing generation %d in effect: %s", name, st.generation, table.to_dict())
-                changed = True
+                loaded = {v: self._loaded.get((st.model, v)) for v in st.table.versions}
+                if all(lv is not None for lv in loaded.values()):
+                    self._apply(new, name, st, loaded)
+                    changed = True
+                elif name not in self._pending or self._pending[name].generation != st.generation:
+                    self._pending[name] = st
+                    todo.append((name, st))
             for name in list(new):
                 if name not in snap:
                     del new[name]
                     changed = True
             if changed:
-                self.endpoints = new  # one assignment: requests see the old or the new state, never a mix
-                used = {(ep.model, v) for ep in new.values() for v in ep.versions}
-                for k, lv in self._loaded.items():
-                    if k not in used and lv.remote is not None:
-                        # the model process frees it too, once the requests that chose it are answered
-                        batcher = lv.batcher
-                        lv.remote[0].unload(lv.remote[1], busy=None if batcher is None else batcher.busy)
-                self._loaded = {k: lv for k, lv in self._loaded.items() if k in used}
+                self._swap(new)
             self.ready = True
-            return changed
+        for name, st in todo:
+            if wait:
+                changed = self._load_and_apply(name, st) or changed
+            else:
+                self._start_loader().put((name, st))
+        return changed
+
+    def _apply(self, new: dict[str, EndpointRuntime], name: str, st: Any, loaded: dict[int, Any]) -> None:
+        """Put the runtime of ``st`` (every version loaded) into ``new``; under ``_lock``."""
+        self.failures.pop(name, None)
+        self._retries.pop(name, None)
+        table = st.table
+        served = table.served
+        new[name] = EndpointRuntime(
+            name, st.model, st.generation, table, {v: loaded[v] for v in table.versions},
+            tuple(loaded[v] for v in table.shadow), loaded[served[0]] if len(served) == 1 else None)
+        if self.metrics is not None:
+            self.metrics.set_generation(name, st.generation)
+            self.metrics.declare_versions(name, tuple(served), tuple(table.shadow))
+        log.info("endpoint %s: routing generation %d in effect: %s", name, st.generation, table.to_dict())
+
+    def _swap(self, new: dict[str, EndpointRuntime]) -> None:
+        """Make ``new`` the state (one assignment: requests see the old or the new state, never a mix) and
+        unload the versions nothing uses or waits for any more; under ``_lock``."""
+        self.endpoints = new
+        used = {(ep.model, v) for ep in new.values() for v in ep.versions}
+        used |= {(st.model, v) for st in self._pending.values() for v in st.table.versions}
+        for k, lv in self._loaded.items():
+            if k not in used and lv.remote is not None:
+                # the model process frees it too, once the requests that chose it are answered
+                batcher = lv.batcher
+                lv.remote[0].unload(lv.remote[1], busy=None if batcher is None else batcher.busy)
+        self._loaded = {k: lv for k, lv in self._loaded.items() if k in used}
+
+    def _load_and_apply(self, name: str, st: Any) -> bool:
+        """Load what generation ``st`` of ``name`` needs (no state lock held), then swap it in unless a later
+        generation took its place meanwhile. Returns whether it took effect."""
+        try:
+            loaded = {v: self._load(st.model, v) for v in st.table.versions}
+        except Exception as exc:  # any load failure: report and keep serving the old runtime
+            with self._lock:
+                if self._pending.get(name) is st:
+                    del self._pending[name]
+                if self._wanted.get(name) != st.generation:
+                    return False
+                reason = f"{type(exc).__name__}: {exc}"
+                self.failures[name] = (st.generation, reason)
+                cur = self.endpoints.get(name)
+                kept = f"generation {cur.generation}" if cur else "nothing (endpoint unavailable)"
+                retry = self._schedule_retry(name, st.generation, exc)
+            log.error("endpoint %s: cannot apply routing generation %d: %s; keeping %s%s",
+                      name, st.generation, reason, kept, retry)
+            return False
+        with self._lock:
+            if self._pending.get(name) is st:
+                del self._pending[name]
+            cur = self.endpoints.get(name)
+            if self._wanted.get(name) != st.generation or (cur is not None and cur.generation == st.generation):
+                self._swap(dict(self.endpoints))  # superseded: unload what only it needed
+                return False
+            new = dict(self.endpoints)
+            self._apply(new, name, st, loaded)
+            self._swap(new)
+            return True
+
+    def _start_loader(self) -> queue.Queue[tuple[str, Any]]:
+        if self._loader is None:
+            self._loader = threading.Thread(target=self._load_loop, name="shipyard-routing-load", daemon=True)
+            self._loader.start()
+        return self._jobs
+
+    def _load_loop(self) -> None:
+        while True:
+            name, st = self._jobs.get()
+            try:
+                self._load_and_apply(name, st)
+            except Exception:  # a bug: logged, the loader keeps going
+                log.exception("endpoint %s: loading routing generation %d failed", name, st.generation)
 
     def _retry_due(self, name: str, generation: int) -> bool:
         gen, _, at = self._retries.get(name, (None, 0, 0.0))
@@ -135,9 +206,16 @@ class RoutingState:
 
     def _load(self, model: str, version: int) -> LoadedVersion:
         key = (model, version)
-        lv = self._loaded.get(key)
-        if lv is not None:
+        with self._load_lock:
+            lv = self._loaded.get(key)
+            if lv is not None:
+                return lv
+            lv = self._load_new(model, version)
+            with self._lock:
+                self._loaded[key] = lv
             return lv
+
+    def _load_new(self, model: str, version: int) -> LoadedVersion:
         try:
             lv = load_version(self.versions(model, version), self.artifacts, self.process)
         except Exception:
@@ -147,7 +225,6 @@ class RoutingState:
         if self.metrics is not None:
             self.metrics.observe_load(model, version, "ok")
         self.attach(lv)
-        self._loaded[key] = lv
         return lv
 
     async def run(self) -> None:
@@ -155,6 +232,6 @@ class RoutingState:
         while True:
             await asyncio.sleep(self.interval_s)
             try:
-                await asyncio.to_thread(self.sync)
+                await asyncio.to_thread(self.sync, False)
             except Exception as exc:  # database briefly unavailable, etc.: keep serving what we have
                 log.warning("routing poll failed: %s: %s", type(exc).__name__, exc)

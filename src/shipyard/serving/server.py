@@ -49,13 +49,19 @@ def options_from(ws: Any, predict_threads: int | None = None, predict_in: str | 
     return GatewayOptions(max_batch_size=s.max_batch_size, max_wait_ms=s.max_wait_ms,
                           max_body_bytes=s.max_body_bytes, log_sample_rate=s.log_sample_rate,
                           log_drop_columns=list(s.log_drop_columns), log_hash_columns=list(s.log_hash_columns),
-                          log_hash_key=key, predict_in=mode, predict_threads=predict_threads)
+                          log_hash_key=key, predict_in=mode, predict_threads=predict_threads,
+                          metrics_interval_s=s.metrics_interval)
 
 
 def build_gateway(ws: Any, options: GatewayOptions | None = None) -> Gateway:
+    import functools
+
+    from shipyard.telemetry import window_store  # SQL stays behind this callable: the gateway never sees it
+
     eps = ws.endpoints
     return Gateway(GatewayDeps(routing=eps.snapshot, versions=eps.version_spec, artifacts=ws.artifacts,
-                               record_feedback=eps.record_feedback, options=options or options_from(ws)))
+                               record_feedback=eps.record_feedback, options=options or options_from(ws),
+                               record_windows=functools.partial(window_store.write, ws.db)))
 
 
 def configure_logging(level: str = "info") -> None:

@@ -98,8 +98,9 @@ class PredictionLog:
         self.written: list[str] = []
 
     def record(self, endpoint: str, lv: Any, request_id: str, rows: Any, outputs: dict[str, Any],
-               latency_ms: float) -> None:
-        """Cheap: a coin flip and an append; every ``CHUNK`` records become an Arrow table."""
+               latency_ms: float, shadow: bool = False) -> None:
+        """Cheap: a coin flip and an append; every ``CHUNK`` records become an Arrow table. ``shadow``: a
+        mirrored request (never answered), logged with the client request's id."""
         if self.sample_rate < 1.0 and random.random() >= self.sample_rate:
             return
         now = time.time()
@@ -109,7 +110,7 @@ class PredictionLog:
             recs = self._open.get(key)
             if recs is None:
                 recs = self._open[key] = []
-            recs.append((request_id, now, rows, outputs, latency_ms, lv.signature.names))
+            recs.append((request_id, now, rows, outputs, latency_ms, lv.signature.names, shadow))
             self._rows += rows.n
             if len(recs) >= CHUNK:
                 full = self._open.pop(key)
@@ -201,9 +202,10 @@ class PredictionLog:
         ids = [r[0] for r in recs]
         stamps = np.array([r[1] for r in recs]) * 1e6
         lat = np.array([r[4] for r in recs], dtype=np.float64)
+        shadow = np.array([r[6] for r in recs], dtype=bool)
         if not single:
             ids = [i for i, n in zip(ids, counts, strict=True) for _ in range(n)]
-            stamps, lat = np.repeat(stamps, counts), np.repeat(lat, counts)
+            stamps, lat, shadow = np.repeat(stamps, counts), np.repeat(lat, counts), np.repeat(shadow, counts)
             ends = np.cumsum(counts)
             row = np.arange(total) - np.repeat(ends - counts, counts)
         else:
@@ -216,6 +218,7 @@ class PredictionLog:
             "version": pa.repeat(pa.scalar(version, pa.int64()), total),
             "row": pa.array(row, pa.int64()),
             "latency_ms": pa.array(lat),
+            "shadow": pa.array(shadow, pa.bool_()),  # a mirrored request: its request_id is the client's
         }
         matrices = [r[2].matrix for r in recs]
         if all(m is not None for m in matrices):
