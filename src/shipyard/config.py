@@ -282,6 +282,13 @@ class ServingSpec(_Strict):
     metrics_interval: float = Field(5.0, gt=0, le=3600)
 
 
+class SandboxSpec(_Strict):
+    """Limits for child processes that run user model code (pyfunc inspection, the gateway's model process)."""
+
+    timeout_s: float = Field(60.0, gt=0, allow_inf_nan=False)  # registration's inspection of a pyfunc
+    memory_mb: int | None = Field(2048, ge=256)  # RLIMIT_AS of each child; null: no limit
+
+
 class ProjectConfig(_Strict):
     """The whole ``shipyard.yaml`` contract."""
 
@@ -315,6 +322,7 @@ class ProjectConfig(_Strict):
                                           "builtins.object (module.Name, as a refusal names it), not '{name}'",
                                           {"i": i, "name": name})
         return sorted(set(names))
+    sandbox: SandboxSpec = Field(default_factory=SandboxSpec)
 
 
 def _describe(err: ErrorDetails) -> tuple[str, Any, str]:

@@ -108,9 +108,13 @@ class Workspace:
 
     @cached_property
     def models(self) -> RegistryService:
+        from shipyard.flavors.sandbox import SandboxLimits
+
+        sb = self.config.sandbox
         return RegistryService(self.db, self.artifacts, self.actor, self.clock,
                                approvals_required=self.config.approval.required,
-                               trusted_types=self.config.trusted_types)
+                               trusted_types=self.config.trusted_types,
+                               sandbox=SandboxLimits.from_mb(sb.timeout_s, sb.memory_mb))
 
     @cached_property
     def endpoints(self) -> EndpointService:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from shipyard.errors import InvalidInputError
 from shipyard.flavors.base import Flavor
+
+if TYPE_CHECKING:
+    from shipyard.flavors.sandbox import SandboxLimits
 
 
 def _sklearn() -> Flavor:
@@ -42,7 +46,12 @@ FLAVORS: dict[str, Callable[[], Flavor]] = {"sklearn": _sklearn, "xgboost": _xgb
                                             "onnx": _onnx, "pyfunc": _pyfunc}
 
 
-def create(name: str) -> Flavor:
+def create(name: str, sandbox: SandboxLimits | None = None) -> Flavor:
+    """The flavor ``name``; ``sandbox``: limits for a flavor that runs user code in a child (pyfunc)."""
+    if name == "pyfunc" and sandbox is not None:
+        from shipyard.flavors.pyfunc import PyfuncFlavor
+
+        return PyfuncFlavor(sandbox)
     try:
         return FLAVORS[name]()
     except KeyError:

@@ -19,6 +19,7 @@ from shipyard.core.limits import TAG_KEY_MAX, check_int, check_length, preview
 from shipyard.core.permissions import Permission, Principal, authorize
 from shipyard.core.stages import Stage, StageTransitionError, parse_stage, transition
 from shipyard.errors import InvalidInputError, PermissionDeniedError
+from shipyard.flavors.sandbox import SandboxLimits
 from shipyard.governance import audit
 from shipyard.registry.errors import AliasNotFoundError, ModelNotFoundError, VersionNotFoundError
 from shipyard.registry.models import ModelDetail, ModelSummary, ModelVersion
@@ -56,10 +57,12 @@ def _trust_used(flavor: str, data: bytes, trusted_types: list[str]) -> list[str]
 
 class RegistryService:
     def __init__(self, db: Database, artifacts: ArtifactStore, actor: Principal, clock: Clock,
-                 approvals_required: int = 1, trusted_types: Iterable[str] = ()) -> None:
+                 approvals_required: int = 1, trusted_types: Iterable[str] = (),
+                 sandbox: SandboxLimits | None = None) -> None:
         self.db, self.artifacts, self.actor, self.clock = db, artifacts, actor, clock
         self.approvals_required = approvals_required
         self.trusted_types = sorted(set(trusted_types))  # shipyard.yaml trusted_types: extra skops trust
+        self.sandbox = sandbox  # limits of the child that imports user code (pyfunc) at inspection
 
     def trusted_for(self, mv: ModelVersion) -> list[str]:
         """The extra types ``mv`` may load with: those recorded (and audited) when it was registered that the
@@ -95,7 +98,7 @@ class RegistryService:
         check_evaluation(evaluation)
         from shipyard.flavors import factory as flavors
 
-        fl = flavors.create(flavor)
+        fl = flavors.create(flavor, self.sandbox)  # pyfunc: inspected in a sandboxed child, never here
         info = None
         if isinstance(artifact, Path):
             if not artifact.is_file():

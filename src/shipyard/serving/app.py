@@ -24,7 +24,7 @@ from typing import Any
 from shipyard.core.routing import pick
 from shipyard.errors import InvalidInputError, NotFoundError, ShipyardError
 from shipyard.serving.batching import Batcher, Outputs
-from shipyard.serving.http import HttpError, Request, Response, oip_error, status_for, v1_error
+from shipyard.serving.http import HttpError, ModelError, Request, Response, oip_error, status_for, v1_error
 from shipyard.serving.metrics import UNKNOWN, GatewayMetrics
 from shipyard.serving.model_process import ModelProcess
 from shipyard.serving.routing_table import EndpointRuntime, RoutingSource, RoutingState, VersionSource
@@ -58,6 +58,7 @@ class GatewayOptions:
     predict_threads: int | None = None
     freeze_gc: bool = True
     metrics_interval_s: float = 5.0  # metric windows: width and flush period (serving.metrics_interval)
+    model_memory_mb: int | None = 2048  # the model process's address-space limit (sandbox.memory_mb)
 
 
 @dataclass
@@ -118,7 +119,8 @@ class Gateway:
 
         _limit_threads()  # the loop thread too: inline prediction and warm-ups run here
         if self.options.predict_in == "process":
-            self.process = ModelProcess(self.options.max_batch_size)
+            mem = self.options.model_memory_mb
+            self.process = ModelProcess(self.options.max_batch_size, None if mem is None else mem << 20)
             await self.process.start()
             self.state.process = self.process
         await asyncio.to_thread(self.state.sync)
@@ -317,6 +319,10 @@ class Gateway:
             raise HttpError(422, RequestError(
                 f"model {lv.model}:{lv.version} could not predict these rows: {exc}", status=422,
                 field="inputs", value=None, expected="rows the model accepts"), str(lv.version)) from None
+        except ModelError as exc:  # the model's own code failed: 500 with its message, counted under its version
+            log.warning("model %s:%s raised while predicting: %s", lv.model, lv.version, exc)
+            raise HttpError(500, ModelError(f"model {lv.model}:{lv.version}: {exc}", field=exc.field, value=exc.value,
+                                            expected=exc.expected), str(lv.version)) from None
         for shadow in ep.shadows:
             task = asyncio.create_task(self._shadow(ep.name, shadow, payload, parse, req.request_id))
             self._tasks.add(task)

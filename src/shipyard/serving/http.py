@@ -63,6 +63,13 @@ class Response:
     extra: list[tuple[bytes, bytes]] = field(default_factory=list)
 
 
+class ModelError(ShipyardError):
+    """The model's own code raised while predicting: HTTP 500 carrying the model's message (a bug in the
+    model, not in shipyard and not in the request)."""
+
+    status = 500
+
+
 class HttpError(Exception):
     """Raised by route code; carries the status and a ShipyardError describing the field."""
 
@@ -78,7 +85,10 @@ def jsonable(value: Any) -> Any:
 
 
 def oip_error(status: int, exc: ShipyardError, version: str = "none") -> Response:
-    return Response(status, orjson.dumps({"error": str(exc)}), version=version)
+    body: dict[str, str] = {"error": str(exc)}
+    if isinstance(exc, ModelError):
+        body["type"] = "ModelError"  # OIP's error body is one message; this says whose fault it is
+    return Response(status, orjson.dumps(body), version=version)
 
 
 def v1_error(status: int, exc: ShipyardError, version: str = "none") -> Response:

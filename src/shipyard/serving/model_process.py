@@ -8,10 +8,14 @@ other; batches grow to what arrives during one predict call. A crash inside nati
 (a segfault in a C library) kills the child, not the gateway: requests in flight get 503, a new
 child is started and every loaded version is loaded into it again.
 
+The child is a fresh interpreter (``python -c``, not a fork) started with the scrubbed environment
+of ``flavors/sandbox.py`` (no ``SHIPYARD_*`` variable, no database URL), an address-space limit
+(``sandbox.memory_mb``) and its own private temporary directory (``mkdtemp``, 0700, removed when
+the child is replaced or stopped): it may run user code (pyfunc), so it must hold no secret.
 The parent verifies the artifact's hash and sends its bytes; the child loads them through the
 same flavor registry (skops trusted types, no pickles) and warms them up. Frames (``frames.py``)
 carry arrays as raw buffers under a JSON header. One child serves every version of a gateway
-process; it predicts one batch at a time, in arrival order.
+process; it predicts one batch at a time, in arrival order. The child's side is ``model_child.py``.
 """
 
 from __future__ import annotations
@@ -19,10 +23,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import multiprocessing
-import signal
+import shutil
 import socket
 import struct
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
@@ -30,7 +36,10 @@ from typing import Any
 import numpy as np
 
 from shipyard.errors import UnavailableError
+from shipyard.flavors.sandbox import GIB, protect_parent, scrubbed_env
 from shipyard.serving import frames
+from shipyard.serving.http import ModelError
+from shipyard.serving.model_child import WORKDIR_PREFIX
 from shipyard.serving.signature import Rows
 
 log = logging.getLogger("shipyard.serving")
@@ -61,17 +70,51 @@ class _Channel(asyncio.Protocol):
         self.owner._on_lost()
 
 
+class _Child:
+    """The child as ``subprocess.Popen``, seen through the few ``multiprocessing.Process`` members the
+    gateway (and its tests) use: pid, exitcode, is_alive, join, kill."""
+
+    def __init__(self, popen: subprocess.Popen[bytes], workdir: str) -> None:
+        self.popen, self.workdir = popen, workdir
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    @property
+    def exitcode(self) -> int | None:
+        return self.popen.poll()
+
+    def is_alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def join(self, timeout: float | None = None) -> None:
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return
+        shutil.rmtree(self.workdir, ignore_errors=True)  # the extracted archives of a child that is gone
+
+    def kill(self) -> None:
+        self.popen.kill()
+        self.join(5)
+
+
+CHILD_CODE = "from shipyard.serving.model_child import child_entry; child_entry()"
+
+
 class ModelProcess:
     """The gateway's handle on its child: load, predict (futures), unload, restart on crash."""
 
-    def __init__(self, max_batch_size: int = 32) -> None:
+    def __init__(self, max_batch_size: int = 32, memory_bytes: int | None = 2 * GIB) -> None:
         self.max_batch_size = max_batch_size  # rows per merged predict call in the child
+        self.memory_bytes = memory_bytes  # the child's RLIMIT_AS (sandbox.memory_mb)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.transport: asyncio.Transport | None = None
-        self.proc: Any = None
+        self.proc: _Child | None = None
         self._seq = itertools.count(1)
         self._pending: dict[int, asyncio.Future[Any]] = {}
-        # key -> (flavor, bytes, signature, labels, trusted types): replayed on restart
+        # key -> (flavor, bytes, signature, labels): replayed on restart
         self._loads: dict[str, tuple[str, bytes, Any, list[Any] | None, tuple[str, ...]]] = {}
         self._stopping = False
         self._restarting: asyncio.Task[None] | None = None
@@ -83,12 +126,20 @@ class ModelProcess:
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
         parent, child = socket.socketpair()
-        ctx = multiprocessing.get_context("spawn")
-        self.proc = ctx.Process(target=child_main, args=(child,), name="shipyard-model", daemon=True)
-        await asyncio.to_thread(self.proc.start)
+        self.proc = await asyncio.to_thread(self._spawn, child)
         child.close()
         self.transport, _ = await self.loop.create_unix_connection(lambda: _Channel(self), sock=parent)
         log.info("model process started (pid %d)", self.proc.pid)
+
+    def _spawn(self, sock: socket.socket) -> _Child:
+        """A fresh interpreter with the scrubbed environment, its end of the socket and a private TMPDIR."""
+        protect_parent()  # the child must not read this process's environment through /proc either
+        workdir = tempfile.mkdtemp(prefix=WORKDIR_PREFIX)
+        fd = sock.fileno()
+        cmd = [sys.executable, "-c", CHILD_CODE, str(fd), str(self.memory_bytes or 0), workdir]
+        popen = subprocess.Popen(cmd, env=scrubbed_env(TMPDIR=workdir), pass_fds=(fd,), cwd=workdir,
+                                 stdin=subprocess.DEVNULL)
+        return _Child(popen, workdir)
 
     async def stop(self) -> None:
         self._stopping = True
@@ -99,6 +150,7 @@ class ModelProcess:
             await asyncio.to_thread(self.proc.join, 10)
             if self.proc.is_alive():
                 self.proc.kill()
+            shutil.rmtree(self.proc.workdir, ignore_errors=True)
 
     # -- requests ----------------------------------------------------------------------------
     def _request(self, kind: int, meta: dict[str, Any], arrays: dict[str, np.ndarray] | None = None,
@@ -201,12 +253,17 @@ class ModelProcess:
                     f"model process exited (exit code {code}) while predicting; retry the request",
                     field="model process", value=code, expected="running"))
         if not self._stopping and self.loop is not None and self._restarting is None:
-            log.error("model process (pid %s) exited with code %s: starting a new one", self.proc.pid, code)
+            log.error("model process (pid %s) exited with code %s: starting a new one",
+                      self.proc.pid if self.proc is not None else None, code)
             self._restarting = self.loop.create_task(self._restart())
 
     async def _restart(self) -> None:
         try:
-            await asyncio.to_thread(self.proc.join, 5)
+            old = self.proc
+            if old is not None:
+                await asyncio.to_thread(old.join, 5)
+                if old.is_alive():
+                    await asyncio.to_thread(old.kill)
             await self.start()
             for key, (flavor, data, signature, labels, trust) in list(self._loads.items()):
                 await self.load(key, flavor, data, signature, labels, trust)
@@ -216,142 +273,8 @@ class ModelProcess:
 
 
 def _error(meta: dict[str, Any]) -> Exception:
+    if meta.get("type") == "ModelError":  # the model's code raised (runtime._guard): its message, as it was
+        return ModelError(meta["message"], field="model", value=meta.get("value"),
+                          expected="a predict that returns")
     cls = ValueError if meta.get("input") else RuntimeError
     return cls(f"{meta['type']}: {meta['message']}")
-
-
-# -- the child -----------------------------------------------------------------------------
-class _Reader:
-    """Frames from a blocking socket: ``next_frames`` waits for one, then takes all that are already there."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock, self.buf = sock, bytearray()
-
-    def _fill(self, block: bool) -> bool:
-        try:
-            data = self.sock.recv(1 << 20, 0 if block else socket.MSG_DONTWAIT)
-        except BlockingIOError:
-            return True
-        if not data:
-            return False
-        self.buf += data
-        return True
-
-    def next_frames(self) -> list[tuple[int, int, dict[str, Any], dict[str, Any], bytes]] | None:
-        out: list[tuple[int, int, dict[str, Any], dict[str, Any], bytes]] = []
-        while not out:
-            if not self._fill(block=True):
-                return None  # the gateway closed its end (or died)
-            self._fill(block=False)
-            while len(self.buf) >= 4:
-                (size,) = struct.unpack_from("<I", self.buf, 0)
-                if len(self.buf) < 4 + size:
-                    break
-                out.append(frames.unpack(bytearray(self.buf[4:4 + size])))
-                del self.buf[:4 + size]
-        return out
-
-
-def _describe(exc: BaseException) -> dict[str, Any]:
-    return {"type": type(exc).__name__, "message": str(exc)[:2000], "input": isinstance(exc, (ValueError, TypeError))}
-
-
-def child_main(sock: socket.socket) -> None:
-    """The child's loop: take every frame that is waiting, merge the PREDICTs per version, answer each."""
-    import gc
-
-    from shipyard.serving.runtime import _limit_threads, load_model
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
-    _limit_threads()
-    models: dict[str, Any] = {}
-    sock.setblocking(True)
-    reader = _Reader(sock)
-    while (batch := reader.next_frames()) is not None:
-        out: list[bytes | memoryview] = []
-        groups: dict[str, list[tuple[int, dict[str, Any], dict[str, Any]]]] = {}
-        unloads: set[str] = set()  # applied after this read's predictions: frames sent before an UNLOAD are served
-        for kind, seq, meta, arrays, blob in batch:
-            if kind == frames.STOP:
-                return
-            if kind == frames.UNLOAD:
-                unloads.add(meta["key"])
-            elif kind == frames.LOAD:
-                unloads.discard(meta["key"])
-                try:
-                    predict, classes, info = load_model(meta["flavor"], blob, meta["signature"], meta.get("labels"),
-                                                         tuple(meta.get("trusted_types") or ()))
-                    _limit_threads()  # again: the flavor just imported its native libraries (OpenMP, BLAS)
-                    models[meta["key"]] = predict
-                    gc.collect()
-                    gc.freeze()  # the model lives as long as the process: keep it out of the collector's walks
-                    out += frames.pack(frames.RESULT, seq, {"classes": classes, "info": info})
-                except Exception as exc:  # noqa: BLE001 - reported to the loader
-                    out += frames.pack(frames.ERROR, seq, _describe(exc))
-            else:
-                groups.setdefault(meta["key"], []).append((seq, meta, arrays))
-        for key, reqs in groups.items():
-            out += _predict_group(models.get(key), key, reqs)
-        for key in unloads:
-            models.pop(key, None)
-        sock.sendall(b"".join(out))
-
-
-def _predict_group(predict: Any, key: str, reqs: list[tuple[int, dict[str, Any], dict[str, Any]]]
-                   ) -> list[bytes | memoryview]:
-    """Frames that queued for one version: one predict call per ``max`` rows, one reply per frame."""
-    from shipyard.serving.batching import predict_parts
-    from shipyard.serving.signature import concat
-
-    out: list[bytes | memoryview] = []
-    if predict is None:
-        for seq, _, _ in reqs:
-            out += frames.pack(frames.ERROR, seq, {"type": "KeyError", "message": f"version {key} is not loaded"})
-        return out
-    limit = max(reqs[0][1].get("max", 1), 1)
-    chunk: list[tuple[int, dict[str, Any], Rows]] = []
-    rows = 0
-    for i, (seq, meta, arrays) in enumerate(reqs):
-        chunk.append((seq, meta, Rows(meta["n"], matrix=arrays.get("X"), columns=meta.get("columns"))))
-        rows += meta["n"]
-        nxt = reqs[i + 1][1]["n"] if i + 1 < len(reqs) else None
-        if nxt is None or rows + nxt > limit or (chunk[0][2].matrix is None) != (reqs[i + 1][2].get("X") is None):
-            counts = [c for _, m, _ in chunk for c in m["counts"]]
-            try:
-                result = predict_parts(predict, concat([r for _, _, r in chunk]), counts)
-            except Exception as exc:  # noqa: BLE001 - e.g. rows that cannot be concatenated
-                result = [exc] * len(counts)
-            out += _replies(chunk, result, rows)
-            chunk, rows = [], 0
-    return out
-
-
-def _replies(chunk: list[tuple[int, dict[str, Any], Rows]], result: Any, rows: int) -> list[bytes | memoryview]:
-    """One reply per frame: its slice of the merged call's outputs, or its requests' own outcomes."""
-    from shipyard.serving.batching import split_outputs
-
-    whole = split_outputs(result, [r.n for _, _, r in chunk]) if isinstance(result, dict) else None
-    out: list[bytes | memoryview] = []
-    part = 0
-    for i, (seq, meta, _) in enumerate(chunk):
-        info = {"batch": rows} if i == 0 else {}
-        if whole is not None:
-            out += frames.pack(frames.RESULT, seq, info, whole[i])
-        else:
-            k = len(meta["counts"])
-            m, arrays = _encode_parts(result[part:part + k])
-            out += frames.pack(frames.RESULT, seq, {**info, **m}, arrays)
-            part += k
-    return out
-
-
-def _encode_parts(results: list[Any]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    parts: list[dict[str, Any]] = []
-    arrays: dict[str, np.ndarray] = {}
-    for i, r in enumerate(results):
-        if isinstance(r, BaseException):
-            parts.append({"error": _describe(r)})
-            continue
-        parts.append({"outputs": list(r)})
-        arrays.update({f"{i}/{name}": np.asarray(v) for name, v in r.items()})
-    return {"parts": parts}, arrays

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 
 from shipyard.core.hashing import Digest
+from shipyard.errors import ShipyardError
+from shipyard.serving.http import ModelError
 from shipyard.serving.signature import Rows, Signature
 from shipyard.store.artifacts.base import ArtifactStore
 
@@ -48,20 +50,46 @@ def _needs_frame(model: Any) -> bool:
 
 
 def _frame(rows: Rows, sig: Signature) -> Any:
+    """The rows as a DataFrame with the signature's columns, in its order, in the dtypes it implies: float64;
+    int64 and bool (float64 / object when a value is missing); object for text and categories."""
     import pandas as pd
 
     if rows.matrix is not None:
-        return pd.DataFrame(rows.matrix, columns=list(sig.names))
-    data: dict[str, Any] = {}
+        if not sig.names:
+            return pd.DataFrame(rows.matrix)
+        data: dict[str, Any] = {}
+        for j, col in enumerate(sig.columns):
+            arr = rows.matrix[:, j]
+            if col.type in ("integer", "boolean") and not np.isnan(arr).any():
+                arr = arr.astype(np.int64 if col.type == "integer" else np.bool_)
+            data[col.name] = arr
+        return pd.DataFrame(data, copy=False)
+    data = {}
     for col in sig.columns:
         vals = (rows.columns or {})[col.name]
         if col.type == "float" or (col.type == "integer" and any(v is None for v in vals)):
             data[col.name] = np.array([np.nan if v is None else v for v in vals], dtype=np.float64)
         elif col.type == "integer":
             data[col.name] = np.array(vals, dtype=np.int64)
+        elif col.type == "boolean" and not any(v is None for v in vals):
+            data[col.name] = np.array(vals, dtype=np.bool_)
         else:
             data[col.name] = pd.Series(vals, dtype=object)
     return pd.DataFrame(data)
+
+
+def _guard(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """The model's method, with what it raises sorted: ValueError/TypeError mean it refused the rows (422);
+    anything else is a bug in the model: a ModelError (500) carrying its message."""
+    def call(X: Any) -> Any:
+        try:
+            return fn(X)
+        except (ValueError, TypeError, ShipyardError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the model's own failure, reported as such
+            raise ModelError(f"the model raised {type(exc).__name__}: {exc}", field="model",
+                             value=type(exc).__name__, expected="a predict that returns") from exc
+    return call
 
 
 @dataclass
@@ -85,15 +113,16 @@ class LoadedVersion:
         return (self.model, self.version, self.digest)
 
 
-def make_predict(model: Any, sig: Signature, labels: list[Any] | None = None
+def make_predict(model: Any, sig: Signature, labels: list[Any] | None = None, frame: bool = False
                  ) -> tuple[Callable[[Rows], Outputs], list[Any] | None]:
     """A function rows -> {"predict": labels or values, ["predict_proba": probabilities]}.
 
     ``labels``: the name of each class index for a model trained on indices 0..k-1 (the pipeline's
-    encoding); used only when the model's ``classes_`` are exactly those indices.
+    encoding); used only when the model's ``classes_`` are exactly those indices. ``frame``: always give
+    the model a DataFrame (pyfunc's contract, as MLflow's), never a bare array.
     """
     names = getattr(model, "feature_names_in_", None)
-    use_matrix = sig.numeric and not _needs_frame(model) and (
+    use_matrix = not frame and sig.numeric and not _needs_frame(model) and (
         names is None or [str(n) for n in names] == list(sig.names))
     if use_matrix and names is not None:
         # Columns arrive in signature order, which equals the fitted order: drop the private copy's
@@ -114,12 +143,16 @@ def make_predict(model: Any, sig: Signature, labels: list[Any] | None = None
         return _frame(rows, sig)
 
     if has_proba:
+        model_proba = _guard(model.predict_proba)
+
         def predict(rows: Rows) -> Outputs:
-            proba = np.asarray(model.predict_proba(to_input(rows)))
+            proba = np.asarray(model_proba(to_input(rows)))
             return {"predict": cls[proba.argmax(axis=1)], "predict_proba": proba}  # type: ignore[index]
     else:
+        model_predict = _guard(model.predict)
+
         def predict(rows: Rows) -> Outputs:
-            return {"predict": np.asarray(model.predict(to_input(rows)))}
+            return {"predict": np.asarray(model_predict(to_input(rows)))}
     return predict, (cls.tolist() if cls is not None else None)
 
 
@@ -132,7 +165,7 @@ def load_model(flavor: str, data: bytes, raw_signature: dict[str, Any] | None,
 
     model = factory.create(flavor).load(data, trusted_types=trusted_types)
     sig = Signature(raw_signature)
-    predict, classes = make_predict(model, sig, labels)
+    predict, classes = make_predict(model, sig, labels, frame=flavor == "pyfunc")
     if sig.names:
         try:
             predict(_warm_up_row(sig))

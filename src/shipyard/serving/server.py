@@ -50,7 +50,7 @@ def options_from(ws: Any, predict_threads: int | None = None, predict_in: str | 
                           max_body_bytes=s.max_body_bytes, log_sample_rate=s.log_sample_rate,
                           log_drop_columns=list(s.log_drop_columns), log_hash_columns=list(s.log_hash_columns),
                           log_hash_key=key, predict_in=mode, predict_threads=predict_threads,
-                          metrics_interval_s=s.metrics_interval)
+                          metrics_interval_s=s.metrics_interval, model_memory_mb=ws.config.sandbox.memory_mb)
 
 
 def build_gateway(ws: Any, options: GatewayOptions | None = None) -> Gateway:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from shipyard.serving import frames
-from shipyard.serving.model_process import _predict_group
+from shipyard.serving.model_child import _predict_group
 from shipyard.serving.signature import Rows
 
 

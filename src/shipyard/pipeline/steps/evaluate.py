@@ -79,6 +79,9 @@ class EvaluateStep:
         _check_scores(model, X_test, task, s.flavor)
         champ_mv = champion_of(ctx)
         champion = None
+        if champ_mv is not None and champ_mv.flavor == "pyfunc":  # user code runs only in a sandboxed child
+            ctx.log(f"champion {champ_mv.ref} is a pyfunc: not loaded into the pipeline, no comparison")
+            champ_mv = None
         if champ_mv is not None:
             champion = factory.create(champ_mv.flavor).load(ctx.ws.models.load_artifact(champ_mv.ref),
                                                             trusted_types=ctx.ws.models.trusted_for(champ_mv))

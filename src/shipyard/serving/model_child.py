@@ -1,0 +1,178 @@
+"""The model process's side (``model_process.py`` is the gateway's): read frames, load, predict, answer.
+
+Started as ``python -c CHILD_CODE FD MEMORY_BYTES`` by ``ModelProcess`` with a scrubbed environment: it caps
+its address space, marks itself as the sandbox where pyfunc code may run, then serves the socket ``FD``
+until the gateway sends STOP or closes its end.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import struct
+import sys
+from typing import Any
+
+import numpy as np
+
+from shipyard.serving import frames
+from shipyard.serving.http import ModelError
+from shipyard.serving.signature import Rows
+
+WORKDIR_PREFIX = "shipyard-model-"
+
+class _Reader:
+    """Frames from a blocking socket: ``next_frames`` waits for one, then takes all that are already there."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock, self.buf = sock, bytearray()
+
+    def _fill(self, block: bool) -> bool:
+        try:
+            data = self.sock.recv(1 << 20, 0 if block else socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return True
+        if not data:
+            return False
+        self.buf += data
+        return True
+
+    def next_frames(self) -> list[tuple[int, int, dict[str, Any], dict[str, Any], bytes]] | None:
+        out: list[tuple[int, int, dict[str, Any], dict[str, Any], bytes]] = []
+        while not out:
+            if not self._fill(block=True):
+                return None  # the gateway closed its end (or died)
+            self._fill(block=False)
+            while len(self.buf) >= 4:
+                (size,) = struct.unpack_from("<I", self.buf, 0)
+                if len(self.buf) < 4 + size:
+                    break
+                out.append(frames.unpack(bytearray(self.buf[4:4 + size])))
+                del self.buf[:4 + size]
+        return out
+
+
+def _describe(exc: BaseException) -> dict[str, Any]:
+    return {"type": type(exc).__name__, "message": str(exc)[:2000], "input": isinstance(exc, (ValueError, TypeError)),
+            "value": getattr(exc, "value", None) if isinstance(exc, ModelError) else None}
+
+
+def child_entry() -> None:
+    """``python -c CHILD_CODE FD MEMORY_BYTES WORKDIR``: cap memory, mark the sandbox, serve the socket ``FD``;
+    on the way out remove ``WORKDIR`` (the private TMPDIR the gateway made), also when the gateway died first."""
+    import shutil
+    from pathlib import Path
+
+    from shipyard.flavors import pyfunc
+    from shipyard.flavors.sandbox import limit_memory
+
+    fd, memory = int(sys.argv[1]), int(sys.argv[2])
+    workdir = Path(sys.argv[3]) if len(sys.argv) > 3 else None
+    limit_memory(memory)
+    pyfunc.enter_sandbox()
+    try:
+        child_main(socket.socket(fileno=fd))
+    finally:
+        if workdir is not None and workdir.name.startswith(WORKDIR_PREFIX):
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def child_main(sock: socket.socket) -> None:
+    """The child's loop: take every frame that is waiting, merge the PREDICTs per version, answer each."""
+    import gc
+
+    from shipyard.serving.runtime import _limit_threads, load_model
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
+    _limit_threads()
+    models: dict[str, Any] = {}
+    sock.setblocking(True)
+    reader = _Reader(sock)
+    while (batch := reader.next_frames()) is not None:
+        out: list[bytes | memoryview] = []
+        groups: dict[str, list[tuple[int, dict[str, Any], dict[str, Any]]]] = {}
+        unloads: set[str] = set()  # applied after this read's predictions: frames sent before an UNLOAD are served
+        for kind, seq, meta, arrays, blob in batch:
+            if kind == frames.STOP:
+                return
+            if kind == frames.UNLOAD:
+                unloads.add(meta["key"])
+            elif kind == frames.LOAD:
+                unloads.discard(meta["key"])
+                try:
+                    predict, classes, info = load_model(meta["flavor"], blob, meta["signature"], meta.get("labels"),
+                                                        tuple(meta.get("trusted_types") or ()))
+                    _limit_threads()  # again: the flavor just imported its native libraries (OpenMP, BLAS)
+                    models[meta["key"]] = predict
+                    gc.collect()
+                    gc.freeze()  # the model lives as long as the process: keep it out of the collector's walks
+                    out += frames.pack(frames.RESULT, seq, {"classes": classes, "info": info})
+                except Exception as exc:  # noqa: BLE001 - reported to the loader
+                    out += frames.pack(frames.ERROR, seq, _describe(exc))
+            else:
+                groups.setdefault(meta["key"], []).append((seq, meta, arrays))
+        for key, reqs in groups.items():
+            out += _predict_group(models.get(key), key, reqs)
+        for key in unloads:
+            models.pop(key, None)
+        sock.sendall(b"".join(out))
+
+
+def _predict_group(predict: Any, key: str, reqs: list[tuple[int, dict[str, Any], dict[str, Any]]]
+                   ) -> list[bytes | memoryview]:
+    """Frames that queued for one version: one predict call per ``max`` rows, one reply per frame."""
+    from shipyard.serving.batching import predict_parts
+    from shipyard.serving.signature import concat
+
+    out: list[bytes | memoryview] = []
+    if predict is None:
+        for seq, _, _ in reqs:
+            out += frames.pack(frames.ERROR, seq, {"type": "KeyError", "message": f"version {key} is not loaded"})
+        return out
+    limit = max(reqs[0][1].get("max", 1), 1)
+    chunk: list[tuple[int, dict[str, Any], Rows]] = []
+    rows = 0
+    for i, (seq, meta, arrays) in enumerate(reqs):
+        chunk.append((seq, meta, Rows(meta["n"], matrix=arrays.get("X"), columns=meta.get("columns"))))
+        rows += meta["n"]
+        nxt = reqs[i + 1][1]["n"] if i + 1 < len(reqs) else None
+        if nxt is None or rows + nxt > limit or (chunk[0][2].matrix is None) != (reqs[i + 1][2].get("X") is None):
+            counts = [c for _, m, _ in chunk for c in m["counts"]]
+            try:
+                result = predict_parts(predict, concat([r for _, _, r in chunk]), counts)
+            except Exception as exc:  # noqa: BLE001 - e.g. rows that cannot be concatenated
+                result = [exc] * len(counts)
+            out += _replies(chunk, result, rows)
+            chunk, rows = [], 0
+    return out
+
+
+def _replies(chunk: list[tuple[int, dict[str, Any], Rows]], result: Any, rows: int) -> list[bytes | memoryview]:
+    """One reply per frame: its slice of the merged call's outputs, or its requests' own outcomes."""
+    from shipyard.serving.batching import split_outputs
+
+    whole = split_outputs(result, [r.n for _, _, r in chunk]) if isinstance(result, dict) else None
+    out: list[bytes | memoryview] = []
+    part = 0
+    for i, (seq, meta, _) in enumerate(chunk):
+        info = {"batch": rows} if i == 0 else {}
+        if whole is not None:
+            out += frames.pack(frames.RESULT, seq, info, whole[i])
+        else:
+            k = len(meta["counts"])
+            m, arrays = _encode_parts(result[part:part + k])
+            out += frames.pack(frames.RESULT, seq, {**info, **m}, arrays)
+            part += k
+    return out
+
+
+def _encode_parts(results: list[Any]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    parts: list[dict[str, Any]] = []
+    arrays: dict[str, np.ndarray] = {}
+    for i, r in enumerate(results):
+        if isinstance(r, BaseException):
+            parts.append({"error": _describe(r)})
+            continue
+        parts.append({"outputs": list(r)})
+        arrays.update({f"{i}/{name}": np.asarray(v) for name, v in r.items()})
+    return {"parts": parts}, arrays
