@@ -9,12 +9,12 @@ from fastapi import APIRouter, FastAPI
 
 from shipyard.api import errors
 from shipyard.api.limits import BodyLimit, Limits
-from shipyard.api.routes import approvals, audit, datasets, endpoints, health, models, rollouts, users
+from shipyard.api.routes import approvals, audit, datasets, endpoints, health, models, monitors, rollouts, users
 from shipyard.workspace import Workspace
 
 PREFIX = "/api/v1"
 ROUTERS = (health.router, datasets.router, models.router, approvals.router, endpoints.router, rollouts.router,
-           users.router, audit.router)
+           users.router, audit.router, monitors.router)
 
 
 def create_app(workspace: Workspace | Callable[[], Workspace], limits: Limits | None = None) -> FastAPI:

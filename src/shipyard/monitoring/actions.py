@@ -58,6 +58,7 @@ class Actions:
     rollouts: Any  # RolloutService acting as ACTOR
     datasets: Any  # DatasetService
     default_dataset: str | None  # data.dataset or the model name
+    settings: Any = None  # the process's Settings: the store the child must register into
     running: list[Running] = field(default_factory=list)
 
     def on_alert(self, alert: dict[str, Any]) -> None:
@@ -110,8 +111,7 @@ class Actions:
         folder = self.root / ".shipyard" / "monitor"
         folder.mkdir(parents=True, exist_ok=True)
         out = folder / f"retrain-{alert['id']}-{now.strftime('%Y%m%dT%H%M%S')}"
-        env = {k: v for k, v in os.environ.items() if k != "SHIPYARD_SERVER"}
-        env["SHIPYARD_ACTOR"] = ACTOR.name
+        env = self._child_env()
         with open(out.with_suffix(".json"), "wb") as stdout, open(out.with_suffix(".log"), "wb") as stderr:
             proc = subprocess.Popen([sys.executable, "-m", "shipyard.cli.main", "-C", str(self.root), "run",
                                      "--dataset", dataset, "--json"], cwd=self.root, env=env, stdout=stdout,
@@ -119,6 +119,20 @@ class Actions:
         self.running.append(Running(int(alert["id"]), proc, out, dataset))
         log.warning("monitor: retraining on %s for alert %s (pid %s)", dataset, alert["id"], proc.pid)
         return {**entry, "status": "started", "dataset": dataset, "pid": proc.pid}
+
+    def _child_env(self) -> dict[str, str]:
+        """The child gets the store it registers into (and the audit key that chain needs), acting as
+        ``monitor``; not the API's token, the server URL or the log hash key."""
+        drop = {"SHIPYARD_SERVER", "SHIPYARD_TOKEN", "SHIPYARD_LOG_HASH_KEY"}
+        env = {k: v for k, v in os.environ.items() if k not in drop}
+        s = self.settings
+        if s is not None:
+            for key, value in (("SHIPYARD_DB_URL", s.db_url), ("SHIPYARD_ARTIFACTS_URL", s.artifacts_url),
+                               ("SHIPYARD_AUDIT_KEY", s.audit_key.get_secret_value() if s.audit_key else None)):
+                if value:
+                    env[key] = value
+        env["SHIPYARD_ACTOR"] = ACTOR.name
+        return env
 
     def _dataset(self) -> str:
         if self.spec.retrain is not None and self.spec.retrain.dataset:
