@@ -138,6 +138,13 @@ class AlertRule(_Strict):
         return v
 
 
+def _yaml_on(data: Any) -> Any:
+    """YAML 1.1 reads a bare ``on:`` key as the boolean true; here it means ``on``."""
+    if isinstance(data, dict) and True in data and "on" not in data:
+        data = {("on" if k is True else k): v for k, v in data.items()}
+    return data
+
+
 def _triggers(v: list[str], known: str) -> list[str]:
     for i, item in enumerate(v):
         name, _, sev = item.partition(".")
@@ -149,6 +156,11 @@ def _triggers(v: list[str], known: str) -> list[str]:
 
 class RetrainAction(_Strict):
     """Run the pipeline (``shipyard run --dataset``, a subprocess) when a listed alert fires."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _on_key(cls, data: Any) -> Any:
+        return _yaml_on(data)
 
     on: list[str] = Field(default_factory=list)
     cooldown: str | float = "24h"
@@ -168,6 +180,11 @@ class RetrainAction(_Strict):
 
 class RollbackAction(_Strict):
     """Route 100% back to the previous stable when a listed alert fires within ``within`` of the promotion."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _on_key(cls, data: Any) -> Any:
+        return _yaml_on(data)
 
     on: list[str] = Field(default_factory=list)
     within: str | float = "24h"
