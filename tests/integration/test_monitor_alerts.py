@@ -135,3 +135,35 @@ def test_api_and_cli(ws, tmp_path) -> None:  # type: ignore[no-untyped-def]
                              env={"SHIPYARD_DB_URL": ws.settings.db_url or ""})
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["checks"]["drift"]["latest"]["status"] == "critical"
+
+
+def test_rollback_aborts_a_live_rollout(ws) -> None:  # type: ignore[no-untyped-def]
+    ws.rollouts.deploy("m:2", "ep")  # a canary, live
+    assert ws.rollouts.status("ep").state == "progressing"
+    acts = Actions(ws.db, ws.clock, SPEC, ws.root, ws.as_principal(alerts.ACTOR).rollouts, ws.datasets, "m")
+    [(_, a)] = run(ws, drift(0.95))
+    acts.on_alert(a)
+    [entry] = a["actions"]
+    assert (entry["action"], entry["status"], entry["version"]) == ("rollback", "done", 1)
+    assert ws.rollouts.status("ep").state == "aborted"
+    assert [(r.version, r.weight) for r in ws.endpoints.get("ep").table.routes if r.weight] == [(1, 100)]
+
+
+def test_retrain_is_refused_without_a_dataset_and_honours_the_cooldown(ws) -> None:  # type: ignore[no-untyped-def]
+    spec = parse_project({"monitor": {"drift": {"critical": 0.25}, "retrain": {"on": ["drift"],
+                                                                            "cooldown": "1h"}}}).monitor
+    assert spec is not None
+    acts = Actions(ws.db, ws.clock, spec, ws.root, ws.rollouts, ws.datasets, "nodata")
+    [(_, a)] = run(ws, drift(0.3))
+    acts.on_alert(a)
+    assert a["actions"][0]["status"] == "failed" and "nodata" in a["actions"][0]["reason"]
+    from datetime import timedelta
+
+    from shipyard.clock import iso
+    from shipyard.store.sql import tables as t
+
+    started = {"action": "retrain", "status": "started", "at": iso(ws.clock.now() - timedelta(minutes=10))}
+    with ws.db.begin() as conn:
+        conn.execute(t.alerts.update().where(t.alerts.c.id == a["id"]).values(actions=[started]))
+    acts.on_alert(a)
+    assert a["actions"][-1]["status"] == "skipped" and "cool-down" in a["actions"][-1]["reason"]
