@@ -34,6 +34,8 @@ def attach(app: typer.Typer) -> None:
         """Each check's latest result and its trend on ENDPOINT, and the endpoint's alerts."""
         from urllib.parse import quote
 
+        from rich.markup import escape
+
         from shipyard.cli.output import out, print_json, table
 
         d = _read(ctx, f"/endpoints/{quote(endpoint, safe='')}/monitors", {"limit": limit},
@@ -65,7 +67,7 @@ def attach(app: typer.Typer) -> None:
                           [[n, _fmt(x["null_rate"]), _fmt(x["reference_null_rate"]), _fmt(x["unseen_rate"]),
                             _fmt(x["out_of_range_rate"])] for n, x in cols.items()]))
         for a in d["firing"]:
-            out(f"FIRING [{a['severity']}] {a['rule']} since {a['fired_at']}: {a['message']}"
+            out(f"FIRING ({a['severity']}) {a['rule']} since {a['fired_at']}: {escape(a['message'])}"
                 + "".join(f"; {x['action']} {x['status']}" for x in a["actions"]))
 
     @app.command("alerts")
