@@ -55,7 +55,8 @@ def attach(app: typer.Typer) -> None:
             if check == "performance":
                 out(f"  accuracy {_fmt(m.get('accuracy')) or '-'} ({_fmt(m.get('labelled'))} labelled), "
                     f"estimated accuracy {_fmt(m.get('estimated_accuracy')) or '-'}, "
-                    f"estimated AUC {_fmt(m.get('estimated_roc_auc')) or '-'}, mae {_fmt(m.get('mae')) or '-'}")
+                    f"ROC AUC {_fmt(m.get('roc_auc')) or '-'}, "
+                    f"estimated ROC AUC {_fmt(m.get('estimated_roc_auc')) or '-'}, mae {_fmt(m.get('mae')) or '-'}")
             elif check == "drift" and latest["detail"].get("columns"):
                 cols = latest["detail"]["columns"]
                 out(table(None, ["column", "method", "score", "p-value", "drifted"],

@@ -147,10 +147,51 @@ def performance(table: Any, ref: Reference, spec: Any, endpoint: str,
             proba = np.asarray(flat.flatten().to_numpy(zero_copy_only=False), dtype=float).reshape(-1, width)
             est = cbpe.estimate(proba)
             out.metrics["estimated_accuracy"], out.metrics["estimated_roc_auc"] = est.accuracy, est.roc_auc
+            out.metrics.update(_labelled_auc(table, proba, ref.classes, feedback, spec.min_labels))
     true, est_acc = out.metrics["accuracy"], out.metrics["estimated_accuracy"]
     out.metrics["accuracy_or_estimate"] = true if true is not None else est_acc
     out.enough = out.metrics["accuracy_or_estimate"] is not None or out.metrics["mae"] is not None
     out.detail = {"labelled": labelled, "min_labels": spec.min_labels,
                   "source": "labels" if true is not None else ("cbpe" if est_acc is not None else None),
                   "labelled_accuracy": item["accuracy"] if item else None}
+    return out
+
+
+def _labelled_auc(table: Any, proba: Any, classes: list[Any] | None, feedback: dict[tuple[str, int | None], Any],
+                  min_labels: int) -> Metrics:
+    """The true ROC AUC on the labelled rows (labels matched to the probability columns by the version's
+    classes), and CBPE's accuracy on those same rows: the estimate next to the truth, like for like."""
+    import numpy as np
+
+    from shipyard.core import cbpe
+
+    out: Metrics = {"roc_auc": None, "estimated_accuracy_labelled": None}
+    if not classes or not feedback or len(classes) != proba.shape[1]:
+        return out
+    pos = {str(c): i for i, c in enumerate(classes)}
+    ids, rows = table["request_id"].to_pylist(), table["row"].to_pylist()
+    per_request: dict[str, int] = {}
+    for r in ids:
+        per_request[r] = per_request.get(r, 0) + 1
+    at, y = [], []
+    for i, (r, k) in enumerate(zip(ids, rows, strict=True)):
+        label = feedback.get((r, k))
+        if label is None and per_request[r] == 1:
+            label = feedback.get((r, None))
+        j = None if label is None else pos.get(str(label))
+        if j is not None:
+            at.append(i)
+            y.append(j)
+    if len(at) < min_labels or len(set(y)) < 2:
+        return out
+    from sklearn.metrics import roc_auc_score
+
+    p, truth = proba[np.asarray(at)], np.asarray(y)
+    try:
+        auc = (roc_auc_score(truth == 1, p[:, 1]) if p.shape[1] == 2 else
+               roc_auc_score(truth, p, multi_class="ovr", labels=list(range(p.shape[1]))))
+    except ValueError:  # a class without labelled rows in a multiclass window
+        auc = None
+    out["roc_auc"] = None if auc is None else float(auc)
+    out["estimated_accuracy_labelled"] = cbpe.expected_accuracy(p)
     return out

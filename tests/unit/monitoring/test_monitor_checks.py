@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pytest
 
 from shipyard.data.profile import profile_table
 from shipyard.data.schema import infer_schema
@@ -77,6 +78,11 @@ def test_performance_estimate_beside_the_labelled_accuracy() -> None:
     assert res.metrics["accuracy"] == round(true, 6)
     assert abs(res.metrics["estimated_accuracy"] - true) < 0.05
     assert res.metrics["accuracy_or_estimate"] == res.metrics["accuracy"] and res.detail["source"] == "labels"
+    from sklearn.metrics import roc_auc_score
+
+    assert res.metrics["roc_auc"] == pytest.approx(roc_auc_score(y, p1))
+    assert abs(res.metrics["estimated_roc_auc"] - res.metrics["roc_auc"]) < 0.05
+    assert res.metrics["estimated_accuracy_labelled"] == pytest.approx(res.metrics["estimated_accuracy"])
     few = checks.performance(table, ref, PerformanceCheck(min_labels=10_000), "ep", feedback)
     assert few.metrics["accuracy"] is None and few.detail["source"] == "cbpe"
     assert few.metrics["accuracy_or_estimate"] == few.metrics["estimated_accuracy"]
