@@ -12,7 +12,9 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "shipyard"
 SOFT_CAP = 400
 # module -> reason it may exceed the soft cap (hard cap 600)
-ALLOWED_LONG: dict[str, str] = {}
+ALLOWED_LONG: dict[str, str] = {
+    "config.py": "the whole shipyard.yaml schema in one place, each section a small pydantic model",
+}
 
 
 def test_modules_stay_small() -> None:

@@ -16,6 +16,7 @@ from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shipyard.errors import InvalidInputError
+from shipyard.monitoring.spec import MonitorSpec
 
 CONFIG_FILE = "shipyard.yaml"
 # a fully qualified type name as skops reports it: module.path.Name
@@ -261,11 +262,6 @@ class DeploySpec(_Strict):
         if self.provider == "prometheus" and not self.prometheus_url:
             raise ValueError("prometheus_url: got None, expected the Prometheus base URL with provider: prometheus")
         return self
-
-
-class MonitorSpec(_Strict):
-    drift: dict[str, Any] = Field(default_factory=dict)
-    retrain: dict[str, Any] = Field(default_factory=dict)
 
 
 class ServingSpec(_Strict):

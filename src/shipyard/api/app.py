@@ -9,13 +9,25 @@ from fastapi import APIRouter, FastAPI
 
 from shipyard.api import errors
 from shipyard.api.limits import BodyLimit, Limits
-from shipyard.api.routes import approvals, audit, datasets, documents, endpoints, health, live, models, rollouts, users
+from shipyard.api.routes import (
+    approvals,
+    audit,
+    datasets,
+    documents,
+    endpoints,
+    health,
+    live,
+    models,
+    monitors,
+    rollouts,
+    users,
+)
 from shipyard.workspace import Workspace
 
 PREFIX = "/api/v1"
 # documents before approvals: /approvals/queue must not be read as a decision route
 ROUTERS = (health.router, datasets.router, models.router, documents.router, approvals.router, endpoints.router,
-           rollouts.router, live.router, users.router, audit.router)
+           rollouts.router, live.router, users.router, audit.router, monitors.router)
 
 
 def create_app(workspace: Workspace | Callable[[], Workspace], limits: Limits | None = None) -> FastAPI:

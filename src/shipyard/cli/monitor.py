@@ -11,6 +11,9 @@ app = typer.Typer(help="Monitor data: drift between a reference and current data
 
 
 def register(root: typer.Typer) -> None:
+    from shipyard.cli.monitor_status import attach
+
+    attach(app)  # monitor status / alerts (issue 16, endpoint monitors)
     root.add_typer(app, name="monitor")
 
 

@@ -24,6 +24,8 @@ def run(
     as_json: bool = typer.Option(False, "--json", help="Print the run result as JSON."),
     report_dir: Path | None = typer.Option(None, "--report-dir",
                                            help="Report folder (default .shipyard/reports/MODEL/VERSION)."),
+    dataset: str | None = typer.Option(None, "--dataset", help="Train on this stored dataset version (NAME@VERSION "
+                                                                "or NAME:VERSION) instead of data.train."),
 ) -> None:
     """Validate, split, train, evaluate, gate, register. Exit 0: gates pass; 1: a gate or validation failed."""
     from shipyard.cli.output import console
@@ -47,7 +49,7 @@ def run(
             con.print(f"  [green]✓[/] {rec.name:<9} {'[dim]cache hit[/]' if rec.cached else f'{rec.duration_s:.2f}s'}")
 
     try:
-        result = run_pipeline(ws, force=force, report_dir=report_dir, on_event=on_event)
+        result = run_pipeline(ws, force=force, report_dir=report_dir, on_event=on_event, dataset=dataset)
     except ShipyardError as exc:
         failed = run_result_of(exc)  # None when the config failed before a run existed
         if failed is not None:

@@ -1,65 +1,79 @@
-"""Label-free performance estimate for binary classifiers (confidence-based performance estimation, CBPE).
+"""Confidence-based performance estimation (CBPE, as NannyML's): accuracy and ROC AUC without labels.
 
-When a model is calibrated, a prediction with probability ``p`` is right with probability ``max(p, 1-p)``
-(at threshold 0.5), so the expected accuracy of a window is the mean of that — no labels needed. The same
-idea gives an expected confusion matrix at every threshold, hence an expected ROC curve and AUC: a row
-with probability ``p`` counts ``p`` of a positive and ``1 - p`` of a negative. Under covariate shift
-(P(x) moves, P(y | x) does not) a calibrated model stays calibrated, and the estimate follows the true
-metric (NannyML's CBPE rests on the same argument). It cannot see concept drift (P(y | x) changing).
-Pure and vectorised: one sort and cumulative sums.
+If a classifier's probabilities are calibrated, a row predicted with probability ``p`` for its predicted
+class is right with probability ``p``. So the expected accuracy of a window is the mean probability of the
+predicted class (binary with the argmax decision: the mean of ``max(p, 1 - p)``). The expected ROC AUC
+follows NannyML's ``estimate_roc_auc``: sort rows by score, descending; the expected true positives at
+each cut are the cumulated probabilities, the expected false positives the cumulated complements; the
+area under that expected ROC curve is the estimate. Multiclass: the macro one-vs-rest mean.
+
+It holds under covariate shift (the inputs move, ``P(y | x)`` does not) while the model stays calibrated;
+it cannot see concept drift. Pure NumPy.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
-
-from shipyard.errors import InvalidInputError
+from numpy.typing import ArrayLike, NDArray
 
 
-@dataclass(frozen=True)
-class PerformanceEstimate:
-    """Expected accuracy (at ``threshold``) and ROC AUC of a window, from predicted probabilities alone."""
-
-    accuracy: float
-    roc_auc: float
+@dataclass(frozen=True, slots=True)
+class Estimate:
     rows: int
-    threshold: float
+    accuracy: float | None
+    roc_auc: float | None
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def estimate(probabilities: npt.ArrayLike, threshold: float = 0.5) -> PerformanceEstimate:
-    """CBPE of accuracy and ROC AUC from the positive-class probabilities of one window.
-
-    Raises:
-        InvalidInputError: no probabilities, a value outside [0, 1] or NaN, or a threshold outside (0, 1).
-    """
-    p = np.asarray(probabilities, dtype=np.float64).reshape(-1)
-    if p.size == 0:
-        raise InvalidInputError(field="probabilities", value=0, expected="at least one predicted probability")
-    if not np.all((p >= 0) & (p <= 1)):
-        bad = p[~((p >= 0) & (p <= 1))][0]
-        raise InvalidInputError(field="probabilities", value=float(bad), expected="probabilities in [0, 1]")
-    if not 0 < threshold < 1:
-        raise InvalidInputError(field="threshold", value=threshold, expected="a number between 0 and 1")
-    predicted = p >= threshold
-    accuracy = float(np.mean(np.where(predicted, p, 1.0 - p)))
-    return PerformanceEstimate(accuracy=accuracy, roc_auc=expected_auc(p), rows=int(p.size), threshold=threshold)
+    def to_dict(self) -> dict[str, float | int | None]:
+        return {"rows": self.rows, "estimated_accuracy": self.accuracy, "estimated_roc_auc": self.roc_auc}
 
 
-def expected_auc(p: np.ndarray) -> float:
-    """The area under the expected ROC curve: thresholds at every distinct probability, ties grouped."""
-    order = np.argsort(-p, kind="stable")
-    ps = p[order]
-    positives, negatives = ps.sum(), (1.0 - ps).sum()
-    if positives <= 0 or negatives <= 0:
-        return float("nan")  # one class expected only: AUC undefined
-    last_of_tie = np.r_[ps[1:] != ps[:-1], True]
-    tpr = np.r_[0.0, np.cumsum(ps)[last_of_tie] / positives]
-    fpr = np.r_[0.0, np.cumsum(1.0 - ps)[last_of_tie] / negatives]
-    return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
+def _matrix(proba: ArrayLike) -> NDArray[np.float64]:
+    p = np.asarray(proba, dtype=np.float64)
+    if p.ndim == 1:  # the positive class's probability of a binary classifier
+        p = np.column_stack([1.0 - p, p])
+    if p.ndim != 2 or p.shape[1] < 2:
+        raise ValueError(f"probabilities: got shape {p.shape}, expected [rows] or [rows, classes >= 2]")
+    return p[np.isfinite(p).all(axis=1)]
+
+
+def expected_accuracy(proba: ArrayLike, predicted: ArrayLike | None = None) -> float | None:
+    """Mean probability of the predicted class (``predicted``: class indices; default the argmax)."""
+    p = _matrix(proba)
+    if p.shape[0] == 0:
+        return None
+    idx = p.argmax(axis=1) if predicted is None else np.asarray(predicted, dtype=np.int64)
+    return float(np.clip(p[np.arange(p.shape[0]), idx], 0.0, 1.0).mean())
+
+
+def expected_binary_auc(score: ArrayLike) -> float | None:
+    """NannyML's ``estimate_roc_auc`` with the calibrated score as both the ranking and the expected label."""
+    s = np.clip(np.asarray(score, dtype=np.float64), 0.0, 1.0)
+    s = s[np.isfinite(s)]
+    if s.size < 2:
+        return None
+    s = s[np.argsort(-s, kind="stable")]
+    # rows with the same score form one step of the curve (as roc_curve's thresholds do)
+    last = np.r_[np.nonzero(np.diff(s))[0], s.size - 1]
+    tps = np.r_[0.0, np.cumsum(s)[last]]
+    fps = np.r_[0.0, (last + 1) - tps[1:]]
+    if tps[-1] <= 0 or fps[-1] <= 0:
+        return None  # every row certain of one class: no curve
+    tpr, fpr = tps / tps[-1], fps / fps[-1]
+    return float(np.trapezoid(tpr, fpr))
+
+
+def expected_auc(proba: ArrayLike) -> float | None:
+    """Binary: the expected AUC of the positive class's score; multiclass: the one-vs-rest macro mean."""
+    p = _matrix(proba)
+    if p.shape[1] == 2:
+        return expected_binary_auc(p[:, 1])
+    scores = [expected_binary_auc(p[:, k]) for k in range(p.shape[1])]
+    known = [s for s in scores if s is not None]
+    return float(np.mean(known)) if known else None
+
+
+def estimate(proba: ArrayLike, predicted: ArrayLike | None = None) -> Estimate:
+    p = _matrix(proba)
+    return Estimate(int(p.shape[0]), expected_accuracy(p, predicted), expected_auc(p))

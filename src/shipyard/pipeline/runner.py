@@ -17,7 +17,7 @@ from shipyard.errors import CheckFailedError, InvalidInputError, ShipyardError
 from shipyard.pipeline.cache import StepCache, cache_key
 from shipyard.pipeline.context import RunContext
 from shipyard.pipeline.runs import RunLog, StepRecord
-from shipyard.pipeline.spec import check_columns, check_task, resolve
+from shipyard.pipeline.spec import RunSpec, check_columns, check_task, resolve
 
 if TYPE_CHECKING:
     from shipyard.workspace import Workspace
@@ -70,13 +70,28 @@ class RunResult:
                 "failure": self.failure, "warnings": self.warnings}
 
 
+def stored_dataset(ws: Workspace, spec: RunSpec, ref: str) -> RunSpec:
+    """``spec`` reading the bytes of dataset version ``ref`` (``NAME@VERSION`` or ``NAME:VERSION``), copied to
+    ``.shipyard/datasets/``; validate finds that version again by its digest, so lineage names it."""
+    import dataclasses
+
+    dv = ws.datasets.show(ref.replace(":", "@", 1) if "@" not in ref else ref)
+    path = ws.root / ".shipyard" / "datasets" / (dv.digest + (".parquet" if dv.format == "parquet" else ".data"))
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(ws.artifacts.get_bytes(Digest(dv.digest)))
+        tmp.replace(path)
+    return dataclasses.replace(spec, data_path=path, dataset=dv.name)
+
+
 def file_digest(path: Path) -> str:
     with path.open("rb") as fh:
         return str(sha256_stream(fh))
 
 
 def run_pipeline(ws: Workspace, *, force: bool = False, executor: str = "local", report_dir: Path | None = None,
-                 on_event: Event | None = None) -> RunResult:
+                 on_event: Event | None = None, dataset: str | None = None) -> RunResult:
     """Run validate -> split -> train -> evaluate -> gate -> register.
 
     Returns the result for success, gate failure (version registered as rejected) and validation failure
@@ -93,6 +108,8 @@ def run_pipeline(ws: Workspace, *, force: bool = False, executor: str = "local",
     runs, cache = RunLog(ws.db, ws.actor, ws.clock), StepCache(ws.db, ws.clock)
     runs.sweep()
     spec = resolve(ws.root, ws.config)
+    if dataset is not None:  # train on a stored dataset version instead of data.train (monitor retrains)
+        spec = stored_dataset(ws, spec, dataset)
     runner = factory.create(executor)
     ctx = RunContext(ws=ws, spec=spec, run_id=uuid.uuid4().hex[:16], data_digest=file_digest(spec.data_path),
                      train_digest=file_digest(spec.train_file))

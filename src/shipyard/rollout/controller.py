@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -72,6 +73,8 @@ class Controller:
     notifier: Notifier | None = None
     leading: bool = False
     _housekept: datetime | None = None
+    # run after each tick while leading (the endpoint monitors: ``monitoring.scheduler``); errors are logged
+    hooks: list[Callable[[], object]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -116,6 +119,11 @@ class Controller:
         if self._housekept is None or now >= self._housekept + timedelta(seconds=HOUSEKEEPING_S):
             self._housekept = now
             self.housekeeping()
+        for hook in self.hooks:
+            try:
+                hook()
+            except Exception:  # noqa: BLE001 - a monitor's bug must not stop rollouts; logged in full
+                log.exception("rollout controller: hook %r failed", hook)
         return applied
 
     # -- one rollout ----------------------------------------------------------------------------
@@ -331,5 +339,11 @@ def for_workspace(ws: Any, *, gateway_url: str | None = None, tick_s: float = 0.
     registry = RegistryService(ws.db, ws.artifacts, ACTOR, ws.clock, approvals_required=ws.config.approval.required)
     endpoints = EndpointService(ws.db, ACTOR, ws.clock, registry=registry, artifacts=ws.artifacts)
     lag = 2 * float(getattr(ws.config.serving, "metrics_interval", 5.0))
-    return Controller(ws.db, endpoints, ws.clock, artifacts=ws.artifacts, provider=provider,
-                      gateway_url=gateway_url, lag_s=lag, tick_s=tick_s, notifier=notifier)
+    c = Controller(ws.db, endpoints, ws.clock, artifacts=ws.artifacts, provider=provider,
+                   gateway_url=gateway_url, lag_s=lag, tick_s=tick_s, notifier=notifier)
+    from shipyard.monitoring.scheduler import for_workspace as monitors
+
+    scheduler = monitors(ws, notifier)
+    if scheduler is not None:  # endpoint monitors run under the same leader lease
+        c.hooks.append(scheduler.tick)
+    return c

@@ -313,3 +313,43 @@ metric_windows = Table(
     Column("predictions", JSON, nullable=False),  # {"kind": "score"|"label", "bins"|"labels": ..., "counts": ...}
     Index("ix_metric_windows_endpoint_start", "endpoint", "start"),
 )
+
+# Endpoint monitors (issue 16): one row per check run (drift, quality, performance) over a window of the
+# prediction log; `metrics` holds the flat numbers alert rules read, `detail` the per-column breakdown.
+monitor_results = Table(
+    "monitor_results", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("endpoint", String(200), nullable=False),
+    Column("check", String(40), nullable=False),  # drift | quality | performance
+    Column("version", Integer, nullable=True),  # the version whose traffic was judged (the main answering one)
+    Column("at", TS, nullable=False),
+    Column("window_start", TS, nullable=True),
+    Column("window_end", TS, nullable=True),
+    Column("rows", Integer, nullable=False),
+    Column("status", String(20), nullable=False),  # ok | warning | critical | emergency | insufficient | error
+    Column("metrics", JSON, nullable=False),
+    Column("detail", JSON, nullable=False),
+    Index("ix_monitor_results_endpoint_check_at", "endpoint", "check", "at"),
+)
+
+# Alerts: one row per firing of a rule on an endpoint, kept while it fires (deduplicated: `last_seen_at`
+# moves on), `resolved` when the condition clears; `actions` records what was done (retrain, rollback).
+alerts = Table(
+    "alerts", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("endpoint", String(200), nullable=False),
+    Column("rule", String(100), nullable=False),  # drift | quality | performance | an alerts[].name
+    Column("check", String(40), nullable=False),
+    Column("severity", String(20), nullable=False),  # warning | critical | emergency
+    Column("state", String(20), nullable=False),  # firing | resolved
+    Column("value", Float, nullable=True),
+    Column("threshold", Float, nullable=True),
+    Column("message", Text, nullable=False),
+    Column("result_id", Integer, ForeignKey("monitor_results.id"), nullable=True),
+    Column("fired_at", TS, nullable=False),
+    Column("last_seen_at", TS, nullable=False),
+    Column("resolved_at", TS, nullable=True),
+    Column("actions", JSON, nullable=False),
+    Index("ix_alerts_endpoint_rule", "endpoint", "rule"),
+    Index("ix_alerts_state", "state"),
+)
