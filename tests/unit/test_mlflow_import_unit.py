@@ -112,7 +112,8 @@ def test_model_uri_prefers_the_run_then_the_logged_model(tmp_path: Path) -> None
 
 def test_onnx_plan_keeps_example_and_provenance(tmp_path: Path) -> None:
     example = b'{"columns": ["a"], "data": [[1]]}'
-    root = _folder(tmp_path, {"onnx": {"data": "model.onnx"}}, {"model.onnx": b"\x08\x07", "input_example.json": example},
+    files = {"model.onnx": b"\x08\x07", "input_example.json": example}
+    root = _folder(tmp_path, {"onnx": {"data": "model.onnx"}}, files,
                    run_id="abc", artifact_path="m",
                    signature={"inputs": _cols({"type": "double", "name": "a"}), "outputs": None},
                    saved_input_example_info={"artifact_path": "input_example.json", "type": "dataframe"})
