@@ -142,11 +142,25 @@ def parse_methods(items: list[str]) -> dict[str, str]:
 @app.command("validate")
 def validate(ctx: typer.Context,
              ref: str = typer.Argument(..., help="Dataset NAME (or NAME@VERSION) whose schema to use"),
-             path: Path = typer.Argument(..., help="CSV or Parquet file to check"), as_json: bool = JSON) -> int:
+             path: Path = typer.Argument(..., help="CSV or Parquet file to check"), as_json: bool = JSON,
+             missing_ok: bool = typer.Option(False, "--missing-ok",
+                                             help="Exit 0 when the dataset has no version yet (a first CI run).")
+             ) -> int:
     """Check a file against a dataset's schema; exit 1 listing every violation."""
     from shipyard.cli.output import out, print_json, table
+    from shipyard.errors import NotFoundError
 
-    report = open_workspace(ctx).datasets.validate(ref, path)
+    ws = open_workspace(ctx)
+    if missing_ok:
+        try:
+            ws.datasets.show(ref)
+        except NotFoundError:
+            if as_json:
+                print_json({"dataset": ref, "ok": True, "skipped": "no version yet"})
+            else:
+                out(f"skipped: dataset {ref} has no version yet, so there is no schema to check {path} against")
+            return 0
+    report = ws.datasets.validate(ref, path)
     if as_json:
         print_json(report.to_dict())
     elif report.ok:

@@ -1,4 +1,4 @@
-"""`shipyard models ...`: register, list, show, alias, stage, tag."""
+"""`shipyard models ...`: register, import-mlflow, list, show, alias, stage, tag."""
 
 from __future__ import annotations
 
@@ -243,3 +243,25 @@ def tag(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME:VERSION"),
         print_json(mv.to_dict())
     else:
         out(f"{mv.model}:{mv.version} tag {k}={v}")
+
+
+@app.command("import-mlflow")
+def import_mlflow(
+    ctx: typer.Context,
+    path: Path = typer.Argument(..., help="MLflow model directory (with its MLmodel file)."),
+    name: str = typer.Argument(..., help="Model name to register under."),
+    description: str = typer.Option("", "--description"),
+    as_json: bool = JSON,
+) -> None:
+    """Register an MLflow model (sklearn via skops, xgboost, lightgbm, onnx) as a candidate, without MLflow."""
+    from shipyard.cli.output import out, print_json
+    from shipyard.registry.mlflow_import import import_mlflow as run_import
+
+    ws = open_workspace(ctx)
+    mv = run_import(ws.models, path, name, description=description)
+    if as_json:
+        print_json(mv.to_dict())
+        return
+    src = (mv.provenance or {}).get("mlflow") or {}
+    out(f"[green]imported[/] {src.get('model_uri')} as {mv.model}:{mv.version}  flavor {mv.flavor}  "
+        f"stage {mv.stage}  sha256:{mv.artifact_digest[:12]}")

@@ -26,6 +26,8 @@ def run(
                                            help="Report folder (default .shipyard/reports/MODEL/VERSION)."),
     dataset: str | None = typer.Option(None, "--dataset", help="Train on this stored dataset version (NAME@VERSION "
                                                                 "or NAME:VERSION) instead of data.train."),
+    summary_md: list[Path] = typer.Option([], "--summary-md", help="Append the gate table as Markdown to PATH "
+                                                                   "(repeatable; e.g. \"$GITHUB_STEP_SUMMARY\")."),
 ) -> None:
     """Validate, split, train, evaluate, gate, register. Exit 0: gates pass; 1: a gate or validation failed."""
     from shipyard.cli.output import console
@@ -55,6 +57,7 @@ def run(
         if failed is not None:
             if junit is not None:
                 _write_junit(ws, failed, junit)
+            _append_summary(failed, summary_md)
             if as_json:
                 from shipyard.cli.output import print_json
 
@@ -67,6 +70,7 @@ def run(
             status.pop().stop()
     if junit is not None:
         _write_junit(ws, result, junit)
+    _append_summary(result, summary_md)
     if as_json:
         from shipyard.cli.output import print_json
 
@@ -76,6 +80,23 @@ def run(
     ws.close()
     if result.exit_code:
         raise typer.Exit(result.exit_code)
+
+
+def _append_summary(result: Any, paths: list[Path]) -> None:
+    """Append the run's gate table (Markdown) to each path: GitHub's job summary file is appended to."""
+    if not paths:
+        return
+    from shipyard.errors import InvalidInputError
+    from shipyard.evaluation.reports.summary import render_summary
+
+    text = render_summary(result)
+    for path in paths:
+        try:
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(text)
+        except OSError as exc:
+            raise InvalidInputError(field="--summary-md", value=str(path),
+                                    expected=f"a file this user can write ({exc.strerror or exc})") from None
 
 
 def _write_junit(ws: Any, result: Any, path: Path) -> None:

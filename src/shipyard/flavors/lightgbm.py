@@ -34,6 +34,9 @@ class LightGBMModel:
         self.objective = str(booster.params.get("objective") or booster.dump_model().get("objective", ""))
         self.classifier = self.objective.split()[0] in ("binary", "multiclass", "multiclassova", "cross_entropy")
         self.feature_names_in_ = np.array(booster.feature_name(), dtype=object)
+        if self.classifier:  # class indices, so the gateway serves probabilities (and the pipeline's labels)
+            multi = self.objective.split()[0].startswith("multiclass")
+            self.classes_ = np.arange(booster.num_model_per_iteration() if multi else 2)
 
     def _raw(self, X: Any) -> np.ndarray:
         return np.asarray(self.booster.predict(as_categories(X)))

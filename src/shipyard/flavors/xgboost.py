@@ -35,11 +35,19 @@ class XGBoostModel:
         self.classifier = objective.startswith(("binary:", "multi:"))
         names = booster.feature_names
         self.feature_names_in_ = np.array(names, dtype=object) if names else None
+        if self.classifier:  # class indices, so the gateway serves probabilities (and the pipeline's labels)
+            n = 2 if objective.startswith("binary:") else int(
+                json.loads(booster.save_config())["learner"]["learner_model_param"]["num_class"])
+            self.classes_ = np.arange(n)
 
     def _raw(self, X: Any) -> np.ndarray:
         import xgboost
 
-        data = xgboost.DMatrix(as_categories(X), enable_categorical=True)
+        X = as_categories(X)
+        # A matrix (the gateway's fast path for all-numeric signatures) carries no names; the booster checks
+        # them, so name its columns in the booster's own order (the signature's order).
+        names = None if hasattr(X, "columns") else self.booster.feature_names
+        data = xgboost.DMatrix(X, enable_categorical=True, feature_names=names)
         return np.asarray(self.booster.predict(data))
 
     def predict_proba(self, X: Any) -> np.ndarray:
