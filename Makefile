@@ -37,8 +37,10 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
+# The whole loop on the credit example (src/shipyard/demo/); `make demo DEMO_ARGS=--no-wait` exits when told.
+DEMO_ARGS ?=
 demo: $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" bash examples/demo.sh
+	$(BIN)/shipyard demo $(DEMO_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/cli_startup.py

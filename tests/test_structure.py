@@ -14,6 +14,7 @@ SOFT_CAP = 400
 # module -> reason it may exceed the soft cap (hard cap 600)
 ALLOWED_LONG: dict[str, str] = {
     "config.py": "the whole shipyard.yaml schema in one place, each section a small pydantic model",
+    "api/client.py": "the remote client mirrors every service's methods over HTTP, one thin method each",
 }
 
 

@@ -96,6 +96,13 @@ def _route(f: Fixture) -> Request:
         "routes": [{"version": f.version(Stage.APPROVED), "weight": 100}], "sticky_header": "x-user"}}
 
 
+def _rollout_action(f: Fixture) -> Request:
+    name = f"ep{next(_n)}"
+    f.ws.endpoints.deploy(f"m:{f.version(Stage.APPROVED)}", name)
+    f.ws.rollouts.deploy(f"m:{f.version(Stage.APPROVED)}", name)  # serving another version: a rollout starts
+    return "POST", f"/api/v1/endpoints/{name}/rollout/pause", {"json": {"reason": "looking at the latency"}}
+
+
 def _add_user(f: Fixture) -> Request:
     return "POST", "/api/v1/users", {"json": {"name": f"new{next(_n)}", "role": "viewer"}}
 
@@ -135,6 +142,7 @@ CASES: list[tuple[str, Permission, Callable[[Fixture], Request], bool]] = [
     ("POST /approvals", Permission.MODEL_APPROVE, _reject, True),
     ("POST /endpoints", Permission.DEPLOY, _deploy, True),
     ("PUT /endpoints/{name}/routing", Permission.DEPLOY, _route, True),
+    ("POST /endpoints/{name}/rollout/{action}", Permission.DEPLOY, _rollout_action, True),
     ("POST /users", Permission.ADMIN, _add_user, True),
     ("PUT /users/{name}/role", Permission.ADMIN, _set_role, True),
     ("PUT /users/{name}/disabled", Permission.ADMIN, _disable, True),
@@ -208,7 +216,8 @@ def test_tokens_are_self_service_and_revocation_takes_effect(workspace: Workspac
         own = http.get("/api/v1/tokens", params={"user": "u-viewer"}, headers=api.headers("viewer"))
         assert own.status_code == 200 and "token" not in own.text.replace('"token_', "")  # no secrets listed
         fresh = {"Authorization": f"Bearer {mine['token']}"}
-        assert http.get("/api/v1/whoami", headers=fresh).json() == {"name": "u-viewer", "role": "viewer"}
+        assert http.get("/api/v1/whoami", headers=fresh).json() == {"name": "u-viewer", "role": "viewer",
+                                                                     "permissions": ["read"]}
         assert http.delete(f"/api/v1/tokens/{mine['id']}", headers=api.headers("viewer")).status_code == 200
         assert http.get("/api/v1/whoami", headers=fresh).status_code == 401
         # Only the hash is stored.

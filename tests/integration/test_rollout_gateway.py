@@ -268,7 +268,9 @@ def test_bluegreen_smoke_replays_logged_requests_then_switches(live) -> None:  #
         r = wait_until(lambda: finished(ws))
     assert r.state == "promoted" and ws.endpoints.get("ep").routing["shadow"] == []
     smoke = [c for a in ws.rollouts.status("ep", 100).analyses for c in a["checks"] if c["metric"] == "smoke"]
-    assert smoke[-1]["verdict"] == "pass" and "replayed" in smoke[-1]["note"] and smoke[-1]["value"] == 10
+    # the replayed logged requests reach the shadowed candidate as mirrors (a shadow never answers a client,
+    # not even on its versioned path): judged on its mirrored answers, at least smoke_requests of them
+    assert smoke[-1]["verdict"] == "pass" and "replayed" in smoke[-1]["note"] and smoke[-1]["value"] >= 10
     assert "2" in {v for _, v in load.seen}
 
 

@@ -311,15 +311,20 @@ class Controller:
 
     def _smoke(self, row: Row[Any], cfg: RolloutConfig, step_start: datetime, start: datetime, end: datetime
                ) -> strategies.SmokeResult:
+        replayed = 0
         if self.gateway_url and self.artifacts is not None:
             from shipyard.telemetry.prediction_log import read_log
 
             table = read_log(self.artifacts, row.endpoint, step_start - timedelta(hours=1))
             bodies = strategies.replay_requests(table, int(row.stable), cfg.smoke_requests)
-            if bodies:
-                return strategies.smoke_over_http(self.gateway_url, row.endpoint, int(row.candidate), bodies)
+            if bodies:  # mirrored to the shadowed candidate; judged below on its mirrored answers
+                replayed = strategies.replay_through_endpoint(self.gateway_url, row.endpoint, bodies).sent
         provided = self._provider(cfg).query(row.endpoint, step_start, end) if end > step_start else {}
-        return strategies.smoke_from_metrics(provided.get(int(row.candidate)), cfg.smoke_requests)
+        result = strategies.smoke_from_metrics(provided.get(int(row.candidate)), cfg.smoke_requests)
+        if replayed:
+            result = strategies.SmokeResult(result.passed, f"{replayed} logged request(s) replayed; {result.detail}",
+                                            result.sent, result.ok)
+        return result
 
 
 def _info(metric: str, version: int, value: Any, n: int | None = None, role: str = "candidate") -> dict[str, Any]:

@@ -7,9 +7,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query
 from pydantic import Field
 
-from shipyard.api.deps import WS, NameParam
+from shipyard.api.deps import WS, NameParam, needs
 from shipyard.api.errors import ERROR_RESPONSES
 from shipyard.api.schemas import Body, Text
+from shipyard.core.permissions import Permission
 
 router = APIRouter(tags=["rollouts"], responses=ERROR_RESPONSES)
 Action = Annotated[Literal["pause", "resume", "promote", "abort"], Path(description="What to do")]
@@ -30,7 +31,8 @@ def list_rollouts(ws: WS, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> 
     return [r.to_dict() for r in ws.rollouts.list(limit)]
 
 
-@router.post("/endpoints/{name}/rollout/{action}", summary="Pause, resume, promote or abort the live rollout")
+@router.post("/endpoints/{name}/rollout/{action}", summary="Pause, resume, promote or abort the live rollout",
+             dependencies=[needs(Permission.DEPLOY)])
 def command(name: NameParam, action: Action, ws: WS, body: CommandBody | None = None) -> dict[str, Any]:
     b = body or CommandBody()
     return ws.rollouts.command(name, action, b.reason, b.full).to_dict()
