@@ -180,3 +180,34 @@ def test_an_approver_approves_from_the_queue(site: dict[str, Any], browser: Any,
     assert site["ws"].models.get_version(f"{site['model']}:1").stage == "approved"
     assert p.errors == []
     p.close()
+
+
+def test_a_rollout_advances_on_the_endpoint_page(site: dict[str, Any], browser: Any,
+                                                 request: pytest.FixtureRequest) -> None:
+    """The endpoint page refreshes by itself: a canary step taken meanwhile (here by a deployer's promote)
+    shows in the split and the rollout panel without a reload; a deployer sees the controls, a viewer does not."""
+    from tests.builders import approve
+
+    ws, m = site["ws"], site["model"]
+    v1 = ws.models.get_version(f"{m}:1")
+    ws.endpoints.deploy(f"{m}:1", "dash-ep")  # v1 was approved by the queue test
+    data = ws.models.load_artifact(f"{m}:1")
+    v = ws.models.register(m, data, v1.flavor, signature=v1.signature).version
+    approve(ws, f"{m}:{v}")
+    started = ws.rollouts.deploy(f"{m}:{v}", "dash-ep", strategy="canary")
+    assert started.rollout is not None
+    viewer = Page(browser, site, "vic")
+    page = viewer.open("/endpoints/dash-ep", "#rollout .badge")
+    assert page.locator("#rollout-controls button").count() == 0
+    viewer.close()
+    p = Page(browser, site, "dee")
+    page = p.open("/endpoints/dash-ep", "#rollout .badge")
+    first = page.inner_text("#routing")
+    assert page.locator("#rollout-controls button", has_text="Promote").count() == 1
+    ws.rollouts.command("dash-ep", "promote", "looks good")  # the next canary step, outside the page
+    page.wait_for_function("(before) => document.querySelector('#routing').innerText !== before", arg=first,
+                           timeout=30_000)
+    assert "progressing" in page.inner_text("#rollout") or "promoted" in page.inner_text("#rollout")
+    shot(page, request, "endpoint-rollout")
+    assert p.errors == [], p.errors
+    p.close()

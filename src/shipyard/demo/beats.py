@@ -47,7 +47,7 @@ def corrupted_version(s: Story) -> None:
     df["Status"] = df["Status"].sample(frac=1.0, random_state=3).to_numpy()
     df.to_csv(good, index=False)
     proc = s.train(expect_exit=1)
-    failed = [ln.strip() for ln in proc.stdout.splitlines() if "FAIL" in ln]
+    failed = [" ".join(ln.replace("│", " ").split()) for ln in proc.stdout.splitlines() if "FAIL" in ln]
     shutil.copy(s.root / "data" / "credit-full.csv", good)
     v3 = s.latest_of(3)
     s.beat("v3 rejected", f"exit 1, stage {v3['stage']}: {failed[0] if failed else 'a gate failed'}",

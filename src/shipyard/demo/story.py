@@ -13,6 +13,7 @@ from shipyard.demo.procs import Shell, Traffic, free_port, held_out, held_out_ro
 
 HELD_OUT = 1500  # applications v1 never sees: v2 trains on all 4,454, the clients send these
 FOREST = '''"""A 400-tree random forest: as accurate offline, but each prediction walks 400 trees (slow live)."""
+import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.impute import SimpleImputer
@@ -21,7 +22,7 @@ from sklearn.preprocessing import OneHotEncoder
 
 
 def train(X, y, params):
-    categorical = [c for c in X.columns if X[c].dtype == object]
+    categorical = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
     numeric = [c for c in X.columns if c not in categorical]
     features = ColumnTransformer([
         ("categories", Pipeline([("impute", SimpleImputer(strategy="constant", fill_value="missing")),
