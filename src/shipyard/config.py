@@ -247,10 +247,9 @@ class DeploySpec(_Strict):
     @field_validator("webhooks")
     @classmethod
     def _urls(cls, urls: list[str]) -> list[str]:
-        for i, u in enumerate(urls):
-            if not u.startswith(("http://", "https://")):
-                raise ValueError(f"webhooks[{i}]: got {u!r}, expected an http:// or https:// URL")
-        return urls
+        from shipyard.monitoring.spec import check_webhooks
+
+        return check_webhooks(urls)
 
     @model_validator(mode="after")
     def _pause_at_in_steps(self) -> DeploySpec:

@@ -31,6 +31,14 @@ def _seconds(value: Any, field: str) -> float:
         raise ValueError(str(exc)) from None
 
 
+def check_webhooks(urls: list[str]) -> list[str]:
+    """Webhook URLs (``deploy.webhooks``, ``monitor.webhooks``) must be http(s)."""
+    for i, u in enumerate(urls):
+        if not u.startswith(("http://", "https://")):
+            raise ValueError(f"webhooks[{i}]: got {u!r}, expected an http:// or https:// URL")
+    return urls
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -231,10 +239,7 @@ class MonitorSpec(_Strict):
     @field_validator("webhooks")
     @classmethod
     def _urls(cls, urls: list[str]) -> list[str]:
-        for i, u in enumerate(urls):
-            if not u.startswith(("http://", "https://")):
-                raise ValueError(f"webhooks[{i}]: got {u!r}, expected an http:// or https:// URL")
-        return urls
+        return check_webhooks(urls)
 
     @model_validator(mode="after")
     def _names(self) -> MonitorSpec:
