@@ -1,0 +1,169 @@
+"""``shipyard batch score``: resolve the version, load it, score every unfinished part, record the job.
+
+Engines: ``local`` runs the parts one after another in this process with the model's native thread pools
+set to the machine's cores on purpose (threadpoolctl), so one predict call uses every core and nothing
+oversubscribes. The job record (lineage: input URIs and sha256 -> version -> output, counts, timings) is
+stored as a JSON artifact and audited (``batch.score``) in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shipyard.batch import parts as p
+from shipyard.batch.score import PartResult, Scorer, score_part
+from shipyard.core.hashing import Digest
+from shipyard.core.permissions import Permission, authorize
+from shipyard.errors import CheckFailedError, InvalidInputError
+from shipyard.governance import audit
+from shipyard.registry.models import ModelVersion
+from shipyard.registry.refs import parse_ref
+from shipyard.serving.runtime import make_predict
+from shipyard.serving.signature import Signature
+
+ENGINES = ("local",)
+Progress = Callable[[str, int, int], None]  # (part name, parts done, parts total)
+
+
+@dataclass
+class JobResult:
+    job: str
+    model: str
+    version: int
+    digest: str
+    input: str
+    output: str
+    engine: str
+    rows: int
+    bad: int
+    bad_rate: float
+    max_bad_rate: float
+    parts: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+    record: str = ""
+    ok: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _labels(mv: ModelVersion) -> list[Any] | None:
+    """The label of each class index (as ``rollout.endpoints._labels`` gives the gateway)."""
+    outputs = (mv.signature or {}).get("outputs") or []
+    labels = outputs[0].get("labels") if outputs and isinstance(outputs[0], dict) else None
+    if labels is None and mv.provenance.get("task") in ("classification", "multiclass"):
+        labels = mv.provenance.get("classes")
+    return list(labels) if isinstance(labels, list) and labels else None
+
+
+def check_options(engine: str, max_bad_rate: float, output: str) -> Path:
+    if engine not in ENGINES:
+        raise InvalidInputError(field="--engine", value=engine, expected="one of: " + ", ".join(ENGINES)
+                                + " (dask and ray are not built yet)")
+    if not 0.0 <= max_bad_rate <= 1.0:
+        raise InvalidInputError(field="--max-bad-rate", value=max_bad_rate, expected="a fraction in [0, 1]")
+    if "://" in output and not output.startswith("file://"):
+        raise InvalidInputError(field="--output", value=output,
+                                expected="a local folder (atomic renames make parts exactly-once)")
+    out = Path(output.removeprefix("file://"))
+    if out.exists() and not out.is_dir():
+        raise InvalidInputError(field="--output", value=output, expected="a folder (it is a file)")
+    return out
+
+
+class BatchService:
+    """Batch scoring over a workspace's registry (``ws.models``) and store."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+
+    def _scorer(self, mv: ModelVersion) -> Scorer:
+        from shipyard.flavors import factory
+
+        if mv.flavor == "pyfunc":
+            raise InvalidInputError(
+                f"{mv.ref} is a pyfunc model: user code loads only in the sandboxed model process, which batch "
+                "scoring does not run yet; score it through a deployed endpoint", field="model",
+                value=mv.ref, expected="a version of a data-only flavor (sklearn, xgboost, lightgbm, onnx)")
+        if not (mv.signature or {}).get("inputs"):
+            raise InvalidInputError(f"{mv.ref} has no signature: batch scoring checks every row against it",
+                                    field="model", value=mv.ref, expected="a version registered with a signature")
+        data = self.ws.artifacts.get_bytes(Digest(mv.artifact_digest))  # verifies the sha256
+        model = factory.create(mv.flavor).load(data, trusted_types=self.ws.models.trusted_for(mv))
+        sig = Signature(mv.signature)
+        predict, classes = make_predict(model, sig, _labels(mv))
+        return Scorer(mv.model, mv.version, sig, predict, classes)
+
+    def score(self, ref: str, input_uri: str, output: str, *, engine: str = "local", max_bad_rate: float = 0.0,
+              chunk_rows: int = p.CHUNK_ROWS, progress: Progress | None = None) -> JobResult:
+        """Score every part not already finished for this version and input bytes; record and audit the job.
+
+        Raises:
+            InvalidInputError: a bad reference, option, input or output (exit 2).
+            CheckFailedError: more than ``max_bad_rate`` of the rows failed the signature (exit 1; the good
+                rows are scored and the job recorded all the same).
+        """
+        authorize(self.ws.actor, Permission.MODEL_WRITE)
+        out_dir = check_options(engine, max_bad_rate, output)
+        mv = self.ws.models.get_version(parse_ref(ref))
+        todo = p.list_parts(input_uri)
+        started, t0 = self.ws.clock.now(), time.perf_counter()
+        scorer = self._scorer(mv)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        p.clean_temporaries(out_dir)
+        manifest = p.read_manifest(out_dir)
+        done = manifest["parts"]
+        lineage: list[dict[str, Any]] = []
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=os.cpu_count() or 1):
+            for i, part in enumerate(todo):
+                sha = p.content_hash(part)
+                prev = done.get(part.out_name)
+                skipped = bool(prev and prev.get("sha256") == sha and prev.get("digest") == mv.artifact_digest
+                               and (out_dir / part.out_name).exists())
+                if not skipped:
+                    res: PartResult = score_part(scorer, part, out_dir, chunk_rows)
+                    done[part.out_name] = {"input": part.uri, "sha256": sha, "model": mv.model,
+                                           "version": mv.version, "digest": mv.artifact_digest,
+                                           "rows": res.rows, "bad": res.bad, "seconds": round(res.seconds, 4)}
+                    p.write_manifest(out_dir, manifest)
+                lineage.append({**done[part.out_name], "output": part.out_name, "skipped": skipped})
+                if progress is not None:
+                    progress(part.out_name, i + 1, len(todo))
+        rows = sum(int(x["rows"]) for x in lineage)
+        bad = sum(int(x["bad"]) for x in lineage)
+        rate = bad / rows if rows else 0.0
+        result = JobResult(uuid.uuid4().hex[:16], mv.model, mv.version, mv.artifact_digest, input_uri,
+                           str(out_dir.resolve()), engine, rows, bad, round(rate, 6), max_bad_rate, lineage,
+                           round(time.perf_counter() - t0, 4), ok=rate <= max_bad_rate)
+        self._record(result, started.isoformat())
+        if not result.ok:
+            raise CheckFailedError(
+                f"{bad} of {rows} rows ({rate:.2%}) failed the signature of {mv.ref}, more than --max-bad-rate "
+                f"{max_bad_rate:g}; good rows were scored, bad ones are in {out_dir / p.QUARANTINE}",
+                field="--max-bad-rate", value=max_bad_rate, expected=f"at least {rate:.4f} to accept this job")
+        return result
+
+    def _record(self, job: JobResult, started: str) -> None:
+        """The full job record as a JSON artifact; an audit event naming it, in the same transaction as nothing
+        else (the artifact store is content-addressed, so a crash between the two leaves only an unused blob)."""
+        record = {**job.to_dict(), "started": started, "finished": self.ws.clock.now().isoformat(),
+                  "actor": self.ws.actor.name}
+        record.pop("record")
+        digest = self.ws.artifacts.put_bytes(json.dumps(record, sort_keys=True).encode())
+        job.record = str(digest)
+        summary = {k: record[k] for k in ("job", "input", "output", "engine", "rows", "bad", "max_bad_rate",
+                                          "ok", "seconds")}
+        summary["inputs"] = [{"input": x["input"], "sha256": x["sha256"]} for x in job.parts]
+        summary["record"] = job.record
+        with self.ws.db.begin() as conn:
+            audit.append(conn, self.ws.actor.name, "batch.score", f"model:{job.model}:{job.version}",
+                         None, summary, clock=self.ws.clock)
