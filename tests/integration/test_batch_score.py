@@ -158,3 +158,43 @@ def test_killed_job_rerun_gives_every_row_exactly_once_and_is_recorded(ws: Works
     assert record["digest"] == ws.models.get_version("credit:1").artifact_digest
     assert {x["output"] for x in record["parts"]} == {f"p{i:02d}.parquet" for i in range(n_parts)}
     assert all(len(x["sha256"]) == 64 and x["input"].endswith(".parquet") for x in record["parts"])
+
+
+PYFUNC = '''
+import json
+import os
+
+OUT = @OUT@
+
+
+class Model:
+    feature_names = ["x"]
+
+    def predict(self, X):
+        with open(os.path.join(OUT, f"predict-{os.getpid()}.json"), "w") as f:
+            json.dump({"pid": os.getpid(), "env": dict(os.environ)}, f)
+        return [float(v) * 2 for v in X["x"]]
+'''
+
+
+def test_pyfunc_scores_only_in_the_sandboxed_child(ws: Workspace, tmp_path: Path) -> None:
+    import io
+    import zipfile
+
+    spy = tmp_path / "spy"
+    spy.mkdir()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("pyfunc.json", json.dumps({"entrypoint": "model:Model"}))
+        zf.writestr("model.py", PYFUNC.replace("@OUT@", repr(str(spy))))
+    (tmp_path / "m.zip").write_bytes(buf.getvalue())
+    ws.models.register("doubler", tmp_path / "m.zip", "pyfunc")
+    pd.DataFrame({"x": [1.0, 2.5, 4.0]}).to_csv(tmp_path / "in.csv", index=False)
+    proc = _cli(ws, "doubler:1", "--input", str(tmp_path / "in.csv"), "--output", str(tmp_path / "out"), "--json",
+                wait=False)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    assert sorted(_read(tmp_path / "out")["prediction"]) == [2.0, 5.0, 8.0]
+    seen = [json.loads(f.read_text()) for f in spy.glob("predict-*.json")]
+    assert seen and all(s["pid"] != proc.pid for s in seen)
+    assert not [k for s in seen for k in s["env"] if k.startswith("SHIPYARD_")]

@@ -84,22 +84,32 @@ class BatchService:
     def __init__(self, ws: Any) -> None:
         self.ws = ws
 
-    def _scorer(self, mv: ModelVersion) -> Scorer:
+    def _scorer(self, mv: ModelVersion) -> tuple[Scorer, Callable[[], None]]:
+        """The version's predict function and how to release it: in this process for data-only flavors; in
+        the sandboxed model process for pyfunc (user code never loads here)."""
         from shipyard.flavors import factory
 
-        if mv.flavor == "pyfunc":
-            raise InvalidInputError(
-                f"{mv.ref} is a pyfunc model: user code loads only in the sandboxed model process, which batch "
-                "scoring does not run yet; score it through a deployed endpoint", field="model",
-                value=mv.ref, expected="a version of a data-only flavor (sklearn, xgboost, lightgbm, onnx)")
         if not (mv.signature or {}).get("inputs"):
             raise InvalidInputError(f"{mv.ref} has no signature: batch scoring checks every row against it",
                                     field="model", value=mv.ref, expected="a version registered with a signature")
         data = self.ws.artifacts.get_bytes(Digest(mv.artifact_digest))  # verifies the sha256
-        model = factory.create(mv.flavor).load(data, trusted_types=self.ws.models.trusted_for(mv))
-        sig = Signature(mv.signature)
-        predict, classes = make_predict(model, sig, _labels(mv))
-        return Scorer(mv.model, mv.version, sig, predict, classes)
+        sig, labels = Signature(mv.signature), _labels(mv)
+        trust = self.ws.models.trusted_for(mv)
+        if mv.flavor == "pyfunc":
+            from shipyard.batch.sandboxed import SandboxedModel
+
+            mb = self.ws.config.sandbox.memory_mb
+            child = SandboxedModel(None if mb is None else mb << 20, max_rows=1 << 30)
+            try:
+                classes = child.load(f"{mv.ref}:{mv.artifact_digest[:16]}", mv.flavor, data, mv.signature,
+                                     labels, tuple(trust))
+            except BaseException:
+                child.close()
+                raise
+            return Scorer(mv.model, mv.version, sig, child.predict, classes), child.close
+        model = factory.create(mv.flavor).load(data, trusted_types=trust)
+        predict, classes = make_predict(model, sig, labels)
+        return Scorer(mv.model, mv.version, sig, predict, classes), lambda: None
 
     def score(self, ref: str, input_uri: str, output: str, *, engine: str = "local", max_bad_rate: float = 0.0,
               chunk_rows: int = p.CHUNK_ROWS, progress: Progress | None = None) -> JobResult:
@@ -115,14 +125,38 @@ class BatchService:
         mv = self.ws.models.get_version(parse_ref(ref))
         todo = p.list_parts(input_uri)
         started, t0 = self.ws.clock.now(), time.perf_counter()
-        scorer = self._scorer(mv)
+        scorer, release = self._scorer(mv)
+        try:
+            lineage = self._run(scorer, mv, todo, out_dir, chunk_rows, progress)
+        finally:
+            release()
+        rows = sum(int(x["rows"]) for x in lineage)
+        bad = sum(int(x["bad"]) for x in lineage)
+        rate = bad / rows if rows else 0.0
+        result = JobResult(uuid.uuid4().hex[:16], mv.model, mv.version, mv.artifact_digest, input_uri,
+                           str(out_dir.resolve()), engine, rows, bad, round(rate, 6), max_bad_rate, lineage,
+                           round(time.perf_counter() - t0, 4), ok=rate <= max_bad_rate)
+        self._record(result, started.isoformat())
+        if not result.ok:
+            raise CheckFailedError(
+                f"{bad} of {rows} rows ({rate:.2%}) failed the signature of {mv.ref}, more than --max-bad-rate "
+                f"{max_bad_rate:g}; good rows were scored, bad ones are in {out_dir / p.QUARANTINE}",
+                field="--max-bad-rate", value=max_bad_rate, expected=f"at least {rate:.4f} to accept this job")
+        return result
+
+    @staticmethod
+    def _run(scorer: Scorer, mv: ModelVersion, todo: list[p.Part], out_dir: Path, chunk_rows: int,
+             progress: Progress | None) -> list[dict[str, Any]]:
+        """Score the parts in order, skipping those the manifest records as done for these bytes and this
+        version; each finished part is renamed into place, then recorded in the manifest (atomically)."""
+        from threadpoolctl import threadpool_limits
+
         out_dir.mkdir(parents=True, exist_ok=True)
         p.clean_temporaries(out_dir)
         manifest = p.read_manifest(out_dir)
         done = manifest["parts"]
         lineage: list[dict[str, Any]] = []
-        from threadpoolctl import threadpool_limits
-
+        # one process, parts in sequence: the model's native pools get every core, nothing oversubscribes
         with threadpool_limits(limits=os.cpu_count() or 1):
             for i, part in enumerate(todo):
                 sha = p.content_hash(part)
@@ -138,19 +172,7 @@ class BatchService:
                 lineage.append({**done[part.out_name], "output": part.out_name, "skipped": skipped})
                 if progress is not None:
                     progress(part.out_name, i + 1, len(todo))
-        rows = sum(int(x["rows"]) for x in lineage)
-        bad = sum(int(x["bad"]) for x in lineage)
-        rate = bad / rows if rows else 0.0
-        result = JobResult(uuid.uuid4().hex[:16], mv.model, mv.version, mv.artifact_digest, input_uri,
-                           str(out_dir.resolve()), engine, rows, bad, round(rate, 6), max_bad_rate, lineage,
-                           round(time.perf_counter() - t0, 4), ok=rate <= max_bad_rate)
-        self._record(result, started.isoformat())
-        if not result.ok:
-            raise CheckFailedError(
-                f"{bad} of {rows} rows ({rate:.2%}) failed the signature of {mv.ref}, more than --max-bad-rate "
-                f"{max_bad_rate:g}; good rows were scored, bad ones are in {out_dir / p.QUARANTINE}",
-                field="--max-bad-rate", value=max_bad_rate, expected=f"at least {rate:.4f} to accept this job")
-        return result
+        return lineage
 
     def _record(self, job: JobResult, started: str) -> None:
         """The full job record as a JSON artifact; an audit event naming it, in the same transaction as nothing
