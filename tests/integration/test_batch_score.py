@@ -177,6 +177,7 @@ class Model:
 '''
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the store is not the point here
 def test_pyfunc_scores_only_in_the_sandboxed_child(ws: Workspace, tmp_path: Path) -> None:
     import io
     import zipfile
@@ -198,3 +199,21 @@ def test_pyfunc_scores_only_in_the_sandboxed_child(ws: Workspace, tmp_path: Path
     seen = [json.loads(f.read_text()) for f in spy.glob("predict-*.json")]
     assert seen and all(s["pid"] != proc.pid for s in seen)
     assert not [k for s in seen for k in s["env"] if k.startswith("SHIPYARD_")]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the store is not the point here
+def test_dask_engine_gives_identical_output_to_local(ws: Workspace, tmp_path: Path) -> None:
+    pytest.importorskip("distributed")
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(3):
+        _frame(500, 30 + i).to_parquet(src / f"p{i}.parquet")
+    for engine in ("local", "dask"):
+        r = _cli(ws, "credit:1", "--input", str(src), "--output", str(tmp_path / engine), "--engine", engine,
+                 "--json")
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["engine"] == engine
+    for i in range(3):
+        local = pq.read_table(tmp_path / "local" / f"p{i}.parquet")
+        dask = pq.read_table(tmp_path / "dask" / f"p{i}.parquet")
+        assert local.equals(dask) and local.num_rows == 500

@@ -9,7 +9,6 @@ stored as a JSON artifact and audited (``batch.score``) in one transaction.
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid
 from collections.abc import Callable
@@ -18,17 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from shipyard.batch import parts as p
-from shipyard.batch.score import PartResult, Scorer, score_part
+from shipyard.batch.engines import ENGINES, ModelSpec, Runner, load_scorer, run_dask, run_local
+from shipyard.batch.score import Scorer
 from shipyard.core.hashing import Digest
 from shipyard.core.permissions import Permission, authorize
 from shipyard.errors import CheckFailedError, InvalidInputError
 from shipyard.governance import audit
 from shipyard.registry.models import ModelVersion
 from shipyard.registry.refs import parse_ref
-from shipyard.serving.runtime import make_predict
 from shipyard.serving.signature import Signature
 
-ENGINES = ("local",)
 Progress = Callable[[str, int, int], None]  # (part name, parts done, parts total)
 
 
@@ -66,7 +64,7 @@ def _labels(mv: ModelVersion) -> list[Any] | None:
 def check_options(engine: str, max_bad_rate: float, output: str) -> Path:
     if engine not in ENGINES:
         raise InvalidInputError(field="--engine", value=engine, expected="one of: " + ", ".join(ENGINES)
-                                + " (dask and ray are not built yet)")
+                                + " (ray is not built yet)")
     if not 0.0 <= max_bad_rate <= 1.0:
         raise InvalidInputError(field="--max-bad-rate", value=max_bad_rate, expected="a fraction in [0, 1]")
     if "://" in output and not output.startswith("file://"):
@@ -84,35 +82,34 @@ class BatchService:
     def __init__(self, ws: Any) -> None:
         self.ws = ws
 
-    def _scorer(self, mv: ModelVersion) -> tuple[Scorer, Callable[[], None]]:
-        """The version's predict function and how to release it: in this process for data-only flavors; in
-        the sandboxed model process for pyfunc (user code never loads here)."""
-        from shipyard.flavors import factory
-
+    def _spec(self, mv: ModelVersion) -> ModelSpec:
         if not (mv.signature or {}).get("inputs"):
             raise InvalidInputError(f"{mv.ref} has no signature: batch scoring checks every row against it",
                                     field="model", value=mv.ref, expected="a version registered with a signature")
         data = self.ws.artifacts.get_bytes(Digest(mv.artifact_digest))  # verifies the sha256
-        sig, labels = Signature(mv.signature), _labels(mv)
-        trust = self.ws.models.trusted_for(mv)
-        if mv.flavor == "pyfunc":
-            from shipyard.batch.sandboxed import SandboxedModel
+        return ModelSpec(mv.model, mv.version, mv.flavor, mv.artifact_digest, data, mv.signature, _labels(mv),
+                         tuple(self.ws.models.trusted_for(mv)))
 
-            mb = self.ws.config.sandbox.memory_mb
-            child = SandboxedModel(None if mb is None else mb << 20, max_rows=1 << 30)
-            try:
-                classes = child.load(f"{mv.ref}:{mv.artifact_digest[:16]}", mv.flavor, data, mv.signature,
-                                     labels, tuple(trust))
-            except BaseException:
-                child.close()
-                raise
-            return Scorer(mv.model, mv.version, sig, child.predict, classes), child.close
-        model = factory.create(mv.flavor).load(data, trusted_types=trust)
-        predict, classes = make_predict(model, sig, labels)
-        return Scorer(mv.model, mv.version, sig, predict, classes), lambda: None
+    def _scorer(self, spec: ModelSpec, chunk_rows: int) -> tuple[Scorer, Callable[[], None]]:
+        """The version's predict function and how to release it: in this process for data-only flavors; in
+        the sandboxed model process for pyfunc (user code never loads here)."""
+        if spec.flavor != "pyfunc":
+            return load_scorer(spec), lambda: None
+        from shipyard.batch.sandboxed import SandboxedModel
+
+        mb = self.ws.config.sandbox.memory_mb
+        child = SandboxedModel(None if mb is None else mb << 20, max_rows=max(chunk_rows, 1))
+        try:
+            classes = child.load(f"{spec.model}:{spec.version}:{spec.digest[:16]}", spec.flavor, spec.data,
+                                 spec.signature, spec.labels, spec.trusted_types)
+        except BaseException:
+            child.close()
+            raise
+        return Scorer(spec.model, spec.version, Signature(spec.signature), child.predict, classes), child.close
 
     def score(self, ref: str, input_uri: str, output: str, *, engine: str = "local", max_bad_rate: float = 0.0,
-              chunk_rows: int = p.CHUNK_ROWS, progress: Progress | None = None) -> JobResult:
+              chunk_rows: int = p.CHUNK_ROWS, address: str | None = None, progress: Progress | None = None
+              ) -> JobResult:
         """Score every part not already finished for this version and input bytes; record and audit the job.
 
         Raises:
@@ -125,11 +122,21 @@ class BatchService:
         mv = self.ws.models.get_version(parse_ref(ref))
         todo = p.list_parts(input_uri)
         started, t0 = self.ws.clock.now(), time.perf_counter()
-        scorer, release = self._scorer(mv)
-        try:
-            lineage = self._run(scorer, mv, todo, out_dir, chunk_rows, progress)
-        finally:
-            release()
+        spec = self._spec(mv)
+        if engine == "local":
+            scorer, release = self._scorer(spec, chunk_rows)
+            try:
+                lineage = self._run(mv, todo, out_dir, lambda parts: run_local(scorer, parts, out_dir, chunk_rows),
+                                    progress)
+            finally:
+                release()
+        else:
+            if spec.flavor == "pyfunc":
+                raise InvalidInputError(f"{mv.ref} is a pyfunc: user code runs only in the sandboxed model process,"
+                                        " which the dask engine does not use", field="--engine", value=engine,
+                                        expected="local for a pyfunc version")
+            lineage = self._run(mv, todo, out_dir,
+                                lambda parts: run_dask(spec, parts, out_dir, chunk_rows, address), progress)
         rows = sum(int(x["rows"]) for x in lineage)
         bad = sum(int(x["bad"]) for x in lineage)
         rate = bad / rows if rows else 0.0
@@ -145,34 +152,31 @@ class BatchService:
         return result
 
     @staticmethod
-    def _run(scorer: Scorer, mv: ModelVersion, todo: list[p.Part], out_dir: Path, chunk_rows: int,
+    def _run(mv: ModelVersion, todo: list[p.Part], out_dir: Path, runner: Runner,
              progress: Progress | None) -> list[dict[str, Any]]:
-        """Score the parts in order, skipping those the manifest records as done for these bytes and this
-        version; each finished part is renamed into place, then recorded in the manifest (atomically)."""
-        from threadpoolctl import threadpool_limits
-
+        """Score the parts not yet done, skipping those the manifest records as done for these bytes and this
+        version; the runner renames each finished part into place, then it is recorded in the manifest
+        (atomically, by this process only)."""
         out_dir.mkdir(parents=True, exist_ok=True)
         p.clean_temporaries(out_dir)
         manifest = p.read_manifest(out_dir)
         done = manifest["parts"]
-        lineage: list[dict[str, Any]] = []
-        # one process, parts in sequence: the model's native pools get every core, nothing oversubscribes
-        with threadpool_limits(limits=os.cpu_count() or 1):
-            for i, part in enumerate(todo):
-                sha = p.content_hash(part)
-                prev = done.get(part.out_name)
-                skipped = bool(prev and prev.get("sha256") == sha and prev.get("digest") == mv.artifact_digest
-                               and (out_dir / part.out_name).exists())
-                if not skipped:
-                    res: PartResult = score_part(scorer, part, out_dir, chunk_rows)
-                    done[part.out_name] = {"input": part.uri, "sha256": sha, "model": mv.model,
-                                           "version": mv.version, "digest": mv.artifact_digest,
-                                           "rows": res.rows, "bad": res.bad, "seconds": round(res.seconds, 4)}
-                    p.write_manifest(out_dir, manifest)
-                lineage.append({**done[part.out_name], "output": part.out_name, "skipped": skipped})
-                if progress is not None:
-                    progress(part.out_name, i + 1, len(todo))
-        return lineage
+        hashes = {part.out_name: p.content_hash(part) for part in todo}
+        skipped = {part.out_name for part in todo if (prev := done.get(part.out_name))
+                   and prev.get("sha256") == hashes[part.out_name] and prev.get("digest") == mv.artifact_digest
+                   and (out_dir / part.out_name).exists()}
+        count = len(skipped)
+        if progress is not None and count:
+            progress("finished parts skipped", count, len(todo))
+        for part, res in runner([x for x in todo if x.out_name not in skipped]):
+            done[part.out_name] = {"input": part.uri, "sha256": hashes[part.out_name], "model": mv.model,
+                                   "version": mv.version, "digest": mv.artifact_digest,
+                                   "rows": res.rows, "bad": res.bad, "seconds": round(res.seconds, 4)}
+            p.write_manifest(out_dir, manifest)
+            count += 1
+            if progress is not None:
+                progress(part.out_name, count, len(todo))
+        return [{**done[x.out_name], "output": x.out_name, "skipped": x.out_name in skipped} for x in todo]
 
     def _record(self, job: JobResult, started: str) -> None:
         """The full job record as a JSON artifact; an audit event naming it, in the same transaction as nothing

@@ -18,7 +18,9 @@ def score(
     ref: str = typer.Argument(..., metavar="NAME:VERSION|NAME@ALIAS", help="The model version to score with."),
     input_uri: str = typer.Option(..., "--input", help="A Parquet/CSV file or folder (local or s3://)."),
     output: str = typer.Option(..., "--output", help="Folder for the Parquet output, one part per input part."),
-    engine: str = typer.Option("local", "--engine", help="local (dask and ray: not yet)."),
+    engine: str = typer.Option("local", "--engine", help="local, or dask (pip install 'shipyard[dask]')."),
+    address: str | None = typer.Option(None, "--address",
+                                       help="dask: scheduler address (default: start a local cluster)."),
     max_bad_rate: float = typer.Option(0.0, "--max-bad-rate",
                                        help="Largest fraction of rows allowed to fail the signature (exit 1 past it)."),
     chunk_rows: int = typer.Option(65_536, "--chunk-rows", min=1, help="Rows read and scored at a time."),
@@ -42,7 +44,7 @@ def score(
             bar.update(task, completed=done, total=total, description=f"scored {name}")
     try:
         res = BatchService(ws).score(ref, input_uri, output, engine=engine, max_bad_rate=max_bad_rate,
-                                     chunk_rows=chunk_rows, progress=progress)
+                                     chunk_rows=chunk_rows, address=address, progress=progress)
     finally:
         if bar is not None:
             bar.stop()
