@@ -108,6 +108,8 @@ def test_bad_rows_are_quarantined_with_reasons_and_the_rate_gates_the_exit(ws: W
     r = _cli(ws, "credit:1", "--input", str(src), "--output", str(tmp_path / "out2"), "--max-bad-rate", "0.1")
     assert r.returncode == 1, r.stderr
     assert "--max-bad-rate" in r.stderr and "52 of 100 rows" in r.stderr
+    r = _cli(ws, "credit:1", "--input", str(src), "--output", str(tmp_path / "out2"), "--max-bad-rate", "0.1", "--json")
+    assert r.returncode == 1 and json.loads(r.stdout)["ok"] is False and json.loads(r.stdout)["bad"] == 52
 
 
 def test_bad_options_exit_2_naming_the_field(ws: Workspace, tmp_path: Path) -> None:

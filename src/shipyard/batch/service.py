@@ -30,6 +30,12 @@ from shipyard.serving.signature import Signature
 Progress = Callable[[str, int, int], None]  # (part name, parts done, parts total)
 
 
+class BadRateError(CheckFailedError):
+    """More rows failed the signature than ``--max-bad-rate`` allows; ``job`` is the (recorded) job."""
+
+    job: JobResult
+
+
 @dataclass
 class JobResult:
     job: str
@@ -140,15 +146,18 @@ class BatchService:
         rows = sum(int(x["rows"]) for x in lineage)
         bad = sum(int(x["bad"]) for x in lineage)
         rate = bad / rows if rows else 0.0
-        result = JobResult(uuid.uuid4().hex[:16], mv.model, mv.version, mv.artifact_digest, input_uri,
+        source = input_uri if "://" in input_uri else str(Path(input_uri).resolve())
+        result = JobResult(uuid.uuid4().hex[:16], mv.model, mv.version, mv.artifact_digest, source,
                            str(out_dir.resolve()), engine, rows, bad, round(rate, 6), max_bad_rate, lineage,
                            round(time.perf_counter() - t0, 4), ok=rate <= max_bad_rate)
         self._record(result, started.isoformat())
         if not result.ok:
-            raise CheckFailedError(
+            err = BadRateError(
                 f"{bad} of {rows} rows ({rate:.2%}) failed the signature of {mv.ref}, more than --max-bad-rate "
                 f"{max_bad_rate:g}; good rows were scored, bad ones are in {out_dir / p.QUARANTINE}",
                 field="--max-bad-rate", value=max_bad_rate, expected=f"at least {rate:.4f} to accept this job")
+            err.job = result
+            raise err
         return result
 
     @staticmethod

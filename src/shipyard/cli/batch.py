@@ -27,7 +27,7 @@ def score(
     as_json: bool = typer.Option(False, "--json", help="Print the job as JSON."),
 ) -> None:
     """Score every input part not already finished; bad rows go to _quarantine/ with a reason each."""
-    from shipyard.batch.service import BatchService
+    from shipyard.batch.service import BadRateError, BatchService
     from shipyard.cli.output import out, print_json
 
     ws = open_workspace(ctx, local_only="reads files and the model from this workspace's store")
@@ -45,6 +45,10 @@ def score(
     try:
         res = BatchService(ws).score(ref, input_uri, output, engine=engine, max_bad_rate=max_bad_rate,
                                      chunk_rows=chunk_rows, address=address, progress=progress)
+    except BadRateError as exc:
+        if as_json:
+            print_json(exc.job.to_dict())  # scripts get the job too; the error and exit 1 follow
+        raise
     finally:
         if bar is not None:
             bar.stop()
