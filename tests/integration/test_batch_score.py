@@ -219,3 +219,28 @@ def test_dask_engine_gives_identical_output_to_local(ws: Workspace, tmp_path: Pa
         local = pq.read_table(tmp_path / "local" / f"p{i}.parquet")
         dask = pq.read_table(tmp_path / "dask" / f"p{i}.parquet")
         assert local.equals(dask) and local.num_rows == 500
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_s3_input_folder(ws: Workspace, tmp_path: Path, s3_server: str) -> None:
+    import io
+
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")
+    frames = [_frame(100, 40), _frame(50, 41)]
+    for i, df in enumerate(frames):
+        buf = io.BytesIO()
+        df.to_parquet(buf)
+        s3.put_object(Bucket="shipyard", Key=f"batch-in/p{i}.parquet", Body=buf.getvalue())
+    r = _cli(ws, "credit:1", "--input", "s3://shipyard/batch-in", "--output", str(tmp_path / "out"), "--json")
+    assert r.returncode == 0, r.stderr
+    job = json.loads(r.stdout)
+    assert job["rows"] == 150 and [x["input"] for x in job["parts"]] == [
+        "s3://shipyard/batch-in/p0.parquet", "s3://shipyard/batch-in/p1.parquet"]
+    got = _read(tmp_path / "out").set_index("row_id")
+    model = _model(tmp_path)
+    np.testing.assert_allclose(got.loc[[f"p1:{i}" for i in range(50)], "proba_1"].to_numpy(),
+                               model.predict_proba(frames[1])[:, 1], atol=1e-12)
+    inside = _cli(ws, "credit:1", "--input", str(tmp_path), "--output", str(tmp_path / "o2"))
+    assert inside.returncode == 2 and "--output" in inside.stderr

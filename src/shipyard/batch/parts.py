@@ -33,7 +33,11 @@ class Part:
 def _fs(uri: str) -> tuple[Any, str]:
     import fsspec
 
-    fs, path = fsspec.core.url_to_fs(uri)
+    options: dict[str, Any] = {}
+    endpoint = os.environ.get("SHIPYARD_S3_ENDPOINT_URL")  # MinIO & co., as for the artifact store
+    if uri.startswith(("s3://", "s3a://")) and endpoint:
+        options["endpoint_url"] = endpoint
+    fs, path = fsspec.core.url_to_fs(uri, **options)
     return fs, path
 
 

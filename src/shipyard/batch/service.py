@@ -127,6 +127,10 @@ class BatchService:
         out_dir = check_options(engine, max_bad_rate, output)
         mv = self.ws.models.get_version(parse_ref(ref))
         todo = p.list_parts(input_uri)
+        if "://" not in input_uri and out_dir.resolve().is_relative_to(Path(input_uri).resolve()):
+            raise InvalidInputError(f"--output: {output} is inside --input {input_uri}; a rerun would read the "
+                                    "output as input", field="--output", value=output,
+                                    expected="a folder outside the input folder")
         started, t0 = self.ws.clock.now(), time.perf_counter()
         spec = self._spec(mv)
         if engine == "local":
