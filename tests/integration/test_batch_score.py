@@ -244,3 +244,19 @@ def test_s3_input_folder(ws: Workspace, tmp_path: Path, s3_server: str) -> None:
                                model.predict_proba(frames[1])[:, 1], atol=1e-12)
     inside = _cli(ws, "credit:1", "--input", str(tmp_path), "--output", str(tmp_path / "o2"))
     assert inside.returncode == 2 and "--output" in inside.stderr
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_second_job_on_the_same_output_is_refused_while_the_first_runs(ws: Workspace, tmp_path: Path) -> None:
+    import fcntl
+
+    _frame(10, 50).to_csv(tmp_path / "in.csv", index=False)
+    out = tmp_path / "out"
+    out.mkdir()
+    with open(out / "_lock", "a+") as f:  # what a running job holds
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        r = _cli(ws, "credit:1", "--input", str(tmp_path / "in.csv"), "--output", str(out))
+        assert r.returncode != 0 and "another shipyard batch score job" in r.stderr, r.stderr
+        assert not (out / "in.parquet").exists()
+    r = _cli(ws, "credit:1", "--input", str(tmp_path / "in.csv"), "--output", str(out))
+    assert r.returncode == 0 and (out / "in.parquet").exists(), r.stderr

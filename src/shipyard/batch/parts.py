@@ -3,6 +3,7 @@ hashes, bounded-memory chunk readers, and the output folder's manifest of finish
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -13,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from shipyard.errors import InvalidInputError
+from shipyard.errors import ConflictError, InvalidInputError
 
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 MANIFEST = "_manifest.json"
@@ -127,6 +128,25 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 def write_manifest(out_dir: Path, manifest: dict[str, Any]) -> None:
     write_atomic(out_dir / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True).encode())
+
+
+@contextlib.contextmanager
+def locked(out_dir: Path) -> Iterator[None]:
+    """One job at a time per output folder (``flock`` on ``_lock``; released by the kernel if the job dies).
+
+    Raises:
+        ConflictError: another job is writing this folder.
+    """
+    import fcntl
+
+    with open(out_dir / "_lock", "a+") as f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConflictError(f"--output: another shipyard batch score job is writing {out_dir}",
+                                field="--output", value=str(out_dir),
+                                expected="a folder no running job writes (wait for it, or choose another)") from None
+        yield
 
 
 def clean_temporaries(out_dir: Path) -> None:

@@ -171,6 +171,12 @@ class BatchService:
         version; the runner renames each finished part into place, then it is recorded in the manifest
         (atomically, by this process only)."""
         out_dir.mkdir(parents=True, exist_ok=True)
+        with p.locked(out_dir):
+            return BatchService._run_locked(mv, todo, out_dir, runner, progress)
+
+    @staticmethod
+    def _run_locked(mv: ModelVersion, todo: list[p.Part], out_dir: Path, runner: Runner,
+                    progress: Progress | None) -> list[dict[str, Any]]:
         p.clean_temporaries(out_dir)
         manifest = p.read_manifest(out_dir)
         done = manifest["parts"]
