@@ -204,21 +204,22 @@ def test_pyfunc_scores_only_in_the_sandboxed_child(ws: Workspace, tmp_path: Path
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the store is not the point here
-def test_dask_engine_gives_identical_output_to_local(ws: Workspace, tmp_path: Path) -> None:
-    pytest.importorskip("distributed")
+@pytest.mark.parametrize("engine", ["dask", "ray"])
+def test_cluster_engines_give_identical_output_to_local(ws: Workspace, tmp_path: Path, engine: str) -> None:
+    pytest.importorskip("distributed" if engine == "dask" else "ray")
     src = tmp_path / "in"
     src.mkdir()
     for i in range(3):
         _frame(500, 30 + i).to_parquet(src / f"p{i}.parquet")
-    for engine in ("local", "dask"):
-        r = _cli(ws, "credit:1", "--input", str(src), "--output", str(tmp_path / engine), "--engine", engine,
+    for name in ("local", engine):
+        r = _cli(ws, "credit:1", "--input", str(src), "--output", str(tmp_path / name), "--engine", name,
                  "--json")
         assert r.returncode == 0, r.stderr
-        assert json.loads(r.stdout)["engine"] == engine
+        assert json.loads(r.stdout)["engine"] == name
     for i in range(3):
         local = pq.read_table(tmp_path / "local" / f"p{i}.parquet")
-        dask = pq.read_table(tmp_path / "dask" / f"p{i}.parquet")
-        assert local.equals(dask) and local.num_rows == 500
+        other = pq.read_table(tmp_path / engine / f"p{i}.parquet")
+        assert local.equals(other) and local.num_rows == 500
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

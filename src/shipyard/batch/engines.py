@@ -22,7 +22,7 @@ from shipyard.batch.score import PartResult, Scorer, score_part
 from shipyard.errors import InvalidInputError
 from shipyard.serving.signature import Signature
 
-ENGINES = ("local", "dask")
+ENGINES = ("local", "dask", "ray")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +102,43 @@ def run_dask(spec: ModelSpec, parts: list[Part], out_dir: Path, chunk_rows: int,
     finally:
         if cluster is not None:
             cluster.close()
+
+
+def _ray_task(spec: ModelSpec, part: Part, out_dir: str, chunk_rows: int) -> PartResult:
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):  # one task per CPU Ray grants: one native thread each
+        return score_part(load_scorer(spec), part, Path(out_dir), chunk_rows)
+
+
+def run_ray(spec: ModelSpec, parts: list[Part], out_dir: Path, chunk_rows: int, address: str | None
+            ) -> Iterator[tuple[Part, PartResult]]:
+    """Parts as Ray tasks (1 CPU each) on the cluster at ``address``, or on a local Ray started (and stopped)
+    here with one CPU per core, no dashboard and a small object store."""
+    try:
+        import ray as _ray
+    except ImportError:
+        raise InvalidInputError(field="--engine", value="ray",
+                                expected="local, or install the ray extra: pip install 'shipyard[ray]'") from None
+    ray: Any = _ray
+    started = not ray.is_initialized()
+    if started:
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
+                     object_store_memory=128 << 20)
+    try:
+        task = ray.remote(num_cpus=1, max_retries=0)(_ray_task)
+        spec_ref = ray.put(spec)
+        pending = {task.remote(spec_ref, part, str(out_dir.resolve()), chunk_rows): part for part in parts}
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                yield pending.pop(ref), ray.get(ref)
+    finally:
+        if started:
+            ray.shutdown()
 
 
 Runner = Callable[[list[Part]], Iterator[tuple[Part, PartResult]]]

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from shipyard.batch import parts as p
-from shipyard.batch.engines import ENGINES, ModelSpec, Runner, load_scorer, run_dask, run_local
+from shipyard.batch.engines import ENGINES, ModelSpec, Runner, load_scorer, run_dask, run_local, run_ray
 from shipyard.batch.score import Scorer
 from shipyard.core.hashing import Digest
 from shipyard.core.permissions import Permission, authorize
@@ -69,8 +69,7 @@ def _labels(mv: ModelVersion) -> list[Any] | None:
 
 def check_options(engine: str, max_bad_rate: float, output: str) -> Path:
     if engine not in ENGINES:
-        raise InvalidInputError(field="--engine", value=engine, expected="one of: " + ", ".join(ENGINES)
-                                + " (ray is not built yet)")
+        raise InvalidInputError(field="--engine", value=engine, expected="one of: " + ", ".join(ENGINES))
     if not 0.0 <= max_bad_rate <= 1.0:
         raise InvalidInputError(field="--max-bad-rate", value=max_bad_rate, expected="a fraction in [0, 1]")
     if "://" in output and not output.startswith("file://"):
@@ -143,10 +142,11 @@ class BatchService:
         else:
             if spec.flavor == "pyfunc":
                 raise InvalidInputError(f"{mv.ref} is a pyfunc: user code runs only in the sandboxed model process,"
-                                        " which the dask engine does not use", field="--engine", value=engine,
+                                        f" which the {engine} engine does not use", field="--engine", value=engine,
                                         expected="local for a pyfunc version")
+            run = run_dask if engine == "dask" else run_ray
             lineage = self._run(mv, todo, out_dir,
-                                lambda parts: run_dask(spec, parts, out_dir, chunk_rows, address), progress)
+                                lambda parts: run(spec, parts, out_dir, chunk_rows, address), progress)
         rows = sum(int(x["rows"]) for x in lineage)
         bad = sum(int(x["bad"]) for x in lineage)
         rate = bad / rows if rows else 0.0
