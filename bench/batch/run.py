@@ -1,14 +1,16 @@
-"""Batch scoring side by side (issue 19): a plain loop, `shipyard batch score --engine local`, Dask used
-directly and `shipyard batch score --engine dask`, each in its own process tree: wall time, rows/s, peak RSS.
+"""Batch scoring side by side (issue 19): a plain loop, `shipyard batch score --engine local`, and Dask
+and Ray used directly beside `shipyard batch score --engine dask|ray`, each in its own process tree: wall
+time, rows/s, peak RSS.
 
-    python bench/batch/run.py [--rows 5000000] [--parts 20] [--skip-dask]
+    python bench/batch/run.py [--rows 5000000] [--parts 20] [--skip-dask] [--skip-ray]
 
-Data: ROWS x 20 float columns in PARTS Parquet files; model: one HistGradientBoostingClassifier registered in a
-throwaway workspace. Every subject writes the positive-class probability (shipyard also writes row ids, the
-version and the prediction). Writes bench/results/batch.json. Targets: shipyard local >= 0.9x the plain loop's
-rows/s and <= 1.2x its memory; shipyard on Dask within 10 % of Dask used directly. Peak RSS is ``ru_maxrss`` of
-the subject's process tree as ``os.wait4`` reports it (the largest single process: a cluster's workers are
-separate processes, so for Dask it undercounts the tree; read the Dask rows for time, not memory).
+Data: ROWS x 20 float columns in PARTS Parquet files; model: one HistGradientBoostingClassifier registered in
+a throwaway workspace. Every subject writes the positive-class probability (shipyard also writes row ids,
+the version and the prediction). Writes bench/results/batch.json. Targets: shipyard local >= 0.9x the plain
+loop's rows/s and <= 1.2x its memory; shipyard on Dask and on Ray within 10 % of the framework used
+directly. Peak RSS is ``ru_maxrss`` as ``os.wait4`` reports it for the subject (the largest single process
+of its tree: a cluster's workers are separate processes, so for Dask and Ray it undercounts; read those
+rows for time, not memory).
 """
 
 from __future__ import annotations
@@ -50,11 +52,28 @@ if __name__ == '__main__':
 """
 
 
+RAY = """
+import os, sys, pathlib, pyarrow as pa, pyarrow.parquet as pq, skops.io as sio, ray
+from threadpoolctl import threadpool_limits
+@ray.remote(num_cpus=1)
+def score(f, model_path, out):
+    model = sio.load(model_path, trusted=sio.get_untrusted_types(file=model_path))
+    with threadpool_limits(1):
+        X = pq.read_table(f).to_pandas()
+        pq.write_table(pa.table({'proba': model.predict_proba(X)[:, 1]}), pathlib.Path(out) / pathlib.Path(f).name)
+out = pathlib.Path(sys.argv[3]); out.mkdir()
+ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False, object_store_memory=128 << 20)
+ray.get([score.remote(str(f), sys.argv[1], str(out)) for f in sorted(pathlib.Path(sys.argv[2]).glob('*.parquet'))])
+ray.shutdown()
+"""
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--parts", type=int, default=20)
     ap.add_argument("--skip-dask", action="store_true")
+    ap.add_argument("--skip-ray", action="store_true")
     args = ap.parse_args()
     import numpy as np
     import pandas as pd
@@ -87,6 +106,9 @@ def main() -> None:
         if not args.skip_dask:
             subjects["dask_direct"] = [py, "-c", DASK, str(tmp / "m.skops"), str(data), str(tmp / "o-dask")]
             subjects["shipyard_dask"] = [*cli, "--output", str(tmp / "o-sdask"), "--engine", "dask", "--json"]
+        if not args.skip_ray:
+            subjects["ray_direct"] = [py, "-c", RAY, str(tmp / "m.skops"), str(data), str(tmp / "o-ray")]
+            subjects["shipyard_ray"] = [*cli, "--output", str(tmp / "o-sray"), "--engine", "ray", "--json"]
         results = {}
         for name, argv in subjects.items():
             r = run(argv, env=env)
@@ -102,6 +124,9 @@ def main() -> None:
         if "shipyard_dask" in results:
             direct, ours = results["dask_direct"], results["shipyard_dask"]
             summary["dask_speed_ratio"] = round(direct["wall_s"] / ours["wall_s"], 3)
+        if "shipyard_ray" in results:
+            direct, ours = results["ray_direct"], results["shipyard_ray"]
+            summary["ray_speed_ratio"] = round(direct["wall_s"] / ours["wall_s"], 3)
         print(json.dumps({k: v for k, v in summary.items() if k != "subjects"}))
         (ROOT / "bench" / "results").mkdir(exist_ok=True)
         (ROOT / "bench" / "results" / "batch.json").write_text(json.dumps(summary, indent=2) + "\n")
