@@ -51,7 +51,7 @@ monitor:
   drift: {warning: 0.1, critical: 0.25, min_rows: 100}
   performance: {}
   cooldown: 1h
-  retrain: {on: [drift.critical], cooldown: 1h}
+  retrain: {on: [drift.critical], cooldown: 1h, dataset: credit@2}  # the full, clean data (credit@3 is corrupted)
 """
 
 
