@@ -259,6 +259,7 @@ def child_main(sock: socket.socket) -> None:
     """The child's loop: take every frame that is waiting, merge the PREDICTs per version, answer each."""
     import gc
 
+    from shipyard.serving import footprint
     from shipyard.serving.runtime import _limit_threads, load_model
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
@@ -278,6 +279,7 @@ def child_main(sock: socket.socket) -> None:
             elif kind == frames.LOAD:
                 unloads.discard(meta["key"])
                 try:
+                    footprint.preload(meta["flavor"])  # its libraries without their optional probes (issue 18)
                     predict, classes, info = load_model(meta["flavor"], blob, meta["signature"], meta.get("labels"))
                     _limit_threads()  # again: the flavor just imported its native libraries (OpenMP, BLAS)
                     models[meta["key"]] = predict

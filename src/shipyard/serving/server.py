@@ -15,6 +15,7 @@ ASGI app, for embedding under any ASGI server.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import multiprocessing
@@ -28,6 +29,7 @@ import time
 from typing import Any
 
 from shipyard.errors import InvalidInputError, UnavailableError
+from shipyard.serving import footprint
 from shipyard.serving.app import Gateway, GatewayDeps, GatewayOptions
 from shipyard.serving.protocol import HttpProtocol
 
@@ -89,7 +91,10 @@ async def run_gateway(gw: Gateway, sock: socket.socket, stop: asyncio.Event,
     """Start the gateway, accept on ``sock`` until ``stop`` is set, drain, shut down. ``started`` (a
     threading or multiprocessing Event) is set once connections are accepted."""
     loop = asyncio.get_running_loop()
-    await gw.startup()
+    # With the model in its own process this one never handles a DataFrame: keep pandas out of the prediction
+    # log's pyarrow, whose first conversion imports it only to recognise DataFrames (48 MB; issue 18).
+    with footprint.kept_out("pandas") if gw.options.predict_in == "process" else contextlib.nullcontext():
+        await gw.startup()
     connections: set[HttpProtocol] = set()
     limit = gw.options.max_body_bytes
     server = await loop.create_server(lambda: HttpProtocol(gw.handle, gw.too_large, limit, connections, loop),
