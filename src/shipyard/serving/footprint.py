@@ -20,6 +20,7 @@ already imported are never affected. A meta-path finder is used rather than a ``
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import sys
 import threading
@@ -73,3 +74,17 @@ def preload(flavor: str) -> None:
                 importlib.import_module(module)
             except ImportError:
                 return  # not installed: the flavor's own load says which extra installs it
+
+
+def release_memory() -> None:
+    """Hand the C heap's free pages back to the OS (glibc ``malloc_trim``; a no-op on other C libraries).
+
+    Loading a model leaves behind freed memory that glibc keeps for reuse: the artifact's bytes went
+    through a receive buffer, a frame copy and the blob, and skops unpacks its zip in memory. Measured in
+    the model process on a 13.7 MB RandomForest: 193 MB resident after the load, 155 MB after the trim; the
+    call walks the heap once (milliseconds), so it runs after a load or an unload, never per request."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim(0)

@@ -295,6 +295,9 @@ def child_main(sock: socket.socket) -> None:
         for key in unloads:
             models.pop(key, None)
         sock.sendall(b"".join(out))
+        if unloads or any(frame[0] == frames.LOAD for frame in batch):  # issue 18: the artifact's bytes and the
+            del batch, blob  # heap the load left behind go back to the OS (a 13.7 MB model: 193 -> 155 MB)
+            footprint.release_memory()
 
 
 def _predict_group(predict: Any, key: str, reqs: list[tuple[int, dict[str, Any], dict[str, Any]]]
