@@ -100,7 +100,7 @@ def _label(pid: int) -> str:
     if "-c" in argv:  # python -c "from multiprocessing.spawn import spawn_main; ..." and the like
         code = argv[argv.index("-c") + 1] if argv.index("-c") + 1 < len(argv) else ""
         return "python -c " + code.split(";")[0][:60]
-    return " ".join(Path(a).name if i == 0 else a for i, a in enumerate(argv[:4]))[:80]
+    return " ".join(Path(a).name if a.startswith("/") else a for a in argv[:4])[:80]
 
 
 def tree_memory(pid: int) -> dict:
