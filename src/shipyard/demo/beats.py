@@ -55,7 +55,7 @@ def corrupted_version(s: Story) -> None:
 
 
 def slow_version(s: Story) -> None:
-    s.say("4. A v4 (a 1,000-tree forest) passes offline but is slow live: its canary is rolled back by itself")
+    s.say("4. A v4 (a 600-tree forest) passes offline but is slow live: its canary is rolled back by itself")
     import yaml
 
     cfg_path = s.root / "shipyard.yaml"
