@@ -210,3 +210,43 @@ def test_malformed_tensors_are_invalid_argument(env, case: str, field: str) -> N
         infer(req)
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT, info.value.details()
     assert field in info.value.details()
+
+
+def test_committed_stubs_match_the_vendored_proto() -> None:
+    """``make grpc-stubs`` regenerates the messages; the committed file must describe the same proto."""
+    import re
+
+    pytest.importorskip("grpc_tools")
+    from tests.grpc_stubs import DIR, generate
+
+    def descriptor(text: str) -> str:
+        return re.search(r"AddSerializedFile\((b'.*?')\)\n", text, flags=re.S).group(1)
+
+    committed = (DIR / "grpc_predict_v2_pb2.py").read_text(encoding="utf-8")
+    assert descriptor(committed) == descriptor(generate())
+    assert "_POOL = _descriptor_pool.DescriptorPool()" in committed and "ValidateProtobufRuntimeVersion" not in committed
+
+
+def _metric(env, name: str, **labels: str) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(env["url"] + "/metrics").text
+    return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples
+               if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
+
+
+def test_grpc_requests_share_routing_metrics_and_shadows(env, client) -> None:
+    """The same Gateway.infer as REST: request and error metrics count gRPC calls, the shadow gets its mirror."""
+    import time
+
+    answered = _metric(env, "shipyard_requests_total", endpoint="hgb", version="1")
+    mirrored = _metric(env, "shipyard_shadow_requests_total", endpoint="hgb", version="2", outcome="ok")
+    errors = _metric(env, "shipyard_request_errors_total", endpoint="hgb", status="422")
+    client.infer("hgb", _matrix([3, len(COLUMNS)]))
+    _error(client.infer, "hgb", _matrix([1, len(COLUMNS) + 1]))
+    assert _metric(env, "shipyard_requests_total", endpoint="hgb", version="1") == answered + 1
+    assert _metric(env, "shipyard_request_errors_total", endpoint="hgb", status="422") == errors + 1
+    deadline = time.monotonic() + 10
+    while _metric(env, "shipyard_shadow_requests_total", endpoint="hgb", version="2", outcome="ok") == mirrored:
+        assert time.monotonic() < deadline, "the shadow never got the gRPC request's mirror"
+        time.sleep(0.05)
