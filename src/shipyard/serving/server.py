@@ -189,8 +189,6 @@ def serve(ws: Any, host: str, port: int, workers: int = 1, predict_threads: int 
     sock = bind_socket(host, port)
     log.info("gateway listening on http://%s:%d (%d worker%s)", host, port, workers, "s" if workers > 1 else "")
     grpc = None if grpc_port is None else (host, grpc_port, workers > 1)
-    if grpc is not None:
-        log.info("OIP v2 over gRPC on %s:%d", host, grpc_port)
     if workers <= 1:
         with sock:
             _serve_forever(build_gateway(ws, options_from(ws, predict_threads, predict_in)), sock, grpc=grpc)

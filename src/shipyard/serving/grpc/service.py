@@ -151,4 +151,5 @@ async def start(gw: Any, host: str, port: int, reuse_port: bool = False) -> Any:
         raise InvalidInputError(f"--grpc-port {port}: cannot listen on {address}; expected a free port",
                                 field="grpc_port", value=port, expected="a free port")
     await server.start()
+    log.info("OIP v2 over gRPC on %s", address)
     return server
