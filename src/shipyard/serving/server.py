@@ -28,6 +28,7 @@ import time
 from typing import Any
 
 from shipyard.errors import InvalidInputError, UnavailableError
+from shipyard.serving import footprint
 from shipyard.serving.app import Gateway
 from shipyard.serving.options import GatewayDeps, GatewayOptions
 from shipyard.serving.protocol import HttpProtocol
@@ -104,12 +105,15 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 async def run_gateway(gw: Gateway, sock: socket.socket, stop: asyncio.Event,
                       started: Any = None, keep_alive_s: float = KEEP_ALIVE_S,
-                      request_timeout_s: float = REQUEST_TIMEOUT_S, grpc: GrpcListen | None = None) -> None:
+                      request_timeout_s: float = REQUEST_TIMEOUT_S, grpc: GrpcListen | None = None,
+                      keep_out: tuple[str, ...] = ()) -> None:
     """Start the gateway, accept on ``sock`` until ``stop`` is set, drain, shut down. ``started`` (a
     threading or multiprocessing Event) is set once connections are accepted. ``grpc``: (host, port,
-    reuse_port) to serve OIP v2 over gRPC too, on the same loop and Gateway (``serving.grpc``)."""
+    reuse_port) to serve OIP v2 over gRPC too, on the same loop and Gateway (``serving.grpc``). ``keep_out``:
+    modules that libraries may not import while the gateway starts (``footprint.kept_out``)."""
     loop = asyncio.get_running_loop()
-    await gw.startup()
+    with footprint.kept_out(*keep_out):
+        await gw.startup()
     grpc_server = None
     if grpc is not None:
         from shipyard.serving.grpc.service import start as start_grpc
@@ -159,13 +163,18 @@ def _run_loop(main: Any) -> None:
 
 
 def _serve_forever(gw: Gateway, sock: socket.socket, started: Any = None, grpc: GrpcListen | None = None) -> None:
-    """Serve in this (main) thread until SIGINT or SIGTERM."""
+    """Serve in this (main) thread until SIGINT or SIGTERM. The process is the gateway's own: with the model in
+    its own process this one never handles a DataFrame, so pandas is kept out of the prediction log's pyarrow,
+    whose first conversion imports it only to recognise DataFrames (48 MB; issue 18). Not in an embedding
+    process (``ServerThread``), whose other code may want pyarrow to know pandas."""
+    keep_out = ("pandas",) if gw.options.predict_in == "process" else ()
+
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await run_gateway(gw, sock, stop, started, grpc=grpc)
+        await run_gateway(gw, sock, stop, started, grpc=grpc, keep_out=keep_out)
 
     _run_loop(main())
 
@@ -254,7 +263,8 @@ class ServerThread:
 
     def __init__(self, gw: Gateway, port: int, host: str = "127.0.0.1", grpc_port: int | None = None,
                  **timeouts: float) -> None:
-        self.gw, self.url, self.timeouts = gw, f"http://{host}:{port}", timeouts
+        self.gw, self.url = gw, f"http://{host}:{port}"
+        self.timeouts: dict[str, Any] = timeouts  # keep_alive_s, request_timeout_s
         self.grpc: GrpcListen | None = None if grpc_port is None else (host, grpc_port, False)
         self.sock = bind_socket(host, port)
         self.started = threading.Event()
