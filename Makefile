@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo install lint bench clean chromium prometheus
+.PHONY: test demo install lint bench clean chromium prometheus grpc-stubs
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ lint: $(STAMP)
 DEMO_ARGS ?=
 demo: $(STAMP)
 	$(BIN)/shipyard demo $(DEMO_ARGS)
+
+# The gRPC messages (src/shipyard/serving/grpc/grpc_predict_v2_pb2.py) from the vendored KServe proto.
+grpc-stubs: $(STAMP)
+	$(BIN)/python -m tests.grpc_stubs
 
 bench: $(STAMP)
 	$(BIN)/python bench/cli_startup.py

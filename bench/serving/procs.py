@@ -76,6 +76,53 @@ def tree_rss_mb(pid: int) -> float:
     return rss_bytes(tree(pid)) / 2**20
 
 
+def _smaps_rollup(pid: int) -> dict[str, float]:
+    """kB fields of /proc/<pid>/smaps_rollup (Rss, Pss, Private_Clean, ...) in MB; {} if unreadable."""
+    out: dict[str, float] = {}
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 3 and parts[-1] == "kB":
+                    out[parts[0].rstrip(":")] = int(parts[1]) / 1024
+    except (OSError, ValueError):
+        return {}
+    return out
+
+
+def _label(pid: int) -> str:
+    """A short name for a process: its command line's last meaningful words."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+    except OSError:
+        return "?"
+    if "-c" in argv:  # python -c "from multiprocessing.spawn import spawn_main; ..." and the like
+        code = argv[argv.index("-c") + 1] if argv.index("-c") + 1 < len(argv) else ""
+        return "python -c " + code.split(";")[0][:60]
+    return " ".join(Path(a).name if a.startswith("/") else a for a in argv[:4])[:80]
+
+
+def tree_memory(pid: int) -> dict:
+    """Per process of the tree: RSS, PSS (shared pages divided among the processes that map them) and USS
+    (pages only this process maps), MB; plus their sums. RSS double-counts the libraries every process of a
+    tree maps; PSS and USS do not (PSS also shares pages with unrelated processes of the same files)."""
+    rows = []
+    for p in tree(pid):
+        m = _smaps_rollup(p)
+        if not m:
+            continue
+        uss = m.get("Private_Clean", 0.0) + m.get("Private_Dirty", 0.0)
+        rows.append({"pid": p, "process": _label(p), "rss_mb": round(m.get("Rss", 0.0), 1),
+                     "pss_mb": round(m.get("Pss", 0.0), 1), "uss_mb": round(uss, 1)})
+    return {
+        "rss_mb": round(sum(r["rss_mb"] for r in rows), 1),
+        "pss_mb": round(sum(r["pss_mb"] for r in rows), 1),
+        "uss_mb": round(sum(r["uss_mb"] for r in rows), 1),
+        "processes": rows,
+    }
+
+
 class RssSampler:
     """Samples the RSS of a process tree in a thread; keeps the maximum."""
 

@@ -81,6 +81,9 @@ def register(app: typer.Typer) -> None:
                                               help="Where models predict: a child process per worker (default; "
                                                    "no GIL shared with HTTP) or a thread pool."),
         log_level: str = typer.Option("info", "--log-level", help="debug | info | warning | error"),
+        grpc_port: int | None = typer.Option(None, "--grpc-port", min=1, max=65535,
+                                             help="Also serve OIP v2 over gRPC (KServe's GRPCInferenceService) "
+                                                  "on this port; needs the `grpc` extra."),
         controller: bool = typer.Option(True, "--controller/--no-controller",
                                         help="Also drive rollouts here (one leader among all that run), so a "
                                              "laptop needs one process."),
@@ -94,6 +97,8 @@ def register(app: typer.Typer) -> None:
 
         if predict_in not in (None, "process", "thread"):
             raise InvalidInputError(field="--predict-in", value=predict_in, expected="process | thread")
+        if grpc_port is not None:
+            _check_grpc(grpc_port, port)
         ws = open_workspace(ctx, local_only="serves the endpoints of this workspace's store")
         authorize(ws.actor, Permission.READ)
         loop = None
@@ -105,7 +110,7 @@ def register(app: typer.Typer) -> None:
             loop.start()
         try:
             run(ws, host, port, workers=workers, predict_threads=predict_threads, log_level=log_level,
-                predict_in=predict_in)
+                predict_in=predict_in, grpc_port=grpc_port)
         finally:
             if loop is not None:
                 loop.stop()
@@ -205,3 +210,20 @@ def register(app: typer.Typer) -> None:
             return
         out(f"[green]routing updated[/] {ep.name} (generation {ep.generation})")
         _print_endpoint(ep)
+
+
+def _check_grpc(grpc_port: int, port: int) -> None:
+    """--grpc-port needs its own port and the `grpc` extra (grpcio, protobuf)."""
+    import importlib.util
+
+    from shipyard.errors import InvalidInputError
+
+    if grpc_port == port:
+        raise InvalidInputError(field="--grpc-port", value=grpc_port, expected=f"a port other than --port {port}")
+    try:
+        missing = importlib.util.find_spec("grpc") is None or importlib.util.find_spec("google.protobuf") is None
+    except ModuleNotFoundError:
+        missing = True
+    if missing:
+        raise InvalidInputError("--grpc-port: grpcio is not installed; expected `pip install 'shipyard[grpc]'`",
+                                field="--grpc-port", value=grpc_port, expected="the grpc extra installed")

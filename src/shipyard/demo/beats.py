@@ -55,17 +55,20 @@ def corrupted_version(s: Story) -> None:
 
 
 def slow_version(s: Story) -> None:
-    s.say("4. A v4 (a 400-tree forest) passes offline but is slow live: its canary is rolled back by itself")
+    s.say("4. A v4 (a 600-tree forest) passes offline but is slow live: its canary is rolled back by itself")
     import yaml
 
     cfg_path = s.root / "shipyard.yaml"
     cfg = yaml.safe_load(cfg_path.read_text())
+    original = cfg["pipeline"]["train"]
     cfg["pipeline"]["train"] = "pipeline/forest.py:train"
     cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     s.train()
     s.approve("credit-risk:4")
     s.cmd("deploy", "credit-risk:4")
     st = s.watch_rollout()
+    cfg["pipeline"]["train"] = original  # the team goes back to the gradient-boosted trees
+    cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     served = s.sh.json("endpoints", "show", "credit-risk")["routing"]["routes"]
     s.beat("v4 rolled back", f"canary {st['state']} ({st.get('reason') or ''}); traffic back on "
            f"{[(r['version'], r['weight']) for r in served]}", st["state"] == "rolled_back")

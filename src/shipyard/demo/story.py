@@ -12,7 +12,7 @@ from rich.console import Console
 from shipyard.demo.procs import Shell, Traffic, free_port, held_out, held_out_rows, wait_http
 
 HELD_OUT = 1500  # applications v1 never sees: v2 trains on all 4,454, the clients send these
-FOREST = '''"""A 400-tree random forest: as accurate offline, but each prediction walks 400 trees (slow live)."""
+FOREST = '''"""A 600-tree random forest: as accurate offline, but each prediction walks 600 trees (slow live)."""
 import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import RandomForestClassifier
@@ -30,7 +30,7 @@ def train(X, y, params):
          categorical),
         ("numbers", SimpleImputer(strategy="median"), numeric),
     ])
-    forest = RandomForestClassifier(n_estimators=400, min_samples_leaf=3, n_jobs=1, random_state=0)
+    forest = RandomForestClassifier(n_estimators=600, min_samples_leaf=5, n_jobs=1, random_state=0)
     return Pipeline([("features", features), ("model", forest)]).fit(X, y)
 '''
 DEMO_CONFIG = """
@@ -51,7 +51,7 @@ monitor:
   drift: {warning: 0.1, critical: 0.25, min_rows: 100}
   performance: {}
   cooldown: 1h
-  retrain: {on: [drift.critical], cooldown: 1h}
+  retrain: {on: [drift.critical], cooldown: 1h, dataset: credit@2}  # the full, clean data (credit@3 is corrupted)
 """
 
 

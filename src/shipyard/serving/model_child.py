@@ -81,6 +81,7 @@ def child_main(sock: socket.socket) -> None:
     """The child's loop: take every frame that is waiting, merge the PREDICTs per version, answer each."""
     import gc
 
+    from shipyard.serving import footprint
     from shipyard.serving.runtime import _limit_threads, load_model
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
@@ -100,6 +101,7 @@ def child_main(sock: socket.socket) -> None:
             elif kind == frames.LOAD:
                 unloads.discard(meta["key"])
                 try:
+                    footprint.preload(meta["flavor"])  # its libraries without their optional probes (issue 18)
                     predict, classes, info = load_model(meta["flavor"], blob, meta["signature"], meta.get("labels"),
                                                         tuple(meta.get("trusted_types") or ()))
                     _limit_threads()  # again: the flavor just imported its native libraries (OpenMP, BLAS)
@@ -116,6 +118,9 @@ def child_main(sock: socket.socket) -> None:
         for key in unloads:
             models.pop(key, None)
         sock.sendall(b"".join(out))
+        if unloads or any(frame[0] == frames.LOAD for frame in batch):  # issue 18: the artifact's bytes and the
+            del batch, blob  # heap the load left behind go back to the OS (a 13.7 MB model: 193 -> 155 MB)
+            footprint.release_memory()
 
 
 def _predict_group(predict: Any, key: str, reqs: list[tuple[int, dict[str, Any], dict[str, Any]]]

@@ -28,6 +28,7 @@ import time
 from typing import Any
 
 from shipyard.errors import InvalidInputError, UnavailableError
+from shipyard.serving import footprint
 from shipyard.serving.app import Gateway
 from shipyard.serving.options import GatewayDeps, GatewayOptions
 from shipyard.serving.protocol import HttpProtocol
@@ -37,6 +38,7 @@ KEEP_ALIVE_S = 30.0  # an idle keep-alive connection is closed after this
 REQUEST_TIMEOUT_S = 30.0  # a request still incomplete after this is answered 408 and closed
 DRAIN_S = 10.0
 BACKLOG = 4096
+GrpcListen = tuple[str, int, bool]  # host, port, SO_REUSEPORT (N workers share the port)
 
 
 def options_from(ws: Any, predict_threads: int | None = None, predict_in: str | None = None) -> GatewayOptions:
@@ -103,11 +105,24 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 async def run_gateway(gw: Gateway, sock: socket.socket, stop: asyncio.Event,
                       started: Any = None, keep_alive_s: float = KEEP_ALIVE_S,
-                      request_timeout_s: float = REQUEST_TIMEOUT_S) -> None:
+                      request_timeout_s: float = REQUEST_TIMEOUT_S, grpc: GrpcListen | None = None,
+                      keep_out: tuple[str, ...] = ()) -> None:
     """Start the gateway, accept on ``sock`` until ``stop`` is set, drain, shut down. ``started`` (a
-    threading or multiprocessing Event) is set once connections are accepted."""
+    threading or multiprocessing Event) is set once connections are accepted. ``grpc``: (host, port,
+    reuse_port) to serve OIP v2 over gRPC too, on the same loop and Gateway (``serving.grpc``). ``keep_out``:
+    modules that libraries may not import while the gateway starts (``footprint.kept_out``)."""
     loop = asyncio.get_running_loop()
-    await gw.startup()
+    with footprint.kept_out(*keep_out):
+        await gw.startup()
+    grpc_server = None
+    if grpc is not None:
+        from shipyard.serving.grpc.service import start as start_grpc
+
+        try:
+            grpc_server = await start_grpc(gw, *grpc)
+        except BaseException:
+            await gw.shutdown()
+            raise
     connections: set[HttpProtocol] = set()
     limit = gw.options.max_body_bytes
     server = await loop.create_server(lambda: HttpProtocol(gw.handle, gw.too_large, limit, connections, loop),
@@ -127,6 +142,8 @@ async def run_gateway(gw: Gateway, sock: socket.socket, stop: asyncio.Event,
                         conn.shutdown()
     finally:
         server.close()
+        if grpc_server is not None:
+            await grpc_server.stop(DRAIN_S)  # refuses new RPCs, lets those in progress finish
         for conn in list(connections):
             conn.shutdown()
         deadline = loop.time() + DRAIN_S
@@ -145,20 +162,25 @@ def _run_loop(main: Any) -> None:
         runner.run(main)
 
 
-def _serve_forever(gw: Gateway, sock: socket.socket, started: Any = None) -> None:
-    """Serve in this (main) thread until SIGINT or SIGTERM."""
+def _serve_forever(gw: Gateway, sock: socket.socket, started: Any = None, grpc: GrpcListen | None = None) -> None:
+    """Serve in this (main) thread until SIGINT or SIGTERM. The process is the gateway's own: with the model in
+    its own process this one never handles a DataFrame, so pandas is kept out of the prediction log's pyarrow,
+    whose first conversion imports it only to recognise DataFrames (48 MB; issue 18). Not in an embedding
+    process (``ServerThread``), whose other code may want pyarrow to know pandas."""
+    keep_out = ("pandas",) if gw.options.predict_in == "process" else ()
+
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await run_gateway(gw, sock, stop, started)
+        await run_gateway(gw, sock, stop, started, grpc=grpc, keep_out=keep_out)
 
     _run_loop(main())
 
 
 def _worker_main(root: str, sock: socket.socket, predict_threads: int | None, predict_in: str | None,
-                 log_level: str, ready: Any) -> None:
+                 log_level: str, grpc: GrpcListen | None, ready: Any) -> None:
     """A worker process (spawned): open the workspace, build the gateway, serve the shared socket."""
     from shipyard.config import Settings
     from shipyard.workspace import Workspace
@@ -166,23 +188,24 @@ def _worker_main(root: str, sock: socket.socket, predict_threads: int | None, pr
     configure_logging(log_level)
     ws = Workspace.open(root, settings=Settings())
     gw = build_gateway(ws, options_from(ws, predict_threads, predict_in))
-    _serve_forever(gw, sock, ready)
+    _serve_forever(gw, sock, ready, grpc)
 
 
 def serve(ws: Any, host: str, port: int, workers: int = 1, predict_threads: int | None = None,
-          log_level: str = "info", predict_in: str | None = None) -> None:
-    """Run until interrupted (the CLI's `shipyard serve`)."""
+          log_level: str = "info", predict_in: str | None = None, grpc_port: int | None = None) -> None:
+    """Run until interrupted (the CLI's `shipyard serve`); ``grpc_port``: OIP v2 over gRPC on that port too."""
     configure_logging(log_level)
     sock = bind_socket(host, port)
     log.info("gateway listening on http://%s:%d (%d worker%s)", host, port, workers, "s" if workers > 1 else "")
+    grpc = None if grpc_port is None else (host, grpc_port, workers > 1)
     if workers <= 1:
         with sock:
-            _serve_forever(build_gateway(ws, options_from(ws, predict_threads, predict_in)), sock)
+            _serve_forever(build_gateway(ws, options_from(ws, predict_threads, predict_in)), sock, grpc=grpc)
         return
     metrics_dir = tempfile.mkdtemp(prefix="shipyard-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # before the workers start: they inherit it
     try:
-        Supervisor(str(ws.root), sock, workers, (predict_threads, predict_in, log_level)).run()
+        Supervisor(str(ws.root), sock, workers, (predict_threads, predict_in, log_level, grpc)).run()
     finally:
         sock.close()
         shutil.rmtree(metrics_dir, ignore_errors=True)
@@ -238,8 +261,11 @@ class Supervisor:
 class ServerThread:
     """Serve a Gateway in a thread on 127.0.0.1 (tests and embedding): ``with ServerThread(gw, port):``."""
 
-    def __init__(self, gw: Gateway, port: int, host: str = "127.0.0.1", **timeouts: float) -> None:
-        self.gw, self.url, self.timeouts = gw, f"http://{host}:{port}", timeouts
+    def __init__(self, gw: Gateway, port: int, host: str = "127.0.0.1", grpc_port: int | None = None,
+                 **timeouts: float) -> None:
+        self.gw, self.url = gw, f"http://{host}:{port}"
+        self.timeouts: dict[str, Any] = timeouts  # keep_alive_s, request_timeout_s
+        self.grpc: GrpcListen | None = None if grpc_port is None else (host, grpc_port, False)
         self.sock = bind_socket(host, port)
         self.started = threading.Event()
         self.error: BaseException | None = None
@@ -250,7 +276,7 @@ class ServerThread:
     def _main(self) -> None:
         async def main() -> None:
             self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
-            await run_gateway(self.gw, self.sock, self._stop, self.started, **self.timeouts)
+            await run_gateway(self.gw, self.sock, self._stop, self.started, grpc=self.grpc, **self.timeouts)
 
         try:
             _run_loop(main())

@@ -81,9 +81,23 @@ async def infer(gw: Any, req: Request, parts: tuple[str, ...]) -> Response:
         head, tensors = binary_tensors.split_body(req.body, header)
         body = object_body(head)
         binary_tensors.decode_request(body, tensors)
+    version, outputs = await run(gw, ep, req, parts[4] if len(parts) == 6 else None, body)
+    rid = body.get("id")
+    doc = {"model_name": ep.name, "model_version": version, "id": rid if isinstance(rid, str) else req.request_id}
+    binary = binary_tensors.wants_binary(body, body.get("outputs"))
+    if binary is False:
+        doc["outputs"] = [_tensor(n, a) for n, a in outputs.items()]
+        return Response(200, orjson.dumps(doc, option=OPTS), version=version)
+    return _binary_response(doc, outputs, binary, version)
+
+
+async def run(gw: Any, ep: Any, req: Request, version_path: str | None,
+              body: dict[str, Any]) -> tuple[str, dict[str, np.ndarray]]:
+    """Route, check against the signature, predict (``Gateway.infer``: batching, shadows, log, metrics) and
+    pick the requested ``outputs``: (the answering version, outputs). Shared by REST and gRPC (``serving.grpc``)."""
     params = body.get("parameters")
     key = params.get("routing_key") if isinstance(params, dict) else None
-    lv = gw.choose(ep, req, parts[4] if len(parts) == 6 else None, key)
+    lv = gw.choose(ep, req, version_path, key)
     version = str(lv.version)
     wanted = body.get("outputs")
     names: list[str] | None = None
@@ -103,13 +117,7 @@ async def infer(gw: Any, req: Request, parts: tuple[str, ...]) -> Response:
             raise HttpError(400, RequestError(field="outputs", value=unknown[0],
                                               expected="one of " + ", ".join(outputs)), version)
         outputs = {n: outputs[n] for n in names}
-    rid = body.get("id")
-    doc = {"model_name": ep.name, "model_version": version, "id": rid if isinstance(rid, str) else req.request_id}
-    binary = binary_tensors.wants_binary(body, wanted)
-    if binary is False:
-        doc["outputs"] = [_tensor(n, a) for n, a in outputs.items()]
-        return Response(200, orjson.dumps(doc, option=OPTS), version=version)
-    return _binary_response(doc, outputs, binary, version)
+    return version, outputs
 
 
 def _binary_response(doc: dict[str, Any], outputs: dict[str, np.ndarray], binary: dict[str, bool] | bool,
