@@ -42,7 +42,7 @@ app.add_typer(users_cmd.app, name="users")
 
 for _extra in ("shipyard.cli.audit", "shipyard.cli.approvals", "shipyard.cli.pipeline", "shipyard.cli.serving",
                "shipyard.cli.server", "shipyard.cli.rollout", "shipyard.cli.monitor", "shipyard.cli.export",
-               "shipyard.cli.ci", "shipyard.cli.demo"):
+               "shipyard.cli.ci", "shipyard.cli.demo", "shipyard.cli.batch"):
     # Command groups owned by other contexts register themselves when present.
     try:
         __import__(_extra)

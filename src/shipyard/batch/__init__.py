@@ -1,0 +1,1 @@
+"""Batch scoring over files (``shipyard batch score``): parts in, checked rows, predictions out, once per part."""

@@ -1,0 +1,144 @@
+"""Where the parts run: ``local`` (this process, in sequence) or ``dask`` (one task per part on a cluster).
+
+Both call the same per-part function (``score.score_part``) on the same ``ModelSpec``: the verified
+artifact bytes, flavor, signature and labels, loaded once per process (``load_scorer``), so results are
+identical across engines. Only the driver reads and writes the manifest: a worker renames its finished
+part into place and returns its counts; the driver then records the part. Thread pools are set on purpose:
+``local`` gives the model's native pools every core in one process; on ``dask`` each task limits them to
+the worker's own threads (a LocalCluster is started with one single-threaded worker per core), so nothing
+oversubscribes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shipyard.batch.parts import Part
+from shipyard.batch.score import PartResult, Scorer, score_part
+from shipyard.errors import InvalidInputError
+from shipyard.serving.signature import Signature
+
+ENGINES = ("local", "dask", "ray")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """Everything a process needs to load a version: sent once to each dask worker."""
+
+    model: str
+    version: int
+    flavor: str
+    digest: str
+    data: bytes
+    signature: dict[str, Any] | None
+    labels: list[Any] | None
+    trusted_types: tuple[str, ...]
+
+
+_LOADED: dict[str, Scorer] = {}
+
+
+def load_scorer(spec: ModelSpec) -> Scorer:
+    """The spec's model, loaded through its flavor once per process (never a pyfunc: see service)."""
+    from shipyard.flavors import factory
+    from shipyard.serving.runtime import make_predict
+
+    scorer = _LOADED.get(spec.digest)
+    if scorer is None:
+        model = factory.create(spec.flavor).load(spec.data, trusted_types=spec.trusted_types)
+        sig = Signature(spec.signature)
+        predict, classes = make_predict(model, sig, spec.labels)
+        scorer = _LOADED[spec.digest] = Scorer(spec.model, spec.version, sig, predict, classes)
+    return scorer
+
+
+def _dask_task(spec: ModelSpec, part: Part, out_dir: str, chunk_rows: int) -> PartResult:
+    from threadpoolctl import threadpool_limits
+
+    try:
+        from distributed import get_worker
+
+        threads = get_worker().state.nthreads
+    except (ImportError, ValueError, AttributeError):
+        threads = 1
+    with threadpool_limits(limits=max(1, threads)):
+        return score_part(load_scorer(spec), part, Path(out_dir), chunk_rows)
+
+
+def run_local(scorer: Scorer, parts: list[Part], out_dir: Path, chunk_rows: int
+              ) -> Iterator[tuple[Part, PartResult]]:
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=os.cpu_count() or 1):
+        for part in parts:
+            yield part, score_part(scorer, part, out_dir, chunk_rows)
+
+
+def run_dask(spec: ModelSpec, parts: list[Part], out_dir: Path, chunk_rows: int, address: str | None
+             ) -> Iterator[tuple[Part, PartResult]]:
+    """Parts as tasks on the cluster at ``address``, or on a LocalCluster (one 1-thread worker per core)."""
+    try:
+        import distributed
+    except ImportError:
+        raise InvalidInputError(field="--engine", value="dask",
+                                expected="local, or install the dask extra: pip install 'shipyard[dask]'") from None
+    dd: Any = distributed  # untyped calls, kept in one place
+    cluster = None
+    if address is None:
+        cluster = dd.LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+    try:
+        with dd.Client(address or cluster) as client:
+            remote_spec = client.scatter(spec, broadcast=True)
+            futures = {client.submit(_dask_task, remote_spec, part, str(out_dir.resolve()), chunk_rows,
+                                     key=f"shipyard-batch-{spec.digest[:12]}-{part.out_name}", pure=False): part
+                       for part in parts}
+            for fut in dd.as_completed(futures):
+                yield futures[fut], fut.result()
+    finally:
+        if cluster is not None:
+            cluster.close()
+
+
+def _ray_task(spec: ModelSpec, part: Part, out_dir: str, chunk_rows: int) -> PartResult:
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):  # one task per CPU Ray grants: one native thread each
+        return score_part(load_scorer(spec), part, Path(out_dir), chunk_rows)
+
+
+def run_ray(spec: ModelSpec, parts: list[Part], out_dir: Path, chunk_rows: int, address: str | None
+            ) -> Iterator[tuple[Part, PartResult]]:
+    """Parts as Ray tasks (1 CPU each) on the cluster at ``address``, or on a local Ray started (and stopped)
+    here with one CPU per core, no dashboard and a small object store."""
+    try:
+        import ray as _ray
+    except ImportError:
+        raise InvalidInputError(field="--engine", value="ray",
+                                expected="local, or install the ray extra: pip install 'shipyard[ray]'") from None
+    ray: Any = _ray
+    started = not ray.is_initialized()
+    if started:
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
+                     object_store_memory=128 << 20)
+    try:
+        task = ray.remote(num_cpus=1, max_retries=0)(_ray_task)
+        spec_ref = ray.put(spec)
+        pending = {task.remote(spec_ref, part, str(out_dir.resolve()), chunk_rows): part for part in parts}
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                yield pending.pop(ref), ray.get(ref)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+Runner = Callable[[list[Part]], Iterator[tuple[Part, PartResult]]]

@@ -1,0 +1,44 @@
+"""Batch scoring's per-row signature checks: each bad row gets its own reason, good rows keep their values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from shipyard.batch.checks import check_frame
+from shipyard.serving.signature import Signature
+
+SIG = Signature({"inputs": [
+    {"name": "amount", "type": "float", "nullable": False},
+    {"name": "count", "type": "integer"},
+    {"name": "flag", "type": "boolean"},
+]})
+
+
+def test_numeric_rows_each_get_a_reason_and_good_rows_form_the_matrix() -> None:
+    df = pd.DataFrame({"amount": ["1.5", "x", None, "2", "inf"], "count": [1, 2, 3, 2.5, 1],
+                       "flag": [0, 1, 1, 0, 7], "other": ["a"] * 5})
+    c = check_frame(SIG, df)
+    assert c.good.tolist() == [True, False, False, False, False]
+    assert c.reasons[1] == "amount: got 'x', expected a finite number"
+    assert "not nullable" in c.reasons[2]
+    assert c.reasons[3] == "count: got 2.5, expected an integer"
+    assert c.reasons[4].startswith("amount: got 'inf'")
+    assert c.rows is not None and c.rows.matrix is not None
+    np.testing.assert_array_equal(c.rows.matrix, [[1.5, 1.0, 0.0]])
+
+
+def test_boolean_out_of_range_and_missing_column() -> None:
+    df = pd.DataFrame({"amount": [1.0, 2.0], "count": [1, 2], "flag": [1, 3]})
+    assert check_frame(SIG, df).reasons == {1: "flag: got 3, expected a boolean (0/1/true/false)"}
+    c = check_frame(SIG, df.drop(columns=["count"]))
+    assert c.rows is None and set(c.reasons) == {0, 1} and c.reasons[0].startswith("count: missing column")
+
+
+def test_categories_keep_per_column_lists_with_nulls() -> None:
+    sig = Signature({"inputs": [{"name": "colour", "type": "category", "categories": ["red", "blue"]},
+                                {"name": "n", "type": "integer"}]})
+    df = pd.DataFrame({"colour": ["red", "green", None], "n": [1.0, 2.0, None]})
+    c = check_frame(sig, df)
+    assert c.reasons == {1: "colour: got 'green', expected one of blue, red"}
+    assert c.rows is not None and c.rows.columns == {"colour": ["red", None], "n": [1, None]}
