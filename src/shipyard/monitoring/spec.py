@@ -162,22 +162,27 @@ def _triggers(v: list[str], known: str) -> list[str]:
     return v
 
 
-class RetrainAction(_Strict):
-    """Run the pipeline (``shipyard run --dataset``, a subprocess) when a listed alert fires."""
+class _Action(_Strict):
+    """An action's trigger list (``on:``, read back from YAML's boolean) and its one duration setting."""
+
+    on: list[str] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod
     def _on_key(cls, data: Any) -> Any:
         return _yaml_on(data)
 
-    on: list[str] = Field(default_factory=list)
-    cooldown: str | float = "24h"
-    dataset: str | None = None  # NAME@VERSION; default: the newest version of the workspace's dataset
-
     @field_validator("on")
     @classmethod
     def _on(cls, v: list[str]) -> list[str]:
         return _triggers(v, "drift, quality, performance or an alerts[].name")
+
+
+class RetrainAction(_Action):
+    """Run the pipeline (``shipyard run --dataset``, a subprocess) when a listed alert fires."""
+
+    cooldown: str | float = "24h"
+    dataset: str | None = None  # NAME@VERSION; default: the newest version of the workspace's dataset
 
     @field_validator("cooldown")
     @classmethod
@@ -186,21 +191,10 @@ class RetrainAction(_Strict):
         return v
 
 
-class RollbackAction(_Strict):
+class RollbackAction(_Action):
     """Route 100% back to the previous stable when a listed alert fires within ``within`` of the promotion."""
 
-    @model_validator(mode="before")
-    @classmethod
-    def _on_key(cls, data: Any) -> Any:
-        return _yaml_on(data)
-
-    on: list[str] = Field(default_factory=list)
     within: str | float = "24h"
-
-    @field_validator("on")
-    @classmethod
-    def _on(cls, v: list[str]) -> list[str]:
-        return _triggers(v, "drift, quality, performance or an alerts[].name")
 
     @field_validator("within")
     @classmethod
