@@ -63,3 +63,19 @@ def test_the_parent_of_a_sandbox_is_made_non_dumpable() -> None:
             "print(before, ok, libc.prctl(3, 0, 0, 0, 0))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.split() == ["1", "True", "0"], out
+
+
+def test_a_pyfunc_with_numpy_integer_classes_is_described_as_json(tmp_path: Path) -> None:
+    """``classes_`` as a NumPy int64 array (what sklearn's classifiers hold) comes back from the sandboxed child as
+    plain ints (the child's JSON encoder converts NumPy scalars), so registration can record them."""
+    from shipyard.flavors.pyfunc import PyfuncFlavor
+
+    path = tmp_path / "m.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("pyfunc.json", json.dumps({"entrypoint": "model:Model"}))
+        zf.writestr("model.py", "import numpy as np\nclass Model:\n    classes_ = np.array([0, 1], dtype=np.int64)\n"
+                                "    feature_names = ['a']\n    def predict(self, X): return X\n"
+                                "    def predict_proba(self, X): return X\n")
+    info = PyfuncFlavor().inspect(path)
+    assert info.classes == [0, 1] and all(type(c) is int for c in info.classes)
+    assert info.task == "classification"
