@@ -27,6 +27,7 @@ enabled at boot) the child runs with the scrubbed environment, limits and droppe
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import stat
 import sys
@@ -153,8 +154,11 @@ def drop_capabilities(libc: ctypes.CDLL) -> str:
     except (OSError, ValueError):
         last = 63
     for cap in range(last + 1):
-        if int(libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)) != 0 and ctypes.get_errno() != 22:  # EINVAL: unknown
-            raise _os_error(libc, f"prctl(PR_CAPBSET_DROP, {cap})")
+        if int(libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)) != 0:
+            # EINVAL: a capability this kernel does not know; EPERM: no CAP_SETPCAP (a container) -- the sets
+            # below are still emptied, and with no_new_privs an execve intersects with the empty permitted set
+            if ctypes.get_errno() not in (errno.EINVAL, errno.EPERM):
+                raise _os_error(libc, f"prctl(PR_CAPBSET_DROP, {cap})")
     libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)  # EINVAL before Linux 4.3: nothing to clear
     empty = (_CapData * 2)()
     if int(libc.capset(ctypes.byref(_CapHeader(CAP_VERSION_3, 0)), empty)) != 0:
@@ -207,5 +211,5 @@ def _grant(libc: ctypes.CDLL, ruleset: int, path: Path, rights: int) -> None:
 
 
 def _os_error(libc: ctypes.CDLL, what: str) -> OSError:
-    errno = ctypes.get_errno()
-    return OSError(errno, f"{what}: {os.strerror(errno)}")
+    code = ctypes.get_errno()
+    return OSError(code, f"{what}: {os.strerror(code)}")
