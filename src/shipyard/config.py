@@ -88,6 +88,9 @@ class PipelineSpec(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)
     split: SplitSpec = Field(default_factory=SplitSpec)
     flavor: Literal["sklearn", "xgboost", "lightgbm"] = "sklearn"
+    # none: user-code steps (train) run in the `shipyard run` process; subprocess: in a sandboxed child without
+    # the store's credentials or keys (pipeline/executors/isolated.py). Monitor retrains always use subprocess.
+    isolation: Literal["none", "subprocess"] = "none"
 
 
 class DriftSpec(_Strict):
@@ -287,10 +290,16 @@ class ServingSpec(_Strict):
 
 
 class SandboxSpec(_Strict):
-    """Limits for child processes that run user model code (pyfunc inspection, the gateway's model process)."""
+    """Limits for child processes that run user code (pyfunc inspection, the gateway's model process, and the
+    train step under ``pipeline.isolation: subprocess``)."""
 
     timeout_s: float = Field(60.0, gt=0, allow_inf_nan=False)  # registration's inspection of a pyfunc
     memory_mb: int | None = Field(2048, ge=256)  # RLIMIT_AS of each child; null: no limit
+    train_timeout_s: float = Field(3600.0, gt=0, allow_inf_nan=False)  # an isolated train step, then killed
+    train_memory_mb: int | None = Field(8192, ge=256)  # RLIMIT_AS of an isolated train step; null: no limit
+    # folders an isolated train step may write besides its private directory (a download cache, say); relative
+    # to the workspace; never the store's folders
+    train_writable: list[str] = Field(default_factory=list)
 
 
 class ProjectConfig(_Strict):

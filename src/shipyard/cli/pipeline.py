@@ -26,6 +26,9 @@ def run(
                                            help="Report folder (default .shipyard/reports/MODEL/VERSION)."),
     dataset: str | None = typer.Option(None, "--dataset", help="Train on this stored dataset version (NAME@VERSION "
                                                                 "or NAME:VERSION) instead of data.train."),
+    isolation: str | None = typer.Option(None, "--isolation", help="Where the train step's user code runs: none "
+                                         "(this process) | subprocess (a sandboxed child without the store's "
+                                         "credentials or keys). Default: pipeline.isolation."),
     summary_md: list[Path] = typer.Option([], "--summary-md", help="Append the gate table as Markdown to PATH "
                                                                    "(repeatable; e.g. \"$GITHUB_STEP_SUMMARY\")."),
 ) -> None:
@@ -51,7 +54,8 @@ def run(
             con.print(f"  [green]✓[/] {rec.name:<9} {'[dim]cache hit[/]' if rec.cached else f'{rec.duration_s:.2f}s'}")
 
     try:
-        result = run_pipeline(ws, force=force, report_dir=report_dir, on_event=on_event, dataset=dataset)
+        result = run_pipeline(ws, force=force, report_dir=report_dir, on_event=on_event, dataset=dataset,
+                              isolation=isolation)
     except ShipyardError as exc:
         failed = run_result_of(exc)  # None when the config failed before a run existed
         if failed is not None:

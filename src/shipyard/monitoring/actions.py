@@ -3,11 +3,16 @@
 - ``rollback``: when the endpoint's newest rollout was promoted less than ``within`` ago, the rollout
   service routes 100% back to the version it replaced (that version stays loadable: ``retired`` is
   servable); a rollout still live is aborted instead (the controller's own rollback to stable).
-- ``retrain``: ``shipyard run --dataset NAME@VERSION`` in a subprocess of the workspace folder (user training
-  code never runs in the process that serves the API and holds its secrets), acting as ``monitor``. Its
-  result is the pipeline's: a version ``validated`` if its gates pass, ``rejected`` otherwise — never
-  approved or deployed here. Not again within ``retrain.cooldown`` of the last start (any endpoint: they
-  retrain the same model). The running process is polled each tick and its outcome recorded.
+- ``retrain``: ``shipyard run --dataset NAME@VERSION --isolation subprocess`` in a subprocess of the workspace
+  folder, acting as ``monitor``. That process holds the store's credentials and keys and runs only shipyard's
+  code (``python -P``: the workspace is not on its import path); the user's train function runs in a
+  sandboxed grandchild without them (``pipeline/executors/isolated.py``), and this server is made
+  non-dumpable first. The result is the pipeline's: a version ``validated`` if shipyard's gates pass,
+  ``rejected`` otherwise — never approved or deployed here. The data: ``retrain.dataset`` when set, else the
+  newest version of the workspace's dataset that passes validation (``pipeline/steps/validate.newest_valid``;
+  newer versions that fail are named in the action as ``skipped``). Not again within ``retrain.cooldown`` of
+  the last start (any endpoint: they retrain the same model). The running process is polled each tick and
+  its outcome recorded.
 
 Each action is recorded in the alert row (``actions``) and in the audit log, in one transaction.
 """
@@ -30,6 +35,7 @@ from shipyard.clock import Clock, iso
 from shipyard.config import parse_duration
 from shipyard.core import alerting
 from shipyard.errors import ShipyardError
+from shipyard.flavors.sandbox import protect_parent
 from shipyard.governance import audit
 from shipyard.monitoring.alerts import ACTOR
 from shipyard.monitoring.spec import MonitorSpec
@@ -59,6 +65,7 @@ class Actions:
     datasets: Any  # DatasetService
     default_dataset: str | None  # data.dataset or the model name
     settings: Any = None  # the process's Settings: the store the child must register into
+    config: Any = None  # the workspace's ProjectConfig: data.target and validation, to choose the dataset version
     running: list[Running] = field(default_factory=list)
 
     def on_alert(self, alert: dict[str, Any]) -> None:
@@ -105,24 +112,29 @@ class Actions:
             until = iso(last + timedelta(seconds=cooldown))
             return {**entry, "status": "skipped", "reason": f"cool-down: retrained at {iso(last)}, next after {until}"}
         try:
-            dataset = self._dataset()
+            dataset, skipped = self._dataset()
         except ShipyardError as exc:
             return {**entry, "status": "failed", "reason": str(exc)}
+        if skipped:
+            entry["skipped"] = skipped
+            log.warning("monitor: retrain skips %s", "; ".join(f"{s['ref']} ({s['reason']})" for s in skipped))
         folder = self.root / ".shipyard" / "monitor"
         folder.mkdir(parents=True, exist_ok=True)
         out = folder / f"retrain-{alert['id']}-{now.strftime('%Y%m%dT%H%M%S')}"
         env = self._child_env()
+        protect_parent()  # the sandboxed grandchild must not read this process's environment through /proc
         with open(out.with_suffix(".json"), "wb") as stdout, open(out.with_suffix(".log"), "wb") as stderr:
-            proc = subprocess.Popen([sys.executable, "-m", "shipyard.cli.main", "-C", str(self.root), "run",
-                                     "--dataset", dataset, "--json"], cwd=self.root, env=env, stdout=stdout,
-                                    stderr=stderr, stdin=subprocess.DEVNULL)
+            proc = subprocess.Popen([sys.executable, "-P", "-m", "shipyard.cli.main", "-C", str(self.root), "run",
+                                     "--dataset", dataset, "--json", "--isolation", "subprocess"], cwd=self.root,
+                                    env=env, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL)
         self.running.append(Running(int(alert["id"]), proc, out, dataset))
         log.warning("monitor: retraining on %s for alert %s (pid %s)", dataset, alert["id"], proc.pid)
-        return {**entry, "status": "started", "dataset": dataset, "pid": proc.pid}
+        return {**entry, "status": "started", "dataset": dataset, "pid": proc.pid, "isolation": "subprocess"}
 
     def _child_env(self) -> dict[str, str]:
-        """The child gets the store it registers into (and the audit key that chain needs), acting as
-        ``monitor``; not the API's token, the server URL or the log hash key."""
+        """The run process gets the store it registers into (and the audit key that chain needs), acting as
+        ``monitor``; not the API's token, the server URL or the log hash key. It runs no user code: its train
+        step's child gets ``sandbox.scrubbed_env`` instead (none of these)."""
         drop = {"SHIPYARD_SERVER", "SHIPYARD_TOKEN", "SHIPYARD_LOG_HASH_KEY"}
         env = {k: v for k, v in os.environ.items() if k not in drop}
         s = self.settings
@@ -134,15 +146,24 @@ class Actions:
         env["SHIPYARD_ACTOR"] = ACTOR.name
         return env
 
-    def _dataset(self) -> str:
+    def _dataset(self) -> tuple[str, list[dict[str, Any]]]:
+        """``retrain.dataset`` as given, else the newest version of the default dataset that passes validation
+        (and the newer ones skipped): never an upload that fails the validate step's rule."""
         if self.spec.retrain is not None and self.spec.retrain.dataset:
-            return str(self.datasets.show(self.spec.retrain.dataset.replace(":", "@", 1)).ref)
+            return str(self.datasets.show(self.spec.retrain.dataset.replace(":", "@", 1)).ref), []
         if not self.default_dataset:
             from shipyard.errors import InvalidInputError
 
             raise InvalidInputError(field="monitor.retrain.dataset", value=None,
                                     expected="NAME@VERSION, or a workspace with data.dataset / model set")
-        return str(self.datasets.versions(self.default_dataset)[-1].ref)
+        from shipyard.config import ValidationSpec
+        from shipyard.pipeline.steps.validate import newest_valid
+
+        cfg = self.config
+        validation = (cfg.validation if cfg is not None else ValidationSpec()).model_dump(by_alias=True)
+        target = cfg.data.target if cfg is not None and cfg.data is not None else None
+        dv, skipped = newest_valid(self.db, self.datasets, self.default_dataset, target, validation)
+        return str(dv.ref), skipped
 
     def _last_retrain(self) -> datetime | None:
         with self.db.read() as conn:

@@ -39,7 +39,7 @@ class Scheduler:
             cfg = self.ws.config
             default = (cfg.data.dataset if cfg.data is not None and cfg.data.dataset else None) or cfg.model
             self.actions = Actions(self.ws.db, self.ws.clock, self.spec, self.ws.root, self.ws.rollouts,
-                                   self.ws.datasets, default, self.ws.settings)
+                                   self.ws.datasets, default, self.ws.settings, config=cfg)
 
     def tick(self) -> int:
         """Run the checks that are due; returns how many ran."""

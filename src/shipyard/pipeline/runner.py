@@ -91,7 +91,7 @@ def file_digest(path: Path) -> str:
 
 
 def run_pipeline(ws: Workspace, *, force: bool = False, executor: str = "local", report_dir: Path | None = None,
-                 on_event: Event | None = None, dataset: str | None = None) -> RunResult:
+                 on_event: Event | None = None, dataset: str | None = None, isolation: str | None = None) -> RunResult:
     """Run validate -> split -> train -> evaluate -> gate -> register.
 
     Returns the result for success, gate failure (version registered as rejected) and validation failure
@@ -99,7 +99,8 @@ def run_pipeline(ws: Workspace, *, force: bool = False, executor: str = "local",
     is recorded as failed first, and the exception carries the ``RunResult`` as ``run_result``, see
     :func:`run_result_of`). Columns, metrics and gates that do not fit the data are refused after
     validate/split, before anything trains. Runs left ``running`` by a process that died are marked
-    ``interrupted`` first.
+    ``interrupted`` first. ``isolation`` (default ``pipeline.isolation``): ``subprocess`` runs the steps that
+    execute user code in a sandboxed child (``executors/isolated.py``).
     """
     from shipyard.pipeline.executors import factory
     from shipyard.pipeline.steps import pipeline_steps
@@ -110,7 +111,9 @@ def run_pipeline(ws: Workspace, *, force: bool = False, executor: str = "local",
     spec = resolve(ws.root, ws.config)
     if dataset is not None:  # train on a stored dataset version instead of data.train (monitor retrains)
         spec = stored_dataset(ws, spec, dataset)
-    runner = factory.create(executor)
+    from shipyard.pipeline.executors.isolated import wrap
+
+    runner = wrap(factory.create(executor), isolation or spec.isolation, ws.config.sandbox)
     ctx = RunContext(ws=ws, spec=spec, run_id=uuid.uuid4().hex[:16], data_digest=file_digest(spec.data_path),
                      train_digest=file_digest(spec.train_file))
     runs.start(ctx.run_id, spec.model, git_info(ws.root), ws.config.model_dump(mode="json", by_alias=True))

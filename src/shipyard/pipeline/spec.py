@@ -29,6 +29,7 @@ class RunSpec:
     evaluation: dict[str, Any]
     gates: list[str]
     config: ProjectConfig
+    isolation: str = "none"  # pipeline.isolation: where user-code steps run
 
     @property
     def seed(self) -> int:
@@ -82,7 +83,7 @@ def resolve(root: Path, cfg: ProjectConfig) -> RunSpec:
         positive=cfg.data.positive, task=cfg.data.task, train_file=train_file, train_function=fn,
         params=dict(cfg.pipeline.params), split=cfg.pipeline.split.model_dump(), flavor=cfg.pipeline.flavor,
         validation=cfg.validation.model_dump(by_alias=True), evaluation=cfg.evaluation.model_dump(),
-        gates=list(cfg.gates), config=cfg,
+        gates=list(cfg.gates), config=cfg, isolation=cfg.pipeline.isolation,
     )
 
 

@@ -1,13 +1,10 @@
-"""train: call the user's ``train(X, y, params)`` and save the fitted model through its flavor."""
+"""train: call the user's ``train(X, y, params)`` (``fit.py``, in this process or a sandboxed child) and keep the
+fitted model, loaded back through its flavor."""
 
 from __future__ import annotations
 
-import contextlib
-import importlib.util
-import io
-import sys
-import traceback
-from collections.abc import Iterator
+import re
+from pathlib import Path
 from typing import Any
 
 from shipyard.pipeline.context import RunContext
@@ -17,6 +14,8 @@ from shipyard.pipeline.errors import TrainFunctionError
 class TrainStep:
     name = "train"
     version = "2"  # 2: the key covers the workspace modules train.py imports and the installed packages
+    user_code = True  # runs the user's train function: a sandboxed child under pipeline.isolation: subprocess
+    config_key = "pipeline.train"  # what an isolated run's time-out or crash is reported against
 
     def _base(self, ctx: RunContext) -> dict[str, Any]:
         from shipyard.pipeline.code import environment_fingerprint
@@ -37,39 +36,75 @@ class TrainStep:
         return {**self._base(ctx), "modules": outputs["modules"]}
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
-        from shipyard.flavors import factory
+        """In this process: fit (user code) and keep the artifact."""
+        from shipyard.pipeline.steps.fit import TrainJob, fit
         from shipyard.pipeline.steps.split import split_frames
 
-        s = ctx.spec
-        flavor = factory.create(s.flavor)
         X_train, y_train, _, _ = split_frames(ctx)
-        from shipyard.pipeline.code import file_digests, forget_local_modules, imported_files
+        data, files, estimator = fit(TrainJob.of(ctx.spec), X_train, y_train, ctx.log)
+        return self._keep(ctx, data, files, estimator, len(y_train))
 
-        roots = (s.root, s.train_file.parent)
-        forget_local_modules(roots)
-        try:
-            with importable_siblings(s.train_file):  # also for an `import helpers` inside train() itself
-                fn = load_function(s.train_file, s.train_function)
-                model = _call(ctx, fn, X_train, y_train)
-            files = imported_files(s.root, roots, s.train_file)
-        finally:
-            forget_local_modules(roots)
+    # -- pipeline.isolation: subprocess (pipeline/executors/isolated.py) ------------------------------------
+    def write_inputs(self, ctx: RunContext, work: Path) -> dict[str, Any]:
+        """Write the training rows to the private directory; the job names the child's entry point."""
+        from shipyard.pipeline.steps.fit import TrainJob, write_rows
+        from shipyard.pipeline.steps.split import split_frames
+
+        X_train, y_train, _, _ = split_frames(ctx)
+        write_rows(work, X_train, y_train)
+        job = TrainJob.of(ctx.spec)
+        return {"entry": "shipyard.pipeline.steps.fit:run_in_child", "train": job.to_dict(), "rows": len(y_train),
+                "where": job.where}
+
+    def read_outputs(self, ctx: RunContext, work: Path, job: dict[str, Any], answer: dict[str, Any]
+                     ) -> dict[str, Any]:
+        """The child's artifact and claims: module paths kept only when they name workspace files, the
+        estimator name only when it is a dotted name; the artifact itself is loaded through its flavor."""
+        from shipyard.pipeline.steps.fit import MODEL_FILE
+
+        path = work / MODEL_FILE
+        if not path.is_file():
+            raise TrainFunctionError(field="pipeline.train", value=job["where"],
+                                     expected="the sandboxed train step to write the fitted model")
+        files = _workspace_files(ctx, answer.get("modules"))
+        estimator = answer.get("estimator")
+        if not isinstance(estimator, str) or not ESTIMATOR_RE.match(estimator):
+            estimator = "unknown"
+        return self._keep(ctx, path.read_bytes(), files, estimator, int(job["rows"]))
+
+    def _keep(self, ctx: RunContext, data: bytes, files: list[str], estimator: str, rows: int) -> dict[str, Any]:
+        """Load the artifact back as the gateway will: refuses now what serving would refuse later
+        (untrusted types, bad format), and evaluation then scores exactly the artifact that gets registered."""
+        from shipyard.flavors import factory
+        from shipyard.pipeline.code import file_digests
+
+        s = ctx.spec
         modules = file_digests(s.root, files)
-        if files:
-            ctx.log("workspace modules in the cache key: " + ", ".join(files))
-        if model is None or not hasattr(model, "predict"):
-            raise TrainFunctionError(field="pipeline.train", value=type(model).__name__,
-                                     expected="train() to return a fitted estimator with predict()")
-        data = flavor.dump(model)  # type: ignore[attr-defined]
-        # Load it back as the gateway will: refuses now what serving would refuse later (untrusted types,
-        # bad format), and evaluation then scores exactly the artifact that gets registered.
-        loaded = flavor.load(data, trusted_types=ctx.ws.config.trusted_types)
+        loaded = factory.create(s.flavor).load(data, trusted_types=ctx.ws.config.trusted_types)
         digest = str(ctx.ws.artifacts.put_bytes(data))
         ctx.memo["model"] = loaded
-        estimator = type(model).__module__ + "." + type(model).__name__
-        ctx.log(f"trained {estimator} on {len(y_train)} rows; {s.flavor} artifact {len(data)} B sha256:{digest[:12]}")
+        ctx.log(f"trained {estimator} on {rows} rows; {s.flavor} artifact {len(data)} B sha256:{digest[:12]}")
         return {"model": digest, "size": len(data), "estimator": estimator, "modules": modules,
                 "modules_of": modules_of(ctx)}
+
+
+ESTIMATOR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,20}$")
+
+
+def _workspace_files(ctx: RunContext, claimed: Any) -> list[str]:
+    """The module files a child reported, kept only when each is a ``.py`` file under the workspace or the
+    train file's folder (as ``imported_files`` writes them): the parent hashes them, so a claim cannot make it
+    read anything else."""
+    s = ctx.spec
+    roots = (s.root.resolve(), s.train_file.parent.resolve())
+    kept = []
+    for rel in claimed if isinstance(claimed, list) else []:
+        if not isinstance(rel, str) or not rel.endswith(".py"):
+            continue
+        path = (s.root / rel).resolve()
+        if any(path.is_relative_to(r) for r in roots) and path.is_file():
+            kept.append(rel)
+    return sorted(set(kept))
 
 
 RECORD_LOOKBACK = 50  # train step records searched for the module list; none found -> a cache miss at worst
@@ -101,67 +136,3 @@ def recorded_modules(ctx: RunContext) -> list[str]:
         if isinstance(out, dict) and out.get("modules_of") == me:
             return sorted(out.get("modules") or {})
     return []
-
-
-def _call(ctx: RunContext, fn: Any, X_train: Any, y_train: Any) -> Any:
-    """``fn(X, y, params)`` with its output captured into the step log; any failure is the user's."""
-    s = ctx.spec
-    out = io.StringIO()
-    where = f"{s.train_file.name}:{s.train_function}"
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-            return fn(X_train, y_train, dict(s.params))
-    except SystemExit as exc:  # sys.exit() in user code ends the step, not shipyard
-        ctx.log(out.getvalue() + traceback.format_exc())
-        raise TrainFunctionError(
-            f"pipeline.train: train function {where} called sys.exit({exc.code!r})", field="pipeline.train",
-            value=where, expected="a function train(X, y, params) that returns a fitted estimator "
-                                  "(raise an exception to fail)") from None
-    except Exception as exc:  # the user's code: any failure is theirs, reported with its traceback
-        ctx.log(out.getvalue() + traceback.format_exc())
-        raise TrainFunctionError(
-            f"pipeline.train: {where} raised {type(exc).__name__}: {exc}",
-            field="pipeline.train", value=where,
-            expected="a function train(X, y, params) returning a fitted estimator") from None
-    finally:
-        if out.getvalue():
-            ctx.log(out.getvalue())
-
-
-@contextlib.contextmanager
-def importable_siblings(path: Any) -> Iterator[None]:
-    """The user file's folder first on sys.path while it is imported and while its function runs."""
-    folder = str(path.parent)
-    sys.path.insert(0, folder)
-    try:
-        yield
-    finally:
-        with contextlib.suppress(ValueError):
-            sys.path.remove(folder)
-
-
-def load_function(path: Any, name: str) -> Any:
-    """Import ``name`` from the user's file (its folder first on sys.path for sibling imports)."""
-    from shipyard.errors import InvalidInputError
-
-    mod_name = f"shipyard_user_{path.stem}_{abs(hash(str(path)))}"
-    spec = importlib.util.spec_from_file_location(mod_name, path)
-    if spec is None or spec.loader is None:
-        raise InvalidInputError(field="pipeline.train", value=str(path), expected="an importable Python file")
-    module = importlib.util.module_from_spec(spec)
-    try:
-        with importable_siblings(path):
-            spec.loader.exec_module(module)
-    except SystemExit as exc:
-        raise TrainFunctionError(f"pipeline.train: importing {path.name} called sys.exit({exc.code!r})",
-                                 field="pipeline.train", value=str(path),
-                                 expected="an importable Python file") from None
-    except Exception as exc:  # the user's module failed to import
-        raise TrainFunctionError(f"pipeline.train: importing {path.name} failed: {type(exc).__name__}: {exc}",
-                                 field="pipeline.train", value=str(path),
-                                 expected="an importable Python file") from None
-    fn = getattr(module, name, None)
-    if not callable(fn):
-        raise InvalidInputError(field="pipeline.train", value=f"{path.name}:{name}",
-                                expected=f"a function named {name} in {path.name}")
-    return fn
