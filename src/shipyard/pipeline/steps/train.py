@@ -17,6 +17,7 @@ from shipyard.pipeline.errors import TrainFunctionError
 class TrainStep:
     name = "train"
     version = "2"  # 2: the key covers the workspace modules train.py imports and the installed packages
+    portable = True  # needs only the spec, upstream outputs and the artifact store (executors/remote.py)
 
     def _base(self, ctx: RunContext) -> dict[str, Any]:
         from shipyard.pipeline.code import environment_fingerprint
