@@ -25,7 +25,7 @@ import pytest
 
 from shipyard.config import ExecutorSpec
 from shipyard.pipeline.runner import RunResult, run_pipeline, run_result_of
-from shipyard.pipeline.runs import StepRecord
+from shipyard.pipeline.runs import RunLog, StepRecord
 from shipyard.workspace import Workspace
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
@@ -146,6 +146,15 @@ def train(X, y, params):
 """
 
 
+def _last_run(ws: Workspace) -> str:
+    from sqlalchemy import select
+
+    from shipyard.store.sql import tables as t
+
+    with ws.db.read() as conn:
+        return str(conn.execute(select(t.runs.c.id).order_by(t.runs.c.started_at.desc()).limit(1)).scalar_one())
+
+
 def _processes_with(marker: str) -> list[int]:
     """Pids of live processes whose environment holds ``marker`` (so: started by the CLI run, which had it)."""
     found = []
@@ -182,6 +191,8 @@ def cli_with_its_own_cluster(ws: Workspace, tmp_path: Path, executor: str) -> No
     seen: dict[str, Any] = json.loads(spy.read_text())
     assert seen["pid"] != proc.pid
     assert seen["env"].get("SHIPYARD_DB_URL", "") == "" and seen["env"].get("SHIPYARD_ACTOR", "") == ""
+    started = {"dask": "dask: started a local cluster", "ray": "ray: using a local Ray"}[executor]
+    assert started in RunLog(ws.db, ws.actor, ws.clock).get(_last_run(ws)).steps[1].log  # split, its first step
     deadline = time.monotonic() + 15  # processes told to stop may take a moment to go
     while _processes_with(marker) and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -1,15 +1,17 @@
 """``pipeline.executor: ray``: portable steps as Ray tasks (``pip install 'shipyard[ray]'``).
 
-With ``address`` the run joins that cluster (``ray://HOST:10001`` through Ray Client, or ``HOST:6379`` /
-``auto`` from a node of it); without, it starts a local Ray when the first step misses the cache (one CPU:
-steps run one after the other; no dashboard; a 128 MB object store, the steps exchange only small records)
-and stops it at the end of the run. A process that already joined a Ray (``ray.init`` before the run) uses
-it and leaves it running. Each step is a plain task of ``num_cpus=1`` without retries (no actors).
-Workers it starts get every ``SHIPYARD_*`` secret variable set empty (``remote.worker_env``).
+With ``address`` (or Ray's own ``RAY_ADDRESS``) the run joins that cluster (``ray://HOST:10001`` through Ray
+Client, or ``HOST:6379`` / ``auto`` from a node of it); without, it starts a local Ray when the first step
+misses the cache (one CPU: steps run one after the other; no dashboard; a 128 MB object store, the steps
+exchange only small records) and stops it at the end of the run. A process that already joined a Ray
+(``ray.init`` before the run) uses it and leaves it running. Each step is a plain task of ``num_cpus=1``
+without retries (no actors). Workers it starts get every ``SHIPYARD_*`` secret variable set empty
+(``remote.worker_env``).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -34,22 +36,23 @@ class RayBackend:
 
         ray: Any = _ray  # untyped
         t0 = time.perf_counter()
+        address = self.address or os.environ.get("RAY_ADDRESS") or None  # Ray's own variable names a cluster too
         if ray.is_initialized():
             what = "the Ray this process already joined"
-        elif self.address is None:
+        elif address is None:
             ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
                      object_store_memory=OBJECT_STORE_BYTES, runtime_env={"env_vars": worker_env()})
             self.owned, what = True, "a local Ray (1 CPU)"
         else:
             try:
-                ray.init(address=self.address, log_to_driver=False, logging_level=logging.ERROR)
+                ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
             except Exception as exc:  # ConnectionError, RuntimeError, ValueError: Ray's own kinds vary by version
                 expected = "the address of a running Ray cluster (ray://HOST:10001, HOST:6379 or auto)"
-                raise UnavailableError(f"pipeline.executor.address: cannot join the Ray cluster at {self.address} "
+                raise UnavailableError(f"pipeline.executor.address: cannot join the Ray cluster at {address} "
                                        f"({type(exc).__name__}: {exc}); expected {expected}",
-                                       field="pipeline.executor.address", value=self.address,
+                                       field="pipeline.executor.address", value=address,
                                        expected=expected) from None
-            self.owned, what = True, f"the Ray cluster at {self.address}"
+            self.owned, what = True, f"the Ray cluster at {address}"
         self.task = ray.remote(num_cpus=1, max_retries=0)(run_task)
         return f"ray: using {what} ({time.perf_counter() - t0:.1f}s)"
 
