@@ -70,3 +70,16 @@ def test_the_train_file_must_be_the_runs_on_the_worker(ws: Workspace, change: st
     assert isinstance(err, InvalidInputError) and err.field == "pipeline.train"
     assert ("is not there" if change == "missing" else "differs") in str(err)
     assert "same path on every worker" in str(err)
+
+
+def test_the_task_carries_no_store_url_and_no_webhook(ws: Workspace) -> None:
+    cfg = ws.root / "shipyard.yaml"
+    cfg.write_text(cfg.read_text() + "store: {db_url: 'postgresql://shipyard:s3cret@db/prod'}\n"
+                   "deploy: {endpoint: diabetes, webhooks: ['https://hooks.slack.com/services/T0/B0/s3cret']}\n")
+    opened = Workspace.open(ws.root, settings=ws.settings)
+    try:
+        task = _task(opened, SplitStep(), {})
+    finally:
+        opened.close()
+    assert "s3cret" not in repr(task) and task.spec.config.store.db_url is None and task.spec.config.deploy is None
+    assert task.spec.config.evaluation == opened.config.evaluation and task.spec.gates == opened.config.gates

@@ -6,9 +6,9 @@ its audit events, the evidence seal) write to the database, so they stay in the 
 gets the database URL or a key, and the user's train function runs where no secret is.
 
 Sent to the worker (pickled by the cluster's client, from the control plane to the user's own cluster): a
-:class:`StepTask` -- the step's class by module and name, the spec (shipyard.yaml without ``store.db_url``),
-the run's digests, upstream outputs and cache keys, the champion the control plane resolved, and the
-artifact store's URL. On the worker, checked rather than assumed:
+:class:`StepTask` -- the step's class by module and name, the spec (shipyard.yaml's pipeline sections only:
+no ``store``, ``deploy``, ``monitor``), the run's digests, upstream outputs and cache keys, the champion the
+control plane resolved, and the artifact store's URL. On the worker, checked rather than assumed:
 
 - the training data is the file at ``data.train`` if it is there with the run's sha256, else the bytes
   validate stored in the artifact store under that sha256 (copied to a temporary file for the step);
@@ -43,6 +43,8 @@ if TYPE_CHECKING:
     from shipyard.registry.models import ModelVersion
     from shipyard.store.artifacts.base import ArtifactStore
 
+# the shipyard.yaml sections a worker gets; the others (store.db_url, deploy's webhooks, ...) go back to defaults
+SHIPPED_CONFIG = ("name", "model", "data", "pipeline", "validation", "evaluation", "gates", "trusted_types", "sandbox")
 SHIPPED_MEMO = ("champion",)  # what a key_inputs resolved in the control plane that a portable step reads
 USES_DATA = ("split", "train", "evaluate")  # steps that read the training file
 USES_CODE = ("train",)  # steps that import the user's train file
@@ -93,11 +95,12 @@ class StepTask:
 
 
 def make_task(step: Step, ctx: RunContext, executor: str) -> StepTask:
-    from shipyard.config import StoreSpec
     from shipyard.pipeline.code import environment_fingerprint
 
     cfg = ctx.spec.config
-    config = cfg.model_copy(update={"store": StoreSpec(artifacts_url=cfg.store.artifacts_url)})  # no db_url
+    reset = {name: field.get_default(call_default_factory=True) for name, field in type(cfg).model_fields.items()
+             if name not in SHIPPED_CONFIG}
+    config = cfg.model_copy(update=reset)
     memo = {k: ctx.memo[k] for k in SHIPPED_MEMO if k in ctx.memo}
     champion = memo.get("champion")
     trusted = {} if champion is None else {champion.ref: ctx.ws.models.trusted_for(champion)}
