@@ -10,6 +10,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.builders import free_port
@@ -31,6 +32,16 @@ def need_service(reason: str) -> None:
     if IN_CI:
         pytest.fail(f"required service unavailable under CI=true: {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+def need_module(module: str, extra: str) -> Any:
+    """Import ``module`` (an optional extra's library): skip without it on a laptop, fail under CI=true."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        need_service(f"{module} not installed (pip install 'shipyard[{extra}]')")
 
 
 @pytest.fixture(scope="session")

@@ -83,6 +83,42 @@ class SplitSpec(_Strict):
     stratify: bool = True
 
 
+class ExecutorSpec(_Strict):
+    """Where steps run (``pipeline/executors/``): ``local`` (this process), or ``dask`` / ``ray``: the portable steps
+    as tasks on a cluster, at ``address`` or on a small local one started for the run. ``pipeline.executor: dask``
+    is short for ``{name: dask}``."""
+
+    name: str = "local"
+    address: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _known_executor(cls, name: str) -> str:
+        from shipyard.pipeline.executors.factory import EXECUTORS
+
+        if name not in EXECUTORS:
+            from pydantic_core import PydanticCustomError
+
+            raise PydanticCustomError("executor", "one of {expected}", {"expected": " | ".join(sorted(EXECUTORS))})
+        return name
+
+    @model_validator(mode="after")
+    def _address_for_a_cluster(self) -> ExecutorSpec:
+        from pydantic_core import PydanticCustomError
+
+        from shipyard.pipeline.executors.factory import CLUSTERS
+
+        if self.address is not None and self.name not in CLUSTERS:
+            raise PydanticCustomError("executor_address", "an address only with name {clusters} (the cluster to "
+                                      "connect to), not with {name}",
+                                      {"clusters": " | ".join(CLUSTERS), "name": self.name})
+        if self.address is not None and (not self.address.strip() or any(c.isspace() for c in self.address)):
+            raise PydanticCustomError("executor_address", "a cluster address without spaces (tcp://HOST:8786 for "
+                                      "dask, ray://HOST:10001 or HOST:6379 for ray), not '{address}'",
+                                      {"address": self.address})
+        return self
+
+
 class PipelineSpec(_Strict):
     train: str
     params: dict[str, Any] = Field(default_factory=dict)
@@ -91,6 +127,19 @@ class PipelineSpec(_Strict):
     # none: user-code steps (train) run in the `shipyard run` process; subprocess: in a sandboxed child without
     # the store's credentials or keys (pipeline/executors/isolated.py). Monitor retrains always use subprocess.
     isolation: Literal["none", "subprocess"] = "none"
+    executor: ExecutorSpec = Field(default_factory=ExecutorSpec)
+
+    @field_validator("executor", mode="before")
+    @classmethod
+    def _executor_shorthand(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"name": value}
+        if not isinstance(value, (dict, ExecutorSpec)):
+            from pydantic_core import PydanticCustomError
+
+            raise PydanticCustomError("executor", "a name (local | dask | ray) or a mapping {name: dask, address: "
+                                      "tcp://HOST:8786}")
+        return value
 
 
 class DriftSpec(_Strict):

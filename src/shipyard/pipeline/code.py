@@ -96,9 +96,15 @@ def imported_files(root: Path, roots: tuple[Path, ...], skip: Path) -> list[str]
 
 def environment_fingerprint() -> str:
     """sha256 of the Python version and every installed distribution's ``name-version`` (its dist-info
-    folder name) on ``sys.path``; cheap (a directory listing per path entry, no metadata parsing)."""
+    folder name) on ``sys.path``; cheap (a directory listing per path entry, no metadata parsing). A folder
+    inside an installed-packages folder is a package's private vendored copy, covered by the package's own
+    version (``import ray`` adds ``ray/thirdparty_files``): skipped, so importing a library (an executor's
+    cluster client) does not change the fingerprint."""
     names: set[str] = set()
+    sites = [Path(e) for e in sys.path if e and Path(e).name in SKIP_PARTS]
     for entry in sys.path:
+        if entry and any(Path(entry).is_relative_to(site) and Path(entry) != site for site in sites):
+            continue
         try:
             with os.scandir(entry or ".") as it:
                 names.update(e.name for e in it if e.name.endswith((".dist-info", ".egg-info")))

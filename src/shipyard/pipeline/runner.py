@@ -20,6 +20,7 @@ from shipyard.pipeline.runs import RunLog, StepRecord
 from shipyard.pipeline.spec import RunSpec, check_columns, check_task, resolve
 
 if TYPE_CHECKING:
+    from shipyard.config import ExecutorSpec
     from shipyard.workspace import Workspace
 
 Event = Callable[[str, str, "StepRecord | None"], None]  # (kind: start|done, step name, record)
@@ -90,8 +91,9 @@ def file_digest(path: Path) -> str:
         return str(sha256_stream(fh))
 
 
-def run_pipeline(ws: Workspace, *, force: bool = False, executor: str = "local", report_dir: Path | None = None,
-                 on_event: Event | None = None, dataset: str | None = None, isolation: str | None = None) -> RunResult:
+def run_pipeline(ws: Workspace, *, force: bool = False, executor: str | ExecutorSpec | None = None,
+                 report_dir: Path | None = None, on_event: Event | None = None,
+                 dataset: str | None = None, isolation: str | None = None) -> RunResult:
     """Run validate -> split -> train -> evaluate -> gate -> register.
 
     Returns the result for success, gate failure (version registered as rejected) and validation failure
@@ -99,8 +101,9 @@ def run_pipeline(ws: Workspace, *, force: bool = False, executor: str = "local",
     is recorded as failed first, and the exception carries the ``RunResult`` as ``run_result``, see
     :func:`run_result_of`). Columns, metrics and gates that do not fit the data are refused after
     validate/split, before anything trains. Runs left ``running`` by a process that died are marked
-    ``interrupted`` first. ``isolation`` (default ``pipeline.isolation``): ``subprocess`` runs the steps that
-    execute user code in a sandboxed child (``executors/isolated.py``).
+    ``interrupted`` first. ``executor`` (default: ``pipeline.executor``) is released when the run ends.
+    ``isolation`` (default ``pipeline.isolation``): ``subprocess`` runs the steps that execute user code in a
+    sandboxed child (``executors/isolated.py``), whatever the executor.
     """
     from shipyard.pipeline.executors import factory
     from shipyard.pipeline.steps import pipeline_steps
@@ -113,7 +116,9 @@ def run_pipeline(ws: Workspace, *, force: bool = False, executor: str = "local",
         spec = stored_dataset(ws, spec, dataset)
     from shipyard.pipeline.executors.isolated import wrap
 
-    runner = wrap(factory.create(executor), isolation or spec.isolation, ws.config.sandbox)
+    inner = factory.create(executor if executor is not None
+                           else ws.config.pipeline.executor if ws.config.pipeline is not None else "local")
+    runner = wrap(inner, isolation or spec.isolation, ws.config.sandbox)
     ctx = RunContext(ws=ws, spec=spec, run_id=uuid.uuid4().hex[:16], data_digest=file_digest(spec.data_path),
                      train_digest=file_digest(spec.train_file))
     runs.start(ctx.run_id, spec.model, git_info(ws.root), ws.config.model_dump(mode="json", by_alias=True))
@@ -174,6 +179,8 @@ def run_pipeline(ws: Workspace, *, force: bool = False, executor: str = "local",
         if isinstance(exc, Exception):
             setattr(exc, RUN_RESULT, result)
         raise
+    finally:
+        factory.close(runner)  # a cluster the executor started stops with the run
     runs.finish(ctx.run_id, result.status, {"model": spec.model, "version": result.version, "stage": result.stage,
                                             "executed": result.executed, "cached": result.cached})
     return result

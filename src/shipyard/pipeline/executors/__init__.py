@@ -1,1 +1,1 @@
-"""Executors run one step: in this process (local); Ray can be added as another key of the factory."""
+"""Executors run one step: ``local`` in this process; ``dask`` and ``ray`` send the portable steps to a cluster."""

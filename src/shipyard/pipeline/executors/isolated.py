@@ -85,6 +85,12 @@ class IsolatedExecutor:
     writable: list[str] = field(default_factory=list)  # sandbox.train_writable
     name: str = field(default="isolated")
 
+    def close(self) -> None:
+        """Release the inner executor (a Dask or Ray cluster it started for the other steps)."""
+        from shipyard.pipeline.executors import factory
+
+        factory.close(self.inner)
+
     def execute(self, step: Step, ctx: RunContext) -> StepExecution:
         if not getattr(step, "user_code", False):
             return self.inner.execute(step, ctx)

@@ -22,6 +22,7 @@ def champion_of(ctx: RunContext) -> Any:
 class EvaluateStep:
     name = "evaluate"
     version = "2"  # 2: min_group_size, the four fairlearn metrics, refused perturbations recorded
+    portable = True  # needs only the spec, upstream outputs and the artifact store (executors/remote.py)
 
     def key_inputs(self, ctx: RunContext) -> dict[str, Any]:
         from shipyard.evaluation.gates import ci_metrics

@@ -10,6 +10,7 @@ from shipyard.pipeline.context import RunContext
 class GateStep:
     name = "gate"
     version = "1"
+    portable = True  # needs only the spec, upstream outputs and the artifact store (executors/remote.py)
 
     def key_inputs(self, ctx: RunContext) -> dict[str, Any]:
         return {"evaluation": ctx.outputs["evaluate"]["evaluation"], "gates": ctx.spec.gates}

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 class SplitStep:
     name = "split"
     version = "1"
+    portable = True  # needs only the spec, upstream outputs and the artifact store (executors/remote.py)
 
     def key_inputs(self, ctx: RunContext) -> dict[str, Any]:
         s = ctx.spec

@@ -16,6 +16,7 @@ class TrainStep:
     version = "2"  # 2: the key covers the workspace modules train.py imports and the installed packages
     user_code = True  # runs the user's train function: a sandboxed child under pipeline.isolation: subprocess
     config_key = "pipeline.train"  # what an isolated run's time-out or crash is reported against
+    portable = True  # needs only the spec, upstream outputs and the artifact store (executors/remote.py)
 
     def _base(self, ctx: RunContext) -> dict[str, Any]:
         from shipyard.pipeline.code import environment_fingerprint
