@@ -31,6 +31,7 @@ import httpx
 import pytest
 from tests.builders import free_port
 from tests.conftest import need_service
+from tests.e2e.conftest import CliRunner
 from tests.integration.telemetry_support import register, start_gateways, stop_gateways, wait_for
 
 from shipyard.core.routing import RoutingTable, parse, pick
@@ -172,7 +173,7 @@ def window_sums(ws: Any, start: datetime, end: datetime) -> tuple[Counter[int], 
     return sums, {r["gateway"] for r in rows}
 
 
-def test_three_gateways_behind_haproxy_behave_as_one(tmp_path: Path, pg_url: str) -> None:
+def test_three_gateways_behind_haproxy_behave_as_one(tmp_path: Path, pg_url: str, cli: CliRunner) -> None:
     from sqlalchemy import text
 
     from shipyard.config import Settings
@@ -182,7 +183,7 @@ def test_three_gateways_behind_haproxy_behave_as_one(tmp_path: Path, pg_url: str
 
     binary = haproxy_binary()
     root = tmp_path / "ws"
-    root.mkdir()
+    root.mkdir(exist_ok=True)  # (the cli fixture made it)
     (root / "shipyard.yaml").write_text(YAML)
     ws = Workspace.init(root, settings=Settings(db_url=pg_url, actor="alice"))
     register(ws, tmp_path, [{"bias": 0.0}, {"bias": 0.5}, {"bias": -0.5}])
@@ -216,24 +217,31 @@ def test_three_gateways_behind_haproxy_behave_as_one(tmp_path: Path, pg_url: str
         assert wait_for(lambda: {a.by for a in load.answers} >= set(NAMES) and len(load.answers) > 200, 20), \
             "the load balancer did not spread requests over the three gateways"
 
-        # 1. a routing change between loaded versions, under load: in effect on every gateway within 1 s (each
-        # gateway's own clock of when it applied the generation, against the moment before the change was written)
-        changed_at = time.time()
-        new = ws.endpoints.set_routing("ep", AFTER)
-        assert new.generation > old_gen
-        applied = {n: wait_for(lambda p=p: (lambda g: g[1] if g[0] == new.generation else None)(routing_metrics(p)),
-                               timeout=10) for n, p in ports.items()}
+        # 1. a routing change between loaded versions, under load, made by an operator's `shipyard endpoints route`
+        # (its own process: this one is busy with the load): in effect on every gateway within 1 s of its commit
+        # (each gateway's own clock of when it applied the generation, against the endpoint's updated_at, taken
+        # just before the writing transaction: at or before the commit)
+        writing = time.time()
+        routed = cli("endpoints", "route", "ep", "--set", "1=30", "--set", "2=70", "--json", cwd=root,
+                     env={"SHIPYARD_DB_URL": pg_url})
+        assert routed.returncode == 0, routed.stderr
+        new = json.loads(routed.stdout)
+        assert parse(new["routing"]) == parse(AFTER) and new["generation"] > old_gen
+        changed_at = datetime.fromisoformat(new["updated_at"]).timestamp()
+        assert writing <= changed_at <= time.time()
+        applied = {n: wait_for(lambda p=p: (lambda g: g[1] if g[0] == new["generation"] else None)(
+            routing_metrics(p)), timeout=10) for n, p in ports.items()}
         assert all(applied.values()), applied
         delays = {n: round(t - changed_at, 3) for n, t in applied.items()}
-        print(f"routing generation {new.generation} in effect after {delays} s")  # noqa: T201 - shown with -s
+        print(f"routing generation {new['generation']} in effect after {delays} s")  # noqa: T201 - with -s
         assert max(delays.values()) <= 1.0, delays
         time.sleep(max(0.0, changed_at + 2.5 - time.time()))  # traffic on the new routing
 
-        # every request sent 1 s after the change followed the new table; every one answered before it, the old
+        # every request sent 1 s after the commit followed the new table; every one answered before the write, the old
         before, after = parse(BEFORE), parse(AFTER)
         assert isinstance(before, RoutingTable) and isinstance(after, RoutingTable)
         late = [a for a in load.answers if a.sent >= changed_at + 1.0]
-        early = [a for a in load.answers if a.done < changed_at]
+        early = [a for a in load.answers if a.done < writing]
         assert late and early
         assert [a for a in late if a.version != pick(after, f"k{a.i}")] == []
         assert [a for a in early if a.version != pick(before, f"k{a.i}")] == []
