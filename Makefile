@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo install lint bench clean chromium prometheus grpc-stubs
+.PHONY: test demo install lint bench clean chromium prometheus haproxy grpc-stubs
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,7 +17,7 @@ install: $(STAMP)
 # Test files run in parallel, one file per worker process (a file's module fixtures start its servers once);
 # each worker has its own throwaway PostgreSQL database. `make test PYTEST_ARGS=-n0` runs them serially.
 PYTEST_ARGS ?= -n auto --maxprocesses 4 --dist loadfile
-test: $(STAMP) chromium prometheus
+test: $(STAMP) chromium prometheus haproxy
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # The HTML-report test renders reports in headless Chromium (it fails without it under CI=true).
@@ -31,6 +31,17 @@ prometheus:
 	@command -v prometheus >/dev/null 2>&1 || test -x /usr/bin/prometheus || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null) || \
 		(sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null)
+
+# The many-gateways test puts three gateways behind Debian's HAProxy, started in the foreground with its own config on
+# a free loopback port (fails without it under CI=true). The package's own service must not start: for the install a
+# policy-rc.d answering 101 ("forbidden") is put in place where the machine has none (container images ship one).
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+haproxy:
+	@command -v haproxy >/dev/null 2>&1 || test -x /usr/sbin/haproxy || \
+		$(SUDO) sh -c 'p=/usr/sbin/policy-rc.d; own=; \
+			if [ ! -e $$p ]; then printf "#!/bin/sh\nexit 101\n" >$$p && chmod +x $$p && own=1; fi; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null; rc=$$?; \
+			if [ -n "$$own" ]; then rm -f $$p; fi; exit $$rc'
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests

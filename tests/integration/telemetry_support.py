@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 import time
 import zipfile
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 from tests.builders import approve
@@ -102,3 +105,49 @@ def wait_for(check: Any, timeout: float = 20.0, every: float = 0.25) -> Any:
         if got or time.monotonic() > deadline:
             return got
         time.sleep(every)
+
+
+def start_gateways(root: Path, db_url: str | list[str], ports: list[int], *args: str,
+                   logs: Path | None = None) -> list[subprocess.Popen[str]]:
+    """``shipyard serve`` on each port (one process each) for the workspace at ``root``, waited for until each
+    answers ``/v2/health/ready``. ``db_url``: one URL, or one per gateway. ``logs``: a folder for each
+    gateway's output (``gateway-<port>.log``), else it is piped. A gateway that exits fails with its output."""
+    urls = db_url if isinstance(db_url, list) else [db_url] * len(ports)
+    procs: list[subprocess.Popen[str]] = []
+    outs: list[IO[str] | None] = []
+    for url, port in zip(urls, ports, strict=True):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
+        env.update(SHIPYARD_DB_URL=url, SHIPYARD_ACTOR="alice")
+        out = None if logs is None else open(logs / f"gateway-{port}.log", "w")  # noqa: SIM115 - the process's
+        outs.append(out)
+        procs.append(subprocess.Popen([sys.executable, "-m", "shipyard.cli.main", "serve", "--host", "127.0.0.1",
+                                       "--port", str(port), "--log-level", "warning", *args], cwd=root, env=env,
+                                      stdout=out or subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    try:
+        for proc, port, out in zip(procs, ports, outs, strict=True):
+            def ready(proc=proc, port=port, out=out):  # type: ignore[no-untyped-def]
+                if proc.poll() is not None:
+                    text = proc.stdout.read() if proc.stdout else Path(str(out.name)).read_text() if out else ""
+                    raise AssertionError(f"gateway on port {port} exited {proc.returncode}: {text}")
+                try:
+                    return httpx.get(f"http://127.0.0.1:{port}/v2/health/ready", timeout=1).status_code == 200
+                except httpx.TransportError:
+                    return False
+            assert wait_for(ready, timeout=90), f"gateway on port {port} did not become ready"
+    except BaseException:
+        stop_gateways(procs)
+        raise
+    return procs
+
+
+def stop_gateways(procs: list[subprocess.Popen[str]], timeout: float = 60) -> None:
+    """SIGTERM every gateway (it drains and flushes its prediction log and open windows), then wait."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -4,15 +4,11 @@ processes add up."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 from tests.builders import free_port
-from tests.integration.telemetry_support import FAIL, register, send, wait_for
+from tests.integration.telemetry_support import FAIL, register, send, start_gateways, stop_gateways, wait_for
 
 from shipyard.core.windows import LATENCY_EDGES_MS, bucket_of
 from shipyard.rollout.providers.base import PROVIDERS
@@ -108,28 +104,13 @@ def test_two_gateway_processes_add_up(tmp_path, db_url) -> None:
     ws.endpoints.deploy("m:1", "ep")
     ep = ws.endpoints.set_routing("ep", ROUTING)
     start = datetime.now(UTC) - timedelta(seconds=1)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
-    env.update(SHIPYARD_DB_URL=db_url, SHIPYARD_ACTOR="alice")
     ports = [free_port(), free_port()]
-    procs = [subprocess.Popen([sys.executable, "-m", "shipyard.cli.main", "serve", "--host", "127.0.0.1",
-                               "--port", str(p), "--log-level", "warning"], cwd=root, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for p in ports]
+    procs = start_gateways(root, db_url, ports)
     try:
-        for proc, port in zip(procs, ports, strict=True):
-            def ready(proc=proc, port=port):  # type: ignore[no-untyped-def]
-                assert proc.poll() is None, proc.stdout.read() if proc.stdout else "gateway exited"
-                try:
-                    return httpx.get(f"http://127.0.0.1:{port}/v2/models/ep/ready", timeout=1).status_code == 200
-                except httpx.TransportError:
-                    return False
-            assert wait_for(ready, timeout=90), "gateway did not become ready"
         first = send(f"http://127.0.0.1:{ports[0]}", 40, ep.table, {2: FAIL})["versions"]
         second = send(f"http://127.0.0.1:{ports[1]}", 40, ep.table, {2: FAIL}, offset=40)["versions"]
     finally:
-        for proc in procs:
-            proc.terminate()  # SIGTERM: the gateway drains and flushes its open windows too
-        for proc in procs:
-            proc.wait(timeout=60)
+        stop_gateways(procs)  # SIGTERM: the gateway drains and flushes its open windows too
     want = {v: first.get(v, {}) + second.get(v, {}) for v in (1, 2)}  # type: ignore[operator]
     answered = sum(want[v]["answered"] for v in (1, 2))
     got = BuiltinProvider(ws.db).query("ep", start, datetime.now(UTC) + timedelta(seconds=5))

@@ -109,7 +109,8 @@ def register(app: typer.Typer) -> None:
                    tick: float = typer.Option(0.5, "--tick", min=0.05, max=60, help="Seconds between passes."),
                    lag: float | None = typer.Option(None, "--lag", min=0, max=3600,
                                                     help="Seconds metric windows lag behind now (default 2 x "
-                                                         "serving.metrics_interval)."),
+                                                         "serving.metrics_interval + 0.5, at least 1.5 + "
+                                                         "the interval)."),
                    lease_ttl: float = typer.Option(10.0, "--lease-ttl", min=0.5, max=3600,
                                                    help="SQLite: seconds a dead leader's lease outlives it.")
                    ) -> None:

@@ -67,7 +67,7 @@ class Controller:
     artifacts: Any = None
     provider: MetricProvider | None = None  # None: each rollout's configured provider
     gateway_url: str | None = None  # blue-green smoke tests replay logged requests here when set
-    lag_s: float = 10.0  # how far behind now metric windows are complete (2 x serving.metrics_interval)
+    lag_s: float = 10.5  # how far behind now metric windows are complete (telemetry.windows.complete_after)
     tick_s: float = 0.5
     lease: Lease | None = None
     notifier: Notifier | None = None
@@ -343,7 +343,9 @@ def for_workspace(ws: Any, *, gateway_url: str | None = None, tick_s: float = 0.
 
     registry = RegistryService(ws.db, ws.artifacts, ACTOR, ws.clock, approvals_required=ws.config.approval.required)
     endpoints = EndpointService(ws.db, ACTOR, ws.clock, registry=registry, artifacts=ws.artifacts)
-    lag = 2 * float(getattr(ws.config.serving, "metrics_interval", 5.0))
+    from shipyard.telemetry.windows import complete_after
+
+    lag = complete_after(float(getattr(ws.config.serving, "metrics_interval", 5.0)))
     c = Controller(ws.db, endpoints, ws.clock, artifacts=ws.artifacts, provider=provider,
                    gateway_url=gateway_url, lag_s=lag, tick_s=tick_s, notifier=notifier)
     from shipyard.monitoring.scheduler import for_workspace as monitors

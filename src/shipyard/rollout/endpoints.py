@@ -2,12 +2,14 @@
 
 Every change (create, deploy, set routing) bumps the endpoint's ``generation`` inside one
 transaction together with its audit event; gateways poll ``snapshot()`` and reload on a new
-generation. Feedback rows and the prediction-log join live in ``telemetry.feedback_store``.
+generation. On PostgreSQL the same transaction sends a notification (``store.sql.notify``) that wakes the
+gateways' poll (``watch``) the moment it commits. Feedback rows and the prediction-log join live in
+``telemetry.feedback_store``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -23,6 +25,7 @@ from shipyard.errors import ConflictError, InvalidInputError, NotFoundError
 from shipyard.governance import audit
 from shipyard.registry.refs import check_name, parse_ref
 from shipyard.rollout import records
+from shipyard.store.sql import notify
 from shipyard.store.sql import tables as t
 from shipyard.store.sql.engine import Database
 from shipyard.telemetry import feedback_store
@@ -140,6 +143,7 @@ class EndpointService:
                                             expected="100 or unset for a new endpoint (nothing else serves it)")
                 conn.execute(E.insert().values(name=name, model=mv.model, routing=table.to_dict(), generation=1,
                                                config={}, created_at=now, updated_at=now))
+                notify.notify(conn, notify.ROUTING, name)
                 audit.append(conn, self.actor.name, "endpoint.create", f"endpoint:{name}", None,
                              {"model": mv.model, "routing": table.to_dict()}, self.clock)
             else:
@@ -180,6 +184,7 @@ class EndpointService:
             return int(row.generation)
         conn.execute(E.update().where(E.c.name == name).values(
             routing=table.to_dict(), generation=E.c.generation + 1, updated_at=self.clock.now()))
+        notify.notify(conn, notify.ROUTING, name)
         return int(row.generation) + 1
 
     def record_feedback(self, items: Iterable[tuple[str, str, int | None, Any]]) -> int:
@@ -212,6 +217,11 @@ class EndpointService:
         with self.db.read() as conn:
             rows = conn.execute(select(E.c.name, E.c.model, E.c.generation, E.c.routing)).all()
         return {r.name: EndpointState(r.name, r.model, int(r.generation), routing.parse(r.routing)) for r in rows}
+
+    def watch(self, on_change: Callable[[], object]) -> Callable[[], None] | None:
+        """Call ``on_change()`` (from a background thread) as soon as a routing change commits, so a gateway
+        need not wait for its next poll; returns the function that stops it, or None (SQLite: poll only)."""
+        return notify.listen(self.db, notify.ROUTING, on_change)
 
     def version_spec(self, model: str, version: int) -> VersionSpec:
         mv = self._resolve(f"{model}:{version}")
@@ -287,6 +297,7 @@ class EndpointService:
     def _write(self, conn: Connection, row: Row[Any], table: RoutingTable, action: str, now: datetime) -> None:
         conn.execute(E.update().where(E.c.name == row.name).values(
             routing=table.to_dict(), generation=E.c.generation + 1, updated_at=now))
+        notify.notify(conn, notify.ROUTING, row.name)
         audit.append(conn, self.actor.name, action, f"endpoint:{row.name}",
                      {"routing": row.routing, "generation": int(row.generation)},
                      {"routing": table.to_dict(), "generation": int(row.generation) + 1}, self.clock)

@@ -57,7 +57,7 @@ class Gateway:
         else:  # predict_threads == 0: predict inline on the event loop
             self.executor = make_executor(self.options.predict_threads) if self.options.predict_threads != 0 else None
         self.state = RoutingState(deps.routing, deps.versions, deps.artifacts, self._attach, self.metrics,
-                                  self.options.poll_interval_s)
+                                  self.options.poll_interval_s, changes=deps.routing_changes)
         self.predlog = PredictionLog(deps.artifacts.put_object, sample_rate=self.options.log_sample_rate,
                                      drop_columns=self.options.log_drop_columns,
                                      hash_columns=self.options.log_hash_columns,

@@ -63,6 +63,9 @@ class GatewayMetrics:
                                 "within serving.predict_timeout.", registry=r)
         self.generation = Gauge("shipyard_routing_generation", "Routing generation in effect, per endpoint.",
                                 ["endpoint"], registry=r, multiprocess_mode="max")
+        self.generation_time = Gauge("shipyard_routing_generation_timestamp_seconds", "When the routing "
+                                     "generation in effect took effect in this gateway (Unix time), per endpoint.",
+                                     ["endpoint"], registry=r, multiprocess_mode="max")
         self._cache: dict[tuple[Any, ...], Any] = {}
 
     def _child(self, metric: Any, *labels: str) -> Any:
@@ -128,6 +131,7 @@ class GatewayMetrics:
 
     def set_generation(self, endpoint: str, generation: int) -> None:
         self._child(self.generation, endpoint).set(generation)
+        self._child(self.generation_time, endpoint).set_to_current_time()
 
     def render(self) -> tuple[bytes, str]:
         if self.multiprocess_dir:

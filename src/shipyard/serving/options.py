@@ -46,3 +46,6 @@ class GatewayDeps:
     # Callable[[list[dict]], int]: stores closed metric windows (telemetry.window_store.write); None: not kept
     record_windows: Any = None
     tokens: TokenSource | None = None  # valid token digests (auth: required); None: feedback needs no token
+    # Callable[[Callable[[], object]], Callable[[], None] | None]: calls its argument from any thread when a routing
+    # change commits (EndpointService.watch); returns how to stop. None: routing is only polled
+    routing_changes: Any = None

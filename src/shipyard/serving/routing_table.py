@@ -1,7 +1,8 @@
 """The gateway's routing state: polled from the store, versions loaded before the table is swapped.
 
 ``RoutingSource`` returns every endpoint's routing table and generation (one small query, in a
-background thread every ~0.5 s; never on the request path). For a new generation the poller
+background thread every ~0.5 s, and at once when the store notifies a committed change; never on the
+request path). For a new generation the poller
 loads every version the table needs (hash verified, flavor loaded, signature compiled, warmed
 up) and only then replaces the endpoint's runtime with one assignment, which requests read
 without a lock. A version that fails to load is logged with the reason (an
@@ -62,9 +63,11 @@ class EndpointRuntime:
 
 class RoutingState:
     def __init__(self, source: RoutingSource, versions: VersionSource, artifacts: ArtifactStore,
-                 attach: Callable[[LoadedVersion], None], metrics: Any = None, interval_s: float = 0.5) -> None:
+                 attach: Callable[[LoadedVersion], None], metrics: Any = None, interval_s: float = 0.5,
+                 changes: Callable[[Callable[[], None]], Callable[[], None] | None] | None = None) -> None:
         self.source, self.versions, self.artifacts = source, versions, artifacts
         self.attach, self.metrics, self.interval_s = attach, metrics, interval_s
+        self.changes = changes  # subscribe to committed routing changes (EndpointService.watch); None: poll only
         self.endpoints: dict[str, EndpointRuntime] = {}
         self.ready = False
         self.failures: dict[str, tuple[int, str]] = {}  # endpoint -> (generation, reason) not applied
@@ -234,10 +237,36 @@ class RoutingState:
         return lv
 
     async def run(self) -> None:
-        """Poll forever (cancel to stop); a failing poll is logged and retried."""
-        while True:
-            await asyncio.sleep(self.interval_s)
+        """Poll forever (cancel to stop); a failing poll is logged and retried. With ``changes`` (the store's
+        change notifications, PostgreSQL) a committed routing change wakes the poll at once; the interval stays
+        as the fallback (a notification lost while the listener reconnects, a store without them)."""
+        loop = asyncio.get_running_loop()
+        wake = asyncio.Event()
+
+        def woken() -> None:  # from the listener's thread
             try:
-                await asyncio.to_thread(self.sync, False)
-            except Exception as exc:  # database briefly unavailable, etc.: keep serving what we have
-                log.warning("routing poll failed: %s: %s", type(exc).__name__, exc)
+                loop.call_soon_threadsafe(wake.set)
+            except RuntimeError:  # the loop closed: the gateway is gone
+                pass
+
+        stop = None
+        if self.changes is not None:
+            try:
+                stop = self.changes(woken)
+            except Exception as exc:  # noqa: BLE001 - without notifications the poll still finds every change
+                log.warning("routing change notifications unavailable (%s: %s); polling every %g s",
+                            type(exc).__name__, exc, self.interval_s)
+        try:
+            while True:
+                try:
+                    await asyncio.wait_for(wake.wait(), self.interval_s)
+                except TimeoutError:
+                    pass
+                wake.clear()  # a change committed during the poll below wakes the next one
+                try:
+                    await asyncio.to_thread(self.sync, False)
+                except Exception as exc:  # database briefly unavailable, etc.: keep serving what we have
+                    log.warning("routing poll failed: %s: %s", type(exc).__name__, exc)
+        finally:
+            if stop is not None:
+                stop()

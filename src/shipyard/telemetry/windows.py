@@ -48,6 +48,16 @@ VALUE_EDGES: tuple[float, ...] = (*(-e for e in reversed(_POS)), 0.0, *_POS)
 MAX_LABELS = 100  # distinct labels counted per window (more: counted under "(other)")
 MAX_PENDING = 5000  # windows kept across failed flushes
 GRACE_S = 0.5  # a window is taken this long after it closed (a request in flight may still count into it)
+FLUSH_SLACK_S = 1.0  # allowance for a flush's own write beyond its tick (a busy thread, a slow store), at least
+
+
+def complete_after(interval_s: float) -> float:
+    """Seconds after a window closes by which every gateway has flushed it to the store: it is taken ``GRACE_S``
+    after it closed, by the next flush tick (every ``interval_s``), and written within ``max(interval_s,
+    FLUSH_SLACK_S)`` more. The rollout controller judges an interval only that long after it ended (with
+    ``2 x interval_s``, as before, a window of a 0.5 s interval reached the store after the analysis had
+    summed the others: the flush tick and the grace alone take longer)."""
+    return GRACE_S + interval_s + max(interval_s, FLUSH_SLACK_S)
 Key = tuple[int, str, int, bool]  # window index, endpoint, version, shadow
 
 

@@ -181,3 +181,20 @@ def test_an_answering_version_wins_over_its_shadow_past() -> None:
 def test_interval_must_be_positive() -> None:
     with pytest.raises(ValueError, match="metrics_interval"):
         MetricWindows(None, 0)
+
+
+@pytest.mark.parametrize("interval", [0.25, 0.5, 1.0, 5.0])
+def test_the_controller_lag_covers_the_latest_flush_of_a_window(interval: float) -> None:
+    """A flush tick that just misses a window's grace takes it one interval later; the rollout controller's lag
+    (``complete_after``) leaves at least ``FLUSH_SLACK_S`` after that tick for the write (issue 19: with
+    2 x interval, a 0.5 s window reached the store after the analysis had summed the others)."""
+    mw, clock = _windows(interval=interval, t=1000.0)
+    mw.record("ep", 1, False, 1.0, 1, {})
+    end = 1000.0 + interval
+    clock.t = end + w.GRACE_S - 1e-6  # a tick just before the window may be taken
+    assert mw.take() == []
+    clock.t += interval  # the next tick takes it
+    assert len(mw.take()) == 1
+    taken_after = clock.t - end
+    assert taken_after + w.FLUSH_SLACK_S <= w.complete_after(interval)
+    assert w.complete_after(interval) >= 2 * interval  # never shorter than the lag it replaced

@@ -3,9 +3,9 @@
 Every gateway process flushes closed windows (aligned to ``serving.metrics_interval`` of wall-clock time)
 to ``metric_windows``; a query sums the windows that lie inside ``[start, end)`` across gateways, so N
 gateways add up. A window still open, or closed less than a flush interval ago, is not there yet: ask for
-an ``end`` at least two metrics intervals in the past to see everything. A version counted both as a
-shadow and answering inside one query (a shadow rollout that moved on to a canary) reports its answering
-traffic only (mirrored requests would count the same client request twice).
+an ``end`` at least ``telemetry.windows.complete_after(metrics_interval)`` in the past to see everything.
+A version counted both as a shadow and answering inside one query (a shadow rollout that moved on to a
+canary) reports its answering traffic only (mirrored requests would count the same client request twice).
 """
 
 from __future__ import annotations
