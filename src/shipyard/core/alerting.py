@@ -3,7 +3,9 @@
 Pure decisions; ``monitoring.alerts`` reads and writes the rows. One alert per (endpoint, rule) is open
 (``firing``) at a time: while the condition holds it is kept (deduplicated) and raised in severity if it
 gets worse; it resolves when a result with enough data no longer meets it. A rule that fired less than the
-cool-down ago does not fire again (a flapping condition is one alert, not one per run).
+cool-down ago does not fire again at the same or a lower severity (a flapping condition is one alert, not one
+per run); a severity above the last one fired breaks through the cool-down (a resolved warning must not hide
+the critical that follows it).
 """
 
 from __future__ import annotations
@@ -69,8 +71,9 @@ class Decision(enum.StrEnum):
 
 
 def decide(open_severity: str | None, last_fired_at: datetime | None, now: datetime, cooldown_s: float,
-           severity: str | None, enough_data: bool) -> Decision:
-    """What to do with one (endpoint, rule) given its open alert (if any) and the new result."""
+           severity: str | None, enough_data: bool, last_severity: str | None = None) -> Decision:
+    """What to do with one (endpoint, rule) given its open alert (if any), when and at which severity the rule
+    last fired, and the new result."""
     if not enough_data:
         return Decision.NONE  # too few rows says nothing: neither fires nor resolves
     if severity is None:
@@ -78,7 +81,8 @@ def decide(open_severity: str | None, last_fired_at: datetime | None, now: datet
     if open_severity is not None:
         return Decision.ESCALATE if RANK[severity] > RANK[open_severity] else Decision.KEEP
     if last_fired_at is not None and now < last_fired_at + timedelta(seconds=cooldown_s):
-        return Decision.SUPPRESSED
+        if last_severity is None or RANK[severity] <= RANK[last_severity]:
+            return Decision.SUPPRESSED
     return Decision.FIRE
 
 

@@ -104,11 +104,12 @@ def judge(db: Database, clock: Clock, spec: MonitorSpec, endpoint: str, result: 
         with db.begin() as conn:
             open_row = conn.execute(select(A).where(A.c.endpoint == endpoint, A.c.rule == j.rule,
                                                     A.c.state == "firing").order_by(A.c.id.desc())).first()
-            last = conn.execute(select(A.c.fired_at).where(A.c.endpoint == endpoint, A.c.rule == j.rule)
+            last = conn.execute(select(A.c.fired_at, A.c.severity).where(A.c.endpoint == endpoint,
+                                                                         A.c.rule == j.rule)
                                 .order_by(A.c.id.desc())).first()
             decision = alerting.decide(None if open_row is None else open_row.severity,
                                        None if last is None else aware(last.fired_at), now, spec.cooldown_s(),
-                                       j.severity, result.enough)
+                                       j.severity, result.enough, None if last is None else last.severity)
             if decision is Decision.NONE:
                 continue
             if decision is Decision.SUPPRESSED:

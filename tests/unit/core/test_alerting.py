@@ -48,6 +48,11 @@ def test_decide() -> None:
     assert decide(None, now - timedelta(seconds=599), now, 600, "critical", True) is Decision.SUPPRESSED
     assert decide(None, now - timedelta(seconds=600), now, 600, "critical", True) is Decision.FIRE
     assert decide(None, None, now, 600, None, True) is Decision.NONE
+    # within the cool-down: the same or a lower severity than the last one fired stays quiet, a higher one fires
+    recent = now - timedelta(seconds=30)
+    assert decide(None, recent, now, 600, "warning", True, "warning") is Decision.SUPPRESSED
+    assert decide(None, recent, now, 600, "warning", True, "critical") is Decision.SUPPRESSED
+    assert decide(None, recent, now, 600, "critical", True, "warning") is Decision.FIRE
 
 
 def test_triggers() -> None:
