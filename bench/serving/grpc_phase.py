@@ -57,6 +57,7 @@ def _start(server: Server, model_dir: Path, reaper: procs.Reaper) -> tuple[dict,
             procs.wait_http(f"http://127.0.0.1:{http_port}{server.health}", proc, server.start_timeout)
         grpcload.wait_ready(target, proc, server.start_timeout)
     except RuntimeError as e:
+        reaper.kill(proc)
         tail = log.read_text(errors="replace").strip().splitlines()[-3:]
         raise Unavailable(f"{e}; log {log}: {' | '.join(tail)}") from e
     entry["startup_s"] = round(time.monotonic() - t0, 2)
@@ -79,6 +80,7 @@ def run_phase(servers: dict[str, Server], model_dir: Path, data: dict, duration:
     try:
         for name, server in servers.items():
             print(f"[bench] gRPC {name} ...", file=sys.stderr, flush=True)
+            proc = None
             try:
                 entry, proc = _start(server, model_dir, reaper)
                 sizes, checks = {}, {}
@@ -89,6 +91,8 @@ def run_phase(servers: dict[str, Server], model_dir: Path, data: dict, duration:
                 entry["answer_check"] = checks
                 entries[name], running[name] = entry, (proc, entry["target"], sizes)
             except Unavailable as e:
+                if proc is not None:
+                    reaper.kill(proc)
                 entries[name] = {"name": name, "status": "not available", "reason": str(e)}
         per_run = duration / max(1, rounds)
         try:
