@@ -27,7 +27,7 @@ N_FEATURES = 20
 N_TRAIN = 20_000
 N_REQUEST_ROWS = 2048  # pool of held-out rows the load generator cycles through
 COLUMNS = [f"f{i}" for i in range(N_FEATURES)]
-PARAMS = {"seed": SEED, "n_features": N_FEATURES, "n_train": N_TRAIN, "max_iter": 100}
+PARAMS = {"seed": SEED, "n_features": N_FEATURES, "n_train": N_TRAIN, "max_iter": 100, "rows_with_y": True}
 
 
 def train(out: Path) -> dict:
@@ -72,6 +72,7 @@ def train(out: Path) -> dict:
                 "rows": rows.tolist(),
                 "proba": proba.tolist(),
                 "labels": [int(v) for v in labels],
+                "y": [int(v) for v in y[N_TRAIN:]],  # true labels: shipyard's gate evaluation (servers.py)
             }
         )
     )

@@ -72,6 +72,23 @@ def rss_bytes(pids: list[int]) -> int:
     return total
 
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds used so far by a process and its live descendants (/proc/<pid>/stat)."""
+    total = 0
+    for p in tree(pid):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    return total / CLK_TCK
+
+
 def tree_rss_mb(pid: int) -> float:
     return rss_bytes(tree(pid)) / 2**20
 

@@ -1,6 +1,7 @@
-"""Serving benchmark: shipyard's gateway against MLflow, MLServer and BentoML, same model, wrk load.
+"""Serving benchmark: shipyard's gateway against MLflow, MLServer and BentoML, same model, wrk load; then OIP v2
+over gRPC, shipyard against MLServer, h2load load (grpc_phase.py).
 
-    .venv/bin/python bench/serving/run.py [--duration 10] [--only shipyard,mlflow,...]
+    .venv/bin/python bench/serving/run.py [--duration 10] [--only shipyard,mlflow,...] [--grpc on|off|only]
 
 Prints a table and writes bench/results/serving.json. Servers not run this time keep their
 previous figures from that file (marked "carried_over"). See bench/README.md.
@@ -21,6 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import grpc_phase  # noqa: E402
+import grpcload  # noqa: E402
 import loadgen  # noqa: E402
 import procs  # noqa: E402
 from servers import PEER_NAMES, PROJECT_VENV, ROOT, WORK, Server, Unavailable, all_servers  # noqa: E402
@@ -173,6 +176,14 @@ def limit_for(results: dict, server: str, scenario: str, limit: dict) -> dict:
     return results.get(server, {}).get("scenarios", {}).get(scenario, {}).get("in_process") or limit
 
 
+def make_target(name: str, value: float | None, threshold: float | None, op: str, detail: str) -> dict:
+    if value is None or threshold is None:
+        verdict = "n/a"
+    else:
+        verdict = "pass" if (value >= threshold if op == ">=" else value <= threshold) else "FAIL"
+    return {"target": name, "value": value, "op": op, "threshold": threshold, "result": verdict, "detail": detail}
+
+
 def analyse(results: dict, limit: dict) -> tuple[dict, list[dict]]:
     ratios: dict = {}
     for srv in results:
@@ -206,13 +217,7 @@ def analyse(results: dict, limit: dict) -> tuple[dict, list[dict]]:
     mlserver = results.get("mlserver", {})
     mlserver_idle = mlserver.get("rss_idle_mb") if mlserver.get("status") == "ok" else None
 
-    def target(name: str, value: float | None, threshold: float | None, op: str, detail: str) -> dict:
-        if value is None or threshold is None:
-            verdict = "n/a"
-        else:
-            verdict = "pass" if (value >= threshold if op == ">=" else value <= threshold) else "FAIL"
-        return {"target": name, "value": value, "op": op, "threshold": threshold, "result": verdict, "detail": detail}
-
+    target = make_target
     targets = [
         target(
             "c8 single-row: shipyard req/s >= 10x MLflow",
@@ -311,6 +316,7 @@ def print_report(report: dict) -> None:
             print(" | ".join(f"{c:>12}" for c in r))
         for r in [MEMORY_HEADER, *memory_rows(report)]:
             print(" | ".join(f"{c:>12}" for c in r))
+        grpc_phase.print_tables(report.get("grpc"))
         for r in trows:
             print(" | ".join(r))
         print("\n".join(missing))
@@ -332,6 +338,7 @@ def print_report(report: dict) -> None:
     for r in memory_rows(report):
         mt.add_row(*r)
     console.print(mt)
+    grpc_phase.print_tables(report.get("grpc"), console, Table)
     tt = Table(title="targets")
     for h in ("target", "value", "threshold", "result"):
         tt.add_column(h)
@@ -390,11 +397,17 @@ def main() -> int:
     ap.add_argument("--warmup", type=float, default=3.0, help="warm-up seconds per server (default 3)")
     ap.add_argument("--only", default="", help="comma list of: shipyard, shipyard-v1, mlflow, mlserver, bentoml")
     ap.add_argument("--shipyard-workers", type=int, default=None, help="pass --workers N to shipyard serve")
+    ap.add_argument("--grpc", choices=("on", "off", "only"), default="on",
+                    help="the gRPC phase (shipyard and MLServer over gRPC, h2load): on (after HTTP), off, or only")
+    ap.add_argument("--grpc-rounds", type=int, default=5, help="gRPC: rounds that split --duration (default 5)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
 
-    if not loadgen.wrk_path():
+    if args.grpc != "only" and not loadgen.wrk_path():
         sys.exit("wrk not found: run bash bench/serving/setup_peers.sh wrk (apt-get install -y wrk)")
+    if args.grpc != "off" and not grpcload.h2load_path():
+        sys.exit("h2load not found: run bash bench/serving/setup_peers.sh h2load (apt-get install -y nghttp2-client), "
+                 "or --grpc off")
     servers = all_servers(args.shipyard_workers)
     wanted = [s.strip() for s in args.only.split(",") if s.strip()] or list(servers)
     unknown = set(wanted) - set(servers)
@@ -407,21 +420,28 @@ def main() -> int:
     data = json.loads((MODEL_DIR / "rows.json").read_text())
 
     previous: dict = {}
+    previous_grpc = None
     if args.out.exists():
         try:
-            previous = json.loads(args.out.read_text()).get("servers", {})
+            prev_doc = json.loads(args.out.read_text())
+            previous, previous_grpc = prev_doc.get("servers", {}), prev_doc.get("grpc")
         except ValueError:
             previous = {}
 
     reaper = procs.Reaper()
     results: dict = {}
+    grpc = grpc_phase.carried(previous_grpc)
     try:
-        for name in wanted:
+        for name in wanted if args.grpc != "only" else []:
             print(f"[bench] {name} ...", file=sys.stderr, flush=True)
             res = bench_server(servers[name], data, args, reaper)
             res["measured_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
             print(f"[bench] {name}: {res['status']} {res.get('reason', '')}", file=sys.stderr, flush=True)
             results[name] = res
+        grpc_servers = grpc_phase.servers_for(all_servers(args.shipyard_workers), wanted)
+        if args.grpc != "off" and grpc_servers:
+            grpc = grpc_phase.run_phase(grpc_servers, MODEL_DIR, data, args.duration, args.warmup, args.grpc_rounds,
+                                        reaper)
     except KeyboardInterrupt:
         print("[bench] interrupted: stopping servers", file=sys.stderr)
         reaper.kill_all()
@@ -436,6 +456,7 @@ def main() -> int:
     results = {n: results[n] for n in order}
 
     ratios, targets = analyse(results, limit)
+    targets += grpc_phase.targets(grpc, make_target)
     report = {
         "benchmark": "serving",
         "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -443,7 +464,9 @@ def main() -> int:
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
             "python": platform.python_version(),
-            "wrk": subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0].strip(),
+            "wrk": subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0].strip()
+            if loadgen.wrk_path() else None,
+            "h2load": grpcload.h2load_version() or None,
         },
         "config": {
             "duration_s": args.duration,
@@ -459,6 +482,7 @@ def main() -> int:
         "in_process": limit,
         "servers": results,
         "ratios": ratios,
+        "grpc": grpc,
         "targets": targets,
         "note": "shared, noisy 2-core machine: compare ratios measured in the same run, not absolute numbers",
     }

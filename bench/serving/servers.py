@@ -77,8 +77,9 @@ class Server:
     start_timeout: float = 120.0
     notes: list[str] = field(default_factory=list)
     versions: dict[str, str | None] = field(default_factory=dict)
+    serves_grpc = False  # OIP v2 over gRPC on ``grpc_port`` when prepare() is given one (the gRPC phase)
 
-    def prepare(self, model_dir: Path, port: int) -> list[str]:
+    def prepare(self, model_dir: Path, port: int, grpc_port: int | None = None) -> list[str]:
         raise NotImplementedError
 
     def body(self, rows: list[list[float]], columns: list[str]) -> bytes:
@@ -92,7 +93,7 @@ class MLflow(Server):
     def __init__(self) -> None:
         super().__init__("mlflow", path="/invocations", health="/ping")
 
-    def prepare(self, model_dir: Path, port: int) -> list[str]:
+    def prepare(self, model_dir: Path, port: int, grpc_port: int | None = None) -> list[str]:
         venv = peer_status("mlflow")
         self.env = peer_env(venv)
         self.versions = {
@@ -132,10 +133,12 @@ class MLflow(Server):
 
 
 class MLServer(Server):
+    serves_grpc = True  # always on (settings.json grpc_port)
+
     def __init__(self) -> None:
         super().__init__("mlserver", path="/v2/models/hgb/infer", health="/v2/models/hgb/ready")
 
-    def prepare(self, model_dir: Path, port: int) -> list[str]:
+    def prepare(self, model_dir: Path, port: int, grpc_port: int | None = None) -> list[str]:
         from procs import free_port
 
         venv = peer_status("mlserver")
@@ -169,7 +172,7 @@ class MLServer(Server):
                 {
                     "host": "127.0.0.1",
                     "http_port": port,
-                    "grpc_port": free_port(),
+                    "grpc_port": grpc_port or free_port(),
                     "metrics_port": free_port(),
                     "parallel_workers": 0,
                     "debug": False,
@@ -192,7 +195,7 @@ class BentoML(Server):
     def __init__(self) -> None:
         super().__init__("bentoml", path="/predict", health="/readyz")
 
-    def prepare(self, model_dir: Path, port: int) -> list[str]:
+    def prepare(self, model_dir: Path, port: int, grpc_port: int | None = None) -> list[str]:
         venv = peer_status("bentoml")
         self.env = peer_env(venv)
         py = venv / "bin/python"
@@ -221,6 +224,8 @@ class BentoML(Server):
 class Shipyard(Server):
     """The project's own gateway, driven only through its CLI (interface in bench/README.md)."""
 
+    serves_grpc = True  # with --grpc-port
+
     def __init__(self, workers: int | None = None, route: str = "v2") -> None:
         path = "/v2/models/hgb/infer" if route == "v2" else "/v1/endpoints/hgb/predict"
         super().__init__("shipyard" if route == "v2" else "shipyard-v1", path=path, health="/v2/models/hgb/ready")
@@ -240,7 +245,7 @@ class Shipyard(Server):
             msg = (r.stderr.strip() or r.stdout.strip() or "no output").splitlines()[-1]
             raise Unavailable(f"`shipyard {' '.join(args)}` exited {r.returncode}: {msg[:200]}")
 
-    def prepare(self, model_dir: Path, port: int) -> list[str]:
+    def prepare(self, model_dir: Path, port: int, grpc_port: int | None = None) -> list[str]:
         exe = PROJECT_VENV / "bin/shipyard"
         if not exe.exists():
             raise Unavailable(f"{exe} not found (pip install -e . in the project venv)")
@@ -252,15 +257,21 @@ class Shipyard(Server):
         self.cwd = Path(self._tmp)
         shutil.copy(model_dir / "model.skops", self.cwd / "hgb.skops")
         self._cli("init")
-        # A benchmark measures serving, not governance: the workspace needs no approval, so the registered
-        # candidate may be deployed as it is (a version reaches `validated` only through gates shipyard ran).
-        yaml = self.cwd / "shipyard.yaml"
-        yaml.write_text(yaml.read_text().replace("approval:\n  required: 1", "approval:\n  required: 0"))
         self._cli("models", "register", "hgb", "hgb.skops", "--flavor", "sklearn")
+        # a deploy needs an approved version (approval.required: 1), by someone other than the author, and only a
+        # version whose gates shipyard evaluated itself is validated (then approvable): the held-out rows, true labels
+        holdout(model_dir / "rows.json", self.cwd / "holdout.csv")
+        with (self.cwd / "shipyard.yaml").open("a") as f:
+            f.write(EVALUATION)
+        self._cli("data", "add", "holdout.csv", "--name", "holdout")
+        self._cli("models", "evaluate", "hgb:1", "--dataset", "holdout:1")
+        self._cli("approve", "hgb:1", "--reason", "benchmark model", actor="bench-approver")
         self._cli("deploy", "hgb:1", "--endpoint", "hgb")
         cmd = [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port)]
         if self.workers:
             cmd += ["--workers", str(self.workers)]
+        if grpc_port is not None:
+            cmd += ["--grpc-port", str(grpc_port)]
         self.notes = [
             f"shipyard serve{f' --workers {self.workers}' if self.workers else ''}; "
             "no OMP_NUM_THREADS set (the gateway must handle threads itself)",
@@ -279,6 +290,44 @@ class Shipyard(Server):
         if self._tmp:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
+
+
+EVALUATION = """
+data:
+  train: holdout.csv
+  target: y
+evaluation:
+  metrics: [accuracy]
+  bootstrap: 20
+  robustness: null
+gates: ["accuracy >= 0.9"]
+"""
+
+
+def holdout(rows_json: Path, out: Path) -> None:
+    """The benchmark's held-out rows with their true labels as a CSV (columns f0..f19, y) for `models evaluate`."""
+    import csv
+
+    data = json.loads(rows_json.read_text())
+    with out.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow([*data["columns"], "y"])
+        w.writerows([*row, y] for row, y in zip(data["rows"], data["y"], strict=True))
+
+
+class GrpcFloor(Server):
+    """Not a peer: ``grpc_floor.py``, a grpc.aio server answering a canned ModelInferResponse (gRPC phase only)."""
+
+    serves_grpc = True
+
+    def __init__(self) -> None:
+        super().__init__("grpc-floor", start_timeout=60.0)
+
+    def prepare(self, model_dir: Path, port: int, grpc_port: int | None = None) -> list[str]:
+        proba = json.loads((model_dir / "rows.json").read_text())["proba"][0]
+        self.versions = {"grpcio": pip_version(PROJECT_VENV / "bin/python", "grpcio")}
+        self.notes = ["grpc.aio on uvloop answering a canned response (parses the request, no model)"]
+        return [str(PROJECT_VENV / "bin/python"), str(HERE / "grpc_floor.py"), str(grpc_port), json.dumps(proba)]
 
 
 def all_servers(shipyard_workers: int | None) -> dict[str, Server]:

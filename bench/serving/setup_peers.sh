@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Create one virtualenv per peer server under bench/.peers/<peer> (idempotent).
 #
-#   bash bench/serving/setup_peers.sh            # all peers + wrk
-#   bash bench/serving/setup_peers.sh mlflow     # just one (mlflow | mlserver | bentoml | wrk)
+#   bash bench/serving/setup_peers.sh            # all peers + wrk + h2load
+#   bash bench/serving/setup_peers.sh mlflow     # just one (mlflow | mlserver | bentoml | wrk | h2load)
 #
 # Every peer venv gets the same scikit-learn version as the project venv so that the
 # one model file trained by bench/serving/model.py loads identically everywhere.
@@ -26,6 +26,14 @@ install_wrk() {
   log "installing wrk with apt-get"
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk) >&2 \
     || { log "could not install wrk"; return 1; }
+}
+
+# h2load (nghttp2's HTTP/2 load generator) drives the gRPC phase: wrk speaks HTTP/1.1 only
+install_h2load() {
+  if command -v h2load >/dev/null 2>&1; then log "h2load present: $(command -v h2load)"; return 0; fi
+  log "installing h2load (nghttp2-client) with apt-get"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nghttp2-client) >&2 \
+    || { log "could not install h2load"; return 1; }
 }
 
 # make_venv NAME CHECK_IMPORT PACKAGES...
@@ -61,11 +69,12 @@ setup_mlserver() { make_venv mlserver "import mlserver, mlserver_sklearn, sklear
 setup_bentoml()  { make_venv bentoml  "import bentoml, sklearn" bentoml "$SKLEARN_PIN" pandas; }
 
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(wrk mlflow mlserver bentoml)
+[ ${#targets[@]} -eq 0 ] && targets=(wrk h2load mlflow mlserver bentoml)
 status=0
 for t in "${targets[@]}"; do
   case "$t" in
     wrk) install_wrk || status=1 ;;
+    h2load) install_h2load || status=1 ;;
     mlflow) setup_mlflow || status=1 ;;
     mlserver) setup_mlserver || status=1 ;;
     bentoml) setup_bentoml || status=1 ;;

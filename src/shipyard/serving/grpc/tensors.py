@@ -9,6 +9,7 @@ naming the field.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ CONTENTS = {"BOOL": "bool_contents", "INT8": "int_contents", "INT16": "int_conte
             "INT64": "int64_contents", "UINT8": "uint_contents", "UINT16": "uint_contents",
             "UINT32": "uint_contents", "UINT64": "uint64_contents", "FP32": "fp32_contents",
             "FP64": "fp64_contents", "BYTES": "bytes_contents"}
+WIDTHS = {datatype: np.dtype(dtype).itemsize for datatype, dtype in binary_tensors.DTYPES.items()}
 
 
 def parameter(p: Any) -> Any:
@@ -50,26 +52,14 @@ def request_document(msg: Any) -> dict[str, Any]:
     if raw and len(raw) != len(msg.inputs):
         raise RequestError(field="raw_input_contents", value=len(raw),
                            expected=f"one entry per input ({len(msg.inputs)} inputs)")
-    inputs: list[dict[str, Any]] = []
-    for i, t in enumerate(msg.inputs):
-        doc: dict[str, Any] = {"name": t.name, "datatype": t.datatype, "shape": list(t.shape)}
-        if raw:
-            if t.HasField("contents"):
-                raise RequestError(field=f"inputs[{i}].contents", value="present",
-                                   expected="no contents when raw_input_contents is used")
-            doc["parameters"] = {"binary_data_size": len(raw[i])}
-        else:
-            doc["data"] = _contents(t, i)
-        inputs.append(doc)
-    body: dict[str, Any] = {"inputs": inputs}
     if raw:
-        try:
-            binary_tensors.decode_request(body, memoryview(b"".join(raw)))
-        except RequestError as exc:  # the REST codec names REST fields: say them the gRPC way
-            raise RequestError(field=_raw_field(exc.field or ""), value=exc.value, expected=exc.expected,
-                               status=exc.status) from None
-        for t in inputs:
-            t.pop("parameters", None)
+        inputs = _raw_numeric(msg.inputs, raw)
+        if inputs is None:
+            inputs = _raw_inputs(msg.inputs, raw)
+    else:
+        inputs = [{"name": t.name, "datatype": t.datatype, "shape": list(t.shape), "data": _contents(t, i)}
+                  for i, t in enumerate(msg.inputs)]
+    body: dict[str, Any] = {"inputs": inputs}
     if msg.id:
         body["id"] = msg.id
     if msg.parameters:
@@ -77,6 +67,42 @@ def request_document(msg: Any) -> dict[str, Any]:
     if msg.outputs:
         body["outputs"] = [{"name": o.name} for o in msg.outputs]
     return body
+
+
+def _raw_numeric(tensors: Any, raw: list[bytes]) -> list[dict[str, Any]] | None:
+    """The common case, decoded directly: every raw input numeric, its bytes exactly its shape's elements. None
+    for anything else (BYTES, a size or dimension that does not fit, an unknown datatype, typed contents beside
+    raw ones): ``_raw_inputs`` then decodes it through the REST codec, whose errors name the field."""
+    inputs: list[dict[str, Any]] = []
+    for t, data in zip(tensors, raw, strict=True):
+        dtype = binary_tensors.DTYPES.get(t.datatype)
+        shape = list(t.shape)
+        if (dtype is None or t.datatype == "BYTES" or t.HasField("contents") or any(d < 0 for d in shape)
+                or len(data) != math.prod(shape) * WIDTHS[t.datatype]):
+            return None
+        arr = np.frombuffer(data, dtype=dtype)
+        inputs.append({"name": t.name, "datatype": t.datatype, "shape": shape,
+                       "data": (arr != 0).tolist() if t.datatype == "BOOL" else arr.tolist()})
+    return inputs
+
+
+def _raw_inputs(tensors: Any, raw: list[bytes]) -> list[dict[str, Any]]:
+    """Raw inputs through the REST binary extension's codec (``binary_tensors.decode_request``)."""
+    inputs: list[dict[str, Any]] = []
+    for i, t in enumerate(tensors):
+        if t.HasField("contents"):
+            raise RequestError(field=f"inputs[{i}].contents", value="present",
+                               expected="no contents when raw_input_contents is used")
+        inputs.append({"name": t.name, "datatype": t.datatype, "shape": list(t.shape),
+                       "parameters": {"binary_data_size": len(raw[i])}})
+    try:
+        binary_tensors.decode_request({"inputs": inputs}, memoryview(b"".join(raw)))
+    except RequestError as exc:  # the REST codec names REST fields: say them the gRPC way
+        raise RequestError(field=_raw_field(exc.field or ""), value=exc.value, expected=exc.expected,
+                           status=exc.status) from None
+    for doc in inputs:
+        doc.pop("parameters", None)
+    return inputs
 
 
 def _raw_field(field: str) -> str:
@@ -90,11 +116,11 @@ def _contents(t: Any, i: int) -> list[Any]:
     if kind is None:
         raise RequestError(field=f"inputs[{i}].datatype", value=t.datatype,
                            expected="an OIP datatype with typed contents (" + ", ".join(CONTENTS) + ")")
-    values = getattr(t.contents, kind)
-    for other in set(CONTENTS.values()) - {kind}:
-        if len(getattr(t.contents, other)):
-            raise RequestError(field=f"inputs[{i}].contents.{other}", value="present",
+    for field, _ in t.contents.ListFields():  # only the fields that hold values
+        if field.name != kind:
+            raise RequestError(field=f"inputs[{i}].contents.{field.name}", value="present",
                                expected=f"{kind} for datatype {t.datatype}")
+    values = getattr(t.contents, kind)
     if kind == "bytes_contents":
         return _text(values, f"inputs[{i}].contents.bytes_contents")
     return list(values)
