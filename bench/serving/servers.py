@@ -253,8 +253,13 @@ class Shipyard(Server):
         shutil.copy(model_dir / "model.skops", self.cwd / "hgb.skops")
         self._cli("init")
         self._cli("models", "register", "hgb", "hgb.skops", "--flavor", "sklearn")
-        # a deploy needs an approved version (approval.required: 1), by someone other than the author
-        self._cli("models", "stage", "hgb:1", "validated")
+        # a deploy needs an approved version (approval.required: 1), by someone other than the author, and
+        # approval needs gates shipyard evaluated itself (issue 18): evaluate on the held-out rows
+        self._holdout(model_dir / "rows.json", self.cwd / "holdout.csv")
+        with open(self.cwd / "shipyard.yaml", "a") as f:
+            f.write("data:\n  train: holdout.csv\n  target: target\n")
+        self._cli("data", "add", "holdout.csv", "--name", "holdout")
+        self._cli("models", "evaluate", "hgb:1", "--dataset", "holdout:1")
         self._cli("approve", "hgb:1", "--reason", "benchmark model", actor="bench-approver")
         self._cli("deploy", "hgb:1", "--endpoint", "hgb")
         cmd = [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port)]
@@ -268,6 +273,17 @@ class Shipyard(Server):
             else "request: {instances: [{f0: ..., ...}]} to /v1/endpoints/hgb/predict",
         ]
         return cmd
+
+    @staticmethod
+    def _holdout(rows_json: Path, out: Path) -> None:
+        """The benchmark's held-out rows with their labels as a CSV dataset (column ``target``)."""
+        import csv
+
+        data = json.loads(rows_json.read_text())
+        with open(out, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow([*data["columns"], "target"])
+            w.writerows([*row, label] for row, label in zip(data["rows"], data["labels"], strict=True))
 
     def body(self, rows, columns):
         if self.route == "v2":

@@ -46,3 +46,6 @@ class GatewayDeps:
     # Callable[[list[dict]], int]: stores closed metric windows (telemetry.window_store.write); None: not kept
     record_windows: Any = None
     tokens: TokenSource | None = None  # valid token digests (auth: required); None: feedback needs no token
+    # child_spawn.Spawned: the model process `shipyard serve` started before the gateway (cold start); None: the
+    # gateway's start-up starts one
+    prestarted: Any = None
