@@ -10,6 +10,7 @@ import atexit
 import os
 import signal
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -120,10 +121,49 @@ def _label(pid: int) -> str:
     return " ".join(Path(a).name if a.startswith("/") else a for a in argv[:4])[:80]
 
 
+def _resident_frames(pid: int) -> set[int] | None:
+    """The physical page frames the process has resident (``/proc/<pid>/pagemap``), or None when they are not
+    readable here (frame numbers read as 0 without CAP_SYS_ADMIN)."""
+    frames: set[int] = set()
+    zero = False
+    try:
+        with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/pagemap", "rb") as pagemap:
+            for line in maps:
+                start, end = (int(x, 16) for x in line.split()[0].split("-"))
+                if line.rstrip().endswith("[vsyscall]"):
+                    continue
+                pagemap.seek(start // PAGE * 8)
+                data = pagemap.read((end - start) // PAGE * 8)
+                for (entry,) in struct.iter_unpack("<Q", data):
+                    if entry >> 63:  # present
+                        pfn = entry & ((1 << 55) - 1)
+                        zero = zero or pfn == 0
+                        frames.add(pfn)
+    except OSError:
+        return None
+    return None if zero else frames
+
+
+def tree_distinct_rss_mb(pid: int) -> float | None:
+    """Resident memory of the whole tree with every physical page counted once: for one process exactly its
+    RSS; for several, their RSS without the pages they share (the libraries each maps) counted again. Unlike
+    PSS it does not depend on what else runs on the host. None where page frames are not readable (not root)."""
+    seen: set[int] = set()
+    for p in tree(pid):
+        frames = _resident_frames(p)
+        if frames is None:
+            if _alive(p):
+                return None
+            continue
+        seen |= frames
+    return round(len(seen) * PAGE / 2**20, 1)
+
+
 def tree_memory(pid: int) -> dict:
     """Per process of the tree: RSS, PSS (shared pages divided among the processes that map them) and USS
-    (pages only this process maps), MB; plus their sums. RSS double-counts the libraries every process of a
-    tree maps; PSS and USS do not (PSS also shares pages with unrelated processes of the same files)."""
+    (pages only this process maps), MB; plus their sums, and the tree's RSS with each page counted once. A sum
+    of RSS double-counts the libraries every process of a tree maps; PSS and USS do not (PSS also shares pages
+    with unrelated processes of the same files, so it moves with what else runs on the host)."""
     rows = []
     for p in tree(pid):
         m = _smaps_rollup(p)
@@ -136,6 +176,7 @@ def tree_memory(pid: int) -> dict:
         "rss_mb": round(sum(r["rss_mb"] for r in rows), 1),
         "pss_mb": round(sum(r["pss_mb"] for r in rows), 1),
         "uss_mb": round(sum(r["uss_mb"] for r in rows), 1),
+        "rss_distinct_mb": tree_distinct_rss_mb(pid),
         "processes": rows,
     }
 
@@ -239,8 +280,12 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def wait_http(url: str, proc: subprocess.Popen, timeout: float) -> None:
-    """Wait until GET url answers 200; raise RuntimeError if the process dies or time runs out."""
+def wait_http(url: str, proc: subprocess.Popen, timeout: float, every: float = 0.05) -> None:
+    """Wait until GET url answers 200; raise RuntimeError if the process dies or time runs out.
+
+    Polls every ``every`` seconds: the start-up time run.py records is this wait, so a coarse poll would add up
+    to one interval to a server that refuses connections until ready and nothing to one that accepts them
+    early (the kernel queues the connection and the answer comes as soon as the server is ready)."""
     deadline = time.monotonic() + timeout
     last = "no answer"
     while time.monotonic() < deadline:
@@ -255,7 +300,7 @@ def wait_http(url: str, proc: subprocess.Popen, timeout: float) -> None:
             last = f"HTTP {e.code}"
         except (urllib.error.URLError, OSError) as e:
             last = str(e)
-        time.sleep(0.25)
+        time.sleep(every)
     raise RuntimeError(f"not ready after {timeout:.0f} s ({url}: {last})")
 
 

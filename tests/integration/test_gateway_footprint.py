@@ -81,6 +81,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
                 pass
             assert time.monotonic() < deadline, "gateway did not become ready in 60 s"
             time.sleep(0.1)
+        idle = mapped_libraries(proc.pid)  # ready, not one prediction served yet
         with httpx.Client(base_url=url, timeout=10) as c:
             # > 256 records of one version: the prediction log turns them into an Arrow table on the gateway's
             # loop right away (pyarrow's first conversion is where pandas would be imported)
@@ -90,7 +91,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
                 body = {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64", "data": [0.5, i, 1.0, -1.0]}]}
                 r = c.post("/v2/models/ep/infer", json=body)
                 assert r.status_code == 200, r.text
-        yield {"proc": proc}
+            # ... and written to the store: the flush builds and encodes Parquet, which probes for pandas too
+            deadline = time.monotonic() + 60
+            while 'outcome="written"' not in c.get("/metrics").text:
+                assert time.monotonic() < deadline, "the prediction log was not flushed within 60 s"
+                time.sleep(0.2)
+        yield {"proc": proc, "idle": idle}
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -98,6 +104,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def test_an_idle_gateway_process_has_not_imported_pyarrow_either(served: dict[str, Any]) -> None:
+    """pyarrow (~60 MB) comes with the first logged prediction, off the event loop (issue 18)."""
+    assert not served["idle"] & {"pyarrow", "pandas", "sklearn", "scipy"}, served["idle"]
 
 
 def test_gateway_process_imports_neither_pandas_nor_scikit_learn(served: dict[str, Any]) -> None:
@@ -113,6 +124,40 @@ def test_model_process_keeps_pandas_and_pyarrow_out_for_an_array_model(served: d
     assert not kids[model[0]] & {"pandas", "pyarrow"}, kids[model[0]]
 
 
+def test_a_gateway_serving_no_scikit_learn_model_carries_none(tmp_path: Path) -> None:
+    """`shipyard serve` starts its model process importing scikit-learn before it knows what it serves
+    (issue 19's cold start); with no endpoint to serve, that child is replaced before the gateway is ready."""
+    from shipyard.config import Settings
+    from shipyard.workspace import Workspace
+
+    Workspace.init(tmp_path / "ws", settings=Settings(actor="alice")).close()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SHIPYARD_", "PROMETHEUS_"))}
+    port = free_port()
+    proc = subprocess.Popen([*CLI, "serve", "--port", str(port), "--log-level", "warning"], cwd=tmp_path / "ws",
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.stdout.read()  # type: ignore[union-attr]
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/v2/health/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "gateway did not become ready in 60 s"
+            time.sleep(0.1)
+        kids = {pid: mapped_libraries(pid) for pid in descendants(proc.pid)}
+        assert len(kids) == 1, kids  # one model process: the speculating one is gone
+        assert not set().union(*kids.values(), mapped_libraries(proc.pid)) & {"sklearn", "scipy", "pandas"}, kids
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 PIPELINE_CHILD = textwrap.dedent("""
     import json, sys
     from shipyard.serving import footprint
@@ -121,7 +166,7 @@ PIPELINE_CHILD = textwrap.dedent("""
     import numpy as np
 
     footprint.preload("sklearn")
-    after_preload = sorted(m for m in ("pandas", "pyarrow", "pytest", "rich") if m in sys.modules)
+    after_preload = sorted(m for m in footprint.SKLEARN_PROBES if m in sys.modules)
     sig = json.loads(sys.argv[2])
     predict, classes, _ = load_model("sklearn", open(sys.argv[1], "rb").read(), sig)
     out = predict(Rows(2, matrix=np.array([[0.5, 1.0, -1.0, 2.0], [-2.0, 0.0, 1.0, 0.0]])))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -66,6 +67,13 @@ def run(argv: list[str] | None = None) -> None:
 
     exit_exc, abort_exc, click_exc = _click_exception_types()
     debug = "--debug" in (argv if argv is not None else sys.argv)
+    args = sys.argv[1:] if argv is None else argv
+    discard_early: Callable[[], None] = lambda: None  # noqa: E731
+    if "serve" in args:  # `shipyard serve`: its model process starts now, before typer parses (serving/child_spawn.py)
+        from shipyard.serving import child_spawn
+
+        child_spawn.speculate_for_cli(args)
+        discard_early = child_spawn.discard_speculated
     try:
         rv = app(args=argv, prog_name="shipyard", standalone_mode=False)
         sys.stdout.flush()  # here, so a reader that went away (`| head`) is seen below, not at exit
@@ -110,6 +118,8 @@ def run(argv: list[str] | None = None) -> None:
 
         err(f"internal error: {type(exc).__name__}: {exc} (a bug in shipyard; rerun with --debug for the traceback)")
         sys.exit(EXIT_INTERNAL)
+    finally:
+        discard_early()  # a model process `serve` did not take (it failed first)
     sys.exit(rv if isinstance(rv, int) else 0)
 
 

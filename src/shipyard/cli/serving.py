@@ -93,27 +93,40 @@ def register(app: typer.Typer) -> None:
         from shipyard.cli.context import open_workspace
         from shipyard.core.permissions import Permission, authorize
         from shipyard.errors import InvalidInputError
-        from shipyard.serving.server import serve as run
 
         if predict_in not in (None, "process", "thread"):
             raise InvalidInputError(field="--predict-in", value=predict_in, expected="process | thread")
         if grpc_port is not None:
             _check_grpc(grpc_port, port)
-        ws = open_workspace(ctx, local_only="serves the endpoints of this workspace's store")
-        authorize(ws.actor, Permission.READ)
-        loop = None
-        if controller:
-            from shipyard.rollout.controller import for_workspace
+        # The model process first: it imports its flavor's libraries while this process opens the workspace and
+        # imports the gateway (serving/child_spawn.py, issue 19); the CLI's entry point may have started it
+        # already. Each of --workers N starts its own.
+        from shipyard.serving import child_spawn
 
-            loop = for_workspace(ws, gateway_url=f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}",
-                                 notifier=ws.notifier)
-            loop.start()
+        early = child_spawn.take_speculated()
+        if early is None and workers <= 1:
+            early = child_spawn.speculate(predict_threads, predict_in)
+        loop = None
         try:
+            ws = open_workspace(ctx, local_only="serves the endpoints of this workspace's store")
+            authorize(ws.actor, Permission.READ)
+            if workers <= 1:
+                early = child_spawn.settle(early, ws, predict_threads, predict_in)
+            if controller:
+                from shipyard.rollout.controller import for_workspace
+
+                url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+                loop = for_workspace(ws, gateway_url=url, notifier=ws.notifier)
+                loop.start()
+            from shipyard.serving.server import serve as run
+
             run(ws, host, port, workers=workers, predict_threads=predict_threads, log_level=log_level,
-                predict_in=predict_in, grpc_port=grpc_port)
+                predict_in=predict_in, grpc_port=grpc_port, prestarted=early)
         finally:
             if loop is not None:
                 loop.stop()
+            if early is not None:
+                early.close()  # unless the gateway adopted it (and stopped it): start-up failed before
 
     @endpoints_app.command("list")
     def list_(ctx: typer.Context, as_json: bool = JSON) -> None:

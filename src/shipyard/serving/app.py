@@ -23,6 +23,7 @@ from typing import Any
 
 from shipyard.core.routing import pick
 from shipyard.errors import InvalidInputError, NotFoundError, ShipyardError, UnavailableError
+from shipyard.serving import footprint
 from shipyard.serving.access import TokenCheck
 from shipyard.serving.batching import Batcher, Outputs, OverloadedError
 from shipyard.serving.http import HttpError, ModelError, Request, Response, oip_error, retry_after, status_for, v1_error
@@ -103,16 +104,17 @@ class Gateway:
         _limit_threads()  # the loop thread too: inline prediction and warm-ups run here
         if self.options.predict_in == "process":
             mem = self.options.model_memory_mb
-            self.process = ModelProcess(self.options.max_batch_size, None if mem is None else mem << 20)
+            prestarted, self.deps.prestarted = self.deps.prestarted, None
+            self.process = ModelProcess(self.options.max_batch_size, None if mem is None else mem << 20, prestarted)
             await self.process.start()
             self.state.process = self.process
-        await asyncio.to_thread(self.state.sync)
-        await self.access.first_poll()
-        if self.options.freeze_gc:
-            # Everything loaded so far (libraries, models) lives as long as the process: move it out of
-            # the collector's sight, or each full collection walks ~200k objects (a ~150 ms stall).
-            gc.collect()
-            gc.freeze()
+        sync = asyncio.ensure_future(asyncio.to_thread(self.state.sync))
+        if self.process is not None:  # the model process loads: this one does the rest meanwhile (issue 19)
+            await self._settle()
+        await sync
+        if self.process is None:  # the models loaded here: freeze them too
+            await self._settle()
+        footprint.release_memory()  # start-up's garbage (imports, the artifacts' bytes) back to the OS
         self._poller = asyncio.create_task(self.state.run())
         self._watchdog = asyncio.create_task(watchdog(self))
         self._token_poll = asyncio.create_task(self.access.run())
@@ -123,6 +125,14 @@ class Gateway:
         if not self.state.endpoints:
             log.warning("no endpoints to serve yet: deploy one with `shipyard deploy MODEL:VERSION --endpoint NAME`; "
                         "running gateways pick it up without a restart")
+
+    async def _settle(self) -> None:
+        await self.access.first_poll()
+        if self.options.freeze_gc:
+            # Everything loaded so far (libraries, models) lives as long as the process: move it out of
+            # the collector's sight, or each full collection walks ~200k objects (a ~150 ms stall).
+            gc.collect()
+            gc.freeze()
 
     async def shutdown(self) -> None:
         for task in (self._poller, self._watchdog, self._token_poll):
@@ -135,6 +145,9 @@ class Gateway:
             self.executor.shutdown(wait=False, cancel_futures=True)
         if self.process is not None:
             await self.process.stop()
+        if self.deps.prestarted is not None:  # start-up never adopted it
+            self.deps.prestarted.close()
+            self.deps.prestarted = None
 
     def _stop_windows(self) -> None:
         try:

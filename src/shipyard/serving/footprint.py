@@ -8,8 +8,15 @@ time, not because anything on the request path uses them:
   pyarrow when it is installed: +62 MB in the model process for a model fed NumPy arrays. skops
   imports every scikit-learn module to list its estimators, and with them ``pytest`` (sklearn's
   test helpers) and ``rich`` (a progress-bar callback): +8 MB more.
+- skops lists scikit-learn's estimators with ``all_estimators``, whose package walk imports every
+  subpackage, ``sklearn.externals.array_api_compat.dask.array`` (and ``.cupy``, ``.torch``) among them,
+  which import that array library when it is installed: with dask in the environment (an optional
+  extra of shipyard's batch engine), +10 MB and 0.3 s of dask, toolz, yaml and jinja2 in the model process.
+- scipy's array-API layer imports ``numpy.f2py``, whose Fortran reader probes for ``charset_normalizer``
+  (to guess a source file's encoding): 2.6 MB.
 - pyarrow's first array conversion imports pandas to recognise DataFrames; the gateway process (in
-  ``predict_in: process`` mode) only ever hands it NumPy arrays and lists: +48 MB.
+  ``predict_in: process`` mode) only ever hands it NumPy arrays and lists: +48 MB. pyarrow itself (~60 MB
+  resident) is imported with the first logged prediction, not at start-up (``telemetry/prediction_log.py``).
 
 ``kept_out(*names)`` makes such a probe fail (``ModuleNotFoundError``, which every one of them
 handles) while a block of imports runs, and only then: a later explicit import (a Pipeline's
@@ -29,7 +36,7 @@ from contextlib import contextmanager
 from typing import Any
 
 # Optional imports scikit-learn (and skops, which imports all of scikit-learn) probe for at import time.
-SKLEARN_PROBES = ("pandas", "pyarrow", "pytest", "rich")
+SKLEARN_PROBES = ("pandas", "pyarrow", "pytest", "rich", "dask", "cupy", "torch", "charset_normalizer")
 # The flavors whose libraries are imported under SKLEARN_PROBES kept out, and what to import.
 PRELOAD = {"sklearn": ("sklearn", "sklearn.base", "skops.io")}
 _lock = threading.Lock()

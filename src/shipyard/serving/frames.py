@@ -18,7 +18,7 @@ import numpy as np
 import orjson
 
 PREFIX = struct.Struct("<II")
-LOAD, UNLOAD, PREDICT, RESULT, ERROR, STOP = 1, 2, 3, 4, 5, 6
+LOAD, UNLOAD, PREDICT, RESULT, ERROR, STOP, LIMITS = 1, 2, 3, 4, 5, 6, 7
 
 
 def pack(kind: int, seq: int, meta: dict[str, Any] | None = None, arrays: dict[str, np.ndarray] | None = None,

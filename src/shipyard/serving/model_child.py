@@ -1,8 +1,9 @@
 """The model process's side (``model_process.py`` is the gateway's): read frames, load, predict, answer.
 
-Started as ``python -c CHILD_CODE FD MEMORY_BYTES`` by ``ModelProcess`` with a scrubbed environment: it caps
-its address space, marks itself as the sandbox where pyfunc code may run, then serves the socket ``FD``
-until the gateway sends STOP or closes its end.
+Started as ``python -c CHILD_CODE FD MEMORY_BYTES WORKDIR FLAVORS`` by ``child_spawn.spawn`` with a scrubbed
+environment: it caps its address space, marks itself as the sandbox where pyfunc code may run, imports the
+libraries of ``FLAVORS`` (comma-separated; the gateway goes on starting meanwhile), then serves the socket
+``FD`` until the gateway sends STOP or closes its end.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from typing import Any
 import numpy as np
 
 from shipyard.serving import frames
+from shipyard.serving.child_spawn import LIMIT_PENDING, WORKDIR_PREFIX
 from shipyard.serving.http import ModelError
 from shipyard.serving.signature import Rows
 
-WORKDIR_PREFIX = "shipyard-model-"
 
 class _Reader:
     """Frames from a blocking socket: ``next_frames`` waits for one, then takes all that are already there."""
@@ -58,29 +59,38 @@ def _describe(exc: BaseException) -> dict[str, Any]:
 
 
 def child_entry() -> None:
-    """``python -c CHILD_CODE FD MEMORY_BYTES WORKDIR``: cap memory, mark the sandbox, serve the socket ``FD``;
-    on the way out remove ``WORKDIR`` (the private TMPDIR the gateway made), also when the gateway died first."""
+    """``python -c CHILD_CODE FD MEMORY_BYTES WORKDIR [FLAVORS]``: cap memory, mark the sandbox, import the
+    flavors' libraries, serve the socket ``FD``; on the way out remove ``WORKDIR`` (the private TMPDIR the
+    gateway made), also when the gateway died first."""
     import shutil
     from pathlib import Path
 
     from shipyard.flavors import pyfunc
     from shipyard.flavors.sandbox import limit_memory
+    from shipyard.serving import footprint
 
-    fd, memory = int(sys.argv[1]), int(sys.argv[2])
+    fd, pending = int(sys.argv[1]), sys.argv[2] == LIMIT_PENDING
     workdir = Path(sys.argv[3]) if len(sys.argv) > 3 else None
-    limit_memory(memory)
+    limit_memory(0 if pending else int(sys.argv[2]))  # pending: set by the LIMITS frame, before any LOAD
     pyfunc.enter_sandbox()
     try:
-        child_main(socket.socket(fileno=fd))
+        for flavor in filter(None, (sys.argv[4] if len(sys.argv) > 4 else "").split(",")):
+            try:
+                footprint.preload(flavor)  # what LOAD would import first, while the gateway is still starting
+            except Exception:  # noqa: BLE001, S112 - the LOAD of that flavor imports it again and reports why
+                continue
+        child_main(socket.socket(fileno=fd), limit_pending=pending)
     finally:
         if workdir is not None and workdir.name.startswith(WORKDIR_PREFIX):
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def child_main(sock: socket.socket) -> None:
-    """The child's loop: take every frame that is waiting, merge the PREDICTs per version, answer each."""
+def child_main(sock: socket.socket, limit_pending: bool = False) -> None:
+    """The child's loop: take every frame that is waiting, merge the PREDICTs per version, answer each.
+    ``limit_pending``: started before the gateway knew its memory limit; no LOAD (no user code) until LIMITS."""
     import gc
 
+    from shipyard.flavors.sandbox import limit_memory
     from shipyard.serving import footprint
     from shipyard.serving.runtime import _limit_threads, load_model
 
@@ -96,8 +106,14 @@ def child_main(sock: socket.socket) -> None:
         for kind, seq, meta, arrays, blob in batch:
             if kind == frames.STOP:
                 return
-            if kind == frames.UNLOAD:
+            if kind == frames.LIMITS:
+                limit_memory(int(meta["memory"]))
+                limit_pending = False
+            elif kind == frames.UNLOAD:
                 unloads.add(meta["key"])
+            elif kind == frames.LOAD and limit_pending:
+                out += frames.pack(frames.ERROR, seq, {"type": "RuntimeError", "message": "the model process has "
+                                                       "no memory limit yet: the gateway sends LIMITS first"})
             elif kind == frames.LOAD:
                 unloads.discard(meta["key"])
                 try:
@@ -106,8 +122,6 @@ def child_main(sock: socket.socket) -> None:
                                                         tuple(meta.get("trusted_types") or ()))
                     _limit_threads()  # again: the flavor just imported its native libraries (OpenMP, BLAS)
                     models[meta["key"]] = predict
-                    gc.collect()
-                    gc.freeze()  # the model lives as long as the process: keep it out of the collector's walks
                     out += frames.pack(frames.RESULT, seq, {"classes": classes, "info": info})
                 except Exception as exc:  # noqa: BLE001 - reported to the loader
                     out += frames.pack(frames.ERROR, seq, _describe(exc))
@@ -118,8 +132,13 @@ def child_main(sock: socket.socket) -> None:
         for key in unloads:
             models.pop(key, None)
         sock.sendall(b"".join(out))
-        if unloads or any(frame[0] == frames.LOAD for frame in batch):  # issue 18: the artifact's bytes and the
-            del batch, blob  # heap the load left behind go back to the OS (a 13.7 MB model: 193 -> 155 MB)
+        if unloads or any(frame[0] == frames.LOAD for frame in batch):  # after the answer, not before it: the gateway
+            # is ready meanwhile (issue 19). The model lives as long as the process: keep it out of the collector's
+            # walks (0.1 s with scikit-learn loaded); the artifact's bytes and the heap the load left behind go back
+            # to the OS (issue 18; a 13.7 MB model: 193 -> 155 MB)
+            del batch, blob
+            gc.collect()
+            gc.freeze()
             footprint.release_memory()
 
 

@@ -17,7 +17,9 @@ the child is replaced or stopped): it may run user code (pyfunc), so it must hol
 The parent verifies the artifact's hash and sends its bytes; the child loads them through the
 same flavor registry (skops trusted types, no pickles) and warms them up. Frames (``frames.py``)
 carry arrays as raw buffers under a JSON header. One child serves every version of a gateway
-process; it predicts one batch at a time, in arrival order. The child's side is ``model_child.py``.
+process; it predicts one batch at a time, in arrival order. The child's side is ``model_child.py``; it is
+started by ``child_spawn.py``, by ``shipyard serve`` before the gateway's own imports when it can (importing
+the served flavors' libraries meanwhile: issue 19's cold start), else here.
 """
 
 from __future__ import annotations
@@ -26,11 +28,7 @@ import asyncio
 import itertools
 import logging
 import shutil
-import socket
 import struct
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
@@ -38,10 +36,9 @@ from typing import Any
 import numpy as np
 
 from shipyard.errors import UnavailableError
-from shipyard.flavors.sandbox import GIB, protect_parent, scrubbed_env
-from shipyard.serving import frames
+from shipyard.flavors.sandbox import GIB
+from shipyard.serving import child_spawn, frames
 from shipyard.serving.http import ModelError
-from shipyard.serving.model_child import WORKDIR_PREFIX
 from shipyard.serving.signature import Rows
 
 log = logging.getLogger("shipyard.serving")
@@ -72,52 +69,21 @@ class _Channel(asyncio.Protocol):
         self.owner._on_lost()
 
 
-class _Child:
-    """The child as ``subprocess.Popen``, seen through the few ``multiprocessing.Process`` members the
-    gateway (and its tests) use: pid, exitcode, is_alive, join, kill."""
-
-    def __init__(self, popen: subprocess.Popen[bytes], workdir: str) -> None:
-        self.popen, self.workdir = popen, workdir
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    @property
-    def exitcode(self) -> int | None:
-        return self.popen.poll()
-
-    def is_alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def join(self, timeout: float | None = None) -> None:
-        try:
-            self.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return
-        shutil.rmtree(self.workdir, ignore_errors=True)  # the extracted archives of a child that is gone
-
-    def kill(self) -> None:
-        self.popen.kill()
-        self.join(5)
-
-
-CHILD_CODE = "from shipyard.serving.model_child import child_entry; child_entry()"
-
-
 class ModelProcess:
     """The gateway's handle on its child: load, predict (futures), unload, restart on crash."""
 
-    def __init__(self, max_batch_size: int = 32, memory_bytes: int | None = 2 * GIB) -> None:
+    def __init__(self, max_batch_size: int = 32, memory_bytes: int | None = 2 * GIB,
+                 prestarted: child_spawn.Spawned | None = None) -> None:
         self.max_batch_size = max_batch_size  # rows per merged predict call in the child
         self.memory_bytes = memory_bytes  # the child's RLIMIT_AS (sandbox.memory_mb)
+        self.prestarted = prestarted  # a child `shipyard serve` started early (child_spawn); start adopts it
         self.loop: asyncio.AbstractEventLoop | None = None
         self.transport: asyncio.Transport | None = None
-        self.proc: _Child | None = None
+        self.proc: child_spawn.Child | None = None
         self._seq = itertools.count(1)
         self._pending: dict[int, asyncio.Future[Any]] = {}
-        # key -> (flavor, bytes, signature, labels): replayed on restart
-        self._loads: dict[str, tuple[str, bytes, Any, list[Any] | None, tuple[str, ...]]] = {}
+        # key -> (flavor, bytes or how to fetch them again, signature, labels, trusted types): replayed on restart
+        self._loads: dict[str, tuple[str, bytes | Callable[[], bytes], Any, list[Any] | None, tuple[str, ...]]] = {}
         self._stopping = False
         self._restarting: asyncio.Task[None] | None = None
         self._keys: dict[int, str] = {}  # PREDICT seq -> version key
@@ -127,25 +93,29 @@ class ModelProcess:
         self._load_times: list[float] = []  # when each LOAD awaiting the child's answer was sent (loop time)
 
     async def start(self) -> None:
+        """Connect to the child started early (``prestarted``, if it is still alive), else start one: a fresh
+        interpreter with the scrubbed environment, the memory limit, a private TMPDIR (``child_spawn.spawn``)."""
         self.loop = asyncio.get_running_loop()
-        parent, child = socket.socketpair()
-        self.proc = await asyncio.to_thread(self._spawn, child)
-        child.close()
-        self.transport, _ = await self.loop.create_unix_connection(lambda: _Channel(self), sock=parent)
-        log.info("model process started (pid %d)", self.proc.pid)
-
-    def _spawn(self, sock: socket.socket) -> _Child:
-        """A fresh interpreter with the scrubbed environment, its end of the socket and a private TMPDIR."""
-        protect_parent()  # the child must not read this process's environment through /proc either
-        workdir = tempfile.mkdtemp(prefix=WORKDIR_PREFIX)
-        fd = sock.fileno()
-        cmd = [sys.executable, "-c", CHILD_CODE, str(fd), str(self.memory_bytes or 0), workdir]
-        popen = subprocess.Popen(cmd, env=scrubbed_env(TMPDIR=workdir), pass_fds=(fd,), cwd=workdir,
-                                 stdin=subprocess.DEVNULL)
-        return _Child(popen, workdir)
+        early, self.prestarted = self.prestarted, None
+        if early is not None and not early.child.is_alive():
+            log.warning("model process started early (pid %d) exited with code %s: starting another",
+                        early.child.pid, early.child.exitcode)
+            early.close()
+            early = None
+        spawned = early if early is not None else await asyncio.to_thread(child_spawn.spawn, self.memory_bytes)
+        spawned.adopted = True
+        self.proc = spawned.child
+        self.transport, _ = await self.loop.create_unix_connection(lambda: _Channel(self), sock=spawned.sock)
+        if spawned.limit_pending:  # started before shipyard.yaml was read: its limit comes first, before any LOAD
+            self.transport.writelines(frames.pack(frames.LIMITS, 0, {"memory": self.memory_bytes or 0}))
+        log.info("model process started (pid %d%s)", self.proc.pid,
+                 f", importing {', '.join(spawned.preload)} since start-up began" if spawned.preload else "")
 
     async def stop(self) -> None:
         self._stopping = True
+        if self.prestarted is not None:  # never started: the early child has nobody to serve
+            self.prestarted.close()
+            self.prestarted = None
         if self.transport is not None and not self.transport.is_closing():
             self.transport.writelines(frames.pack(frames.STOP, 0))
             self.transport.close()
@@ -172,7 +142,11 @@ class ModelProcess:
         return fut
 
     async def load(self, key: str, flavor: str, data: bytes, signature: Any, labels: list[Any] | None = None,
-                   trusted_types: tuple[str, ...] = ()) -> tuple[list[Any] | None, dict[str, Any]]:
+                   trusted_types: tuple[str, ...] = (), fetch: Callable[[], bytes] | None = None
+                   ) -> tuple[list[Any] | None, dict[str, Any]]:
+        """Load ``data`` as ``key`` in the child. ``fetch``: how to get the (verified) bytes again when a new child
+        loads every version again; without it this process keeps ``data`` for that, a second copy of every model
+        (issue 18)."""
         self._load_count[key] = self._load_count.get(key, 0) + 1
         assert self.loop is not None
         sent = self.loop.time()
@@ -183,15 +157,15 @@ class ModelProcess:
                                        blob=data)
         finally:
             self._load_times.remove(sent)
-        self._loads[key] = (flavor, data, signature, labels, trusted_types)
+        self._loads[key] = (flavor, data if fetch is None else fetch, signature, labels, trusted_types)
         return meta["classes"], meta["info"]
 
     def load_threadsafe(self, key: str, flavor: str, data: bytes, signature: Any,
-                        labels: list[Any] | None = None, trusted_types: tuple[str, ...] = ()
-                        ) -> tuple[list[Any] | None, dict[str, Any]]:
+                        labels: list[Any] | None = None, trusted_types: tuple[str, ...] = (),
+                        fetch: Callable[[], bytes] | None = None) -> tuple[list[Any] | None, dict[str, Any]]:
         """From a thread other than the loop's (the routing sync): block until the child has loaded."""
         assert self.loop is not None
-        coro = self.load(key, flavor, data, signature, labels, trusted_types)
+        coro = self.load(key, flavor, data, signature, labels, trusted_types, fetch)
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(LOAD_TIMEOUT_S)
 
     def unload(self, key: str, busy: Callable[[], bool] | None = None) -> None:
@@ -290,8 +264,11 @@ class ModelProcess:
                 if old.is_alive():
                     await asyncio.to_thread(old.kill)
             await self.start()
-            for key, (flavor, data, signature, labels, trust) in list(self._loads.items()):
-                await self.load(key, flavor, data, signature, labels, trust)
+            for key, (flavor, source, signature, labels, trust) in list(self._loads.items()):
+                if callable(source):  # from the store again, hash verified
+                    await self.load(key, flavor, await asyncio.to_thread(source), signature, labels, trust, source)
+                else:
+                    await self.load(key, flavor, source, signature, labels, trust)
             log.info("model process restarted; %d version(s) loaded again", len(self._loads))
         except Exception as exc:  # noqa: BLE001 - e.g. the new child died while loading: see below
             log.error("restarting the model process failed: %s: %s", type(exc).__name__, exc)

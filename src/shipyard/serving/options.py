@@ -49,3 +49,6 @@ class GatewayDeps:
     # Callable[[Callable[[], object]], Callable[[], None] | None]: calls its argument from any thread when a routing
     # change commits (EndpointService.watch); returns how to stop. None: routing is only polled
     routing_changes: Any = None
+    # child_spawn.Spawned: the model process `shipyard serve` started before the gateway (cold start); None: the
+    # gateway's start-up starts one
+    prestarted: Any = None

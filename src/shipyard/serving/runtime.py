@@ -9,6 +9,7 @@ and from several calls side by side, not from threads inside one call.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import warnings
@@ -191,14 +192,17 @@ def load_version(spec: Any, artifacts: ArtifactStore, process: Any = None) -> Lo
         ArtifactIntegrityError: the stored bytes do not hash to the recorded digest.
         ShipyardError: the flavor refuses the artifact.
     """
-    data = artifacts.get_bytes(Digest(spec.digest))  # verifies sha256 before anything parses it
+    fetch = functools.partial(artifacts.get_bytes, Digest(spec.digest))
+    data = fetch()  # verifies sha256 before anything parses it
     sig = Signature(spec.signature)
     remote = None
     predict: Callable[[Rows], Outputs] | None
     if process is not None:
         key = f"{spec.model}:{spec.version}:{spec.digest[:16]}"
         trust = tuple(getattr(spec, "trusted_types", ()))
-        classes, info = process.load_threadsafe(key, spec.flavor, data, spec.signature, spec.labels, trust)
+        # the bytes are not kept here: a new model process gets them from the store again (fetch), verified
+        classes, info = process.load_threadsafe(key, spec.flavor, data, spec.signature, spec.labels, trust, fetch)
+        del data
         predict = None
         remote = (process, key)
     else:

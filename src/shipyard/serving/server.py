@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import logging
 import multiprocessing
 import os
@@ -30,6 +31,7 @@ from typing import Any
 from shipyard.errors import InvalidInputError, UnavailableError
 from shipyard.serving import footprint
 from shipyard.serving.app import Gateway
+from shipyard.serving.child_spawn import Spawned, predict_mode, settle
 from shipyard.serving.options import GatewayDeps, GatewayOptions
 from shipyard.serving.protocol import HttpProtocol
 
@@ -47,7 +49,7 @@ def options_from(ws: Any, predict_threads: int | None = None, predict_in: str | 
     from shipyard.telemetry.prediction_log import log_hash_key
 
     s = ws.config.serving
-    mode = predict_in or ("thread" if predict_threads is not None else s.predict_in)
+    mode = predict_mode(ws, predict_threads, predict_in)
     key = log_hash_key(ws.root / STATE_DIR, ws.settings.log_hash_key_bytes()) if s.log_hash_columns else None
     return GatewayOptions(max_batch_size=s.max_batch_size, max_wait_ms=s.max_wait_ms,
                           max_body_bytes=s.max_body_bytes, log_sample_rate=s.log_sample_rate,
@@ -60,9 +62,7 @@ def options_from(ws: Any, predict_threads: int | None = None, predict_in: str | 
                           auth_required="required" in (ws.settings.auth, ws.config.auth))
 
 
-def build_gateway(ws: Any, options: GatewayOptions | None = None) -> Gateway:
-    import functools
-
+def build_gateway(ws: Any, options: GatewayOptions | None = None, prestarted: Spawned | None = None) -> Gateway:
     from shipyard.core.permissions import Permission
     from shipyard.governance.service import token_grants
     from shipyard.telemetry import window_store  # SQL stays behind this callable: the gateway never sees it
@@ -72,7 +72,7 @@ def build_gateway(ws: Any, options: GatewayOptions | None = None) -> Gateway:
     return Gateway(GatewayDeps(routing=eps.snapshot, versions=eps.version_spec, artifacts=ws.artifacts,
                                record_feedback=eps.record_feedback, options=options or options_from(ws),
                                record_windows=functools.partial(window_store.write, ws.db), tokens=tokens,
-                               routing_changes=eps.watch))
+                               routing_changes=eps.watch, prestarted=prestarted))
 
 
 def configure_logging(level: str = "info") -> None:
@@ -113,6 +113,8 @@ async def run_gateway(gw: Gateway, sock: socket.socket, stop: asyncio.Event,
     reuse_port) to serve OIP v2 over gRPC too, on the same loop and Gateway (``serving.grpc``). ``keep_out``:
     modules that libraries may not import while the gateway starts (``footprint.kept_out``)."""
     loop = asyncio.get_running_loop()
+    if keep_out:  # pyarrow comes later, with the first logged prediction: keep them out then too
+        gw.predlog.import_guard = functools.partial(footprint.kept_out, *keep_out)
     with footprint.kept_out(*keep_out):
         await gw.startup()
     grpc_server = None
@@ -188,21 +190,32 @@ def _worker_main(root: str, sock: socket.socket, predict_threads: int | None, pr
 
     configure_logging(log_level)
     ws = Workspace.open(root, settings=Settings())
-    gw = build_gateway(ws, options_from(ws, predict_threads, predict_in))
+    early = settle(None, ws, predict_threads, predict_in)  # before the gateway's imports (child_spawn)
+    gw = build_gateway(ws, options_from(ws, predict_threads, predict_in), early)
     _serve_forever(gw, sock, ready, grpc)
 
 
 def serve(ws: Any, host: str, port: int, workers: int = 1, predict_threads: int | None = None,
-          log_level: str = "info", predict_in: str | None = None, grpc_port: int | None = None) -> None:
-    """Run until interrupted (the CLI's `shipyard serve`); ``grpc_port``: OIP v2 over gRPC on that port too."""
+          log_level: str = "info", predict_in: str | None = None, grpc_port: int | None = None,
+          prestarted: Spawned | None = None) -> None:
+    """Run until interrupted (the CLI's `shipyard serve`); ``grpc_port``: OIP v2 over gRPC on that port too;
+    ``prestarted``: the model process the CLI started early (``child_spawn``), used with one worker."""
     configure_logging(log_level)
-    sock = bind_socket(host, port)
+    try:
+        sock = bind_socket(host, port)
+    except BaseException:
+        if prestarted is not None:
+            prestarted.close()
+        raise
     log.info("gateway listening on http://%s:%d (%d worker%s)", host, port, workers, "s" if workers > 1 else "")
     grpc = None if grpc_port is None else (host, grpc_port, workers > 1)
     if workers <= 1:
         with sock:
-            _serve_forever(build_gateway(ws, options_from(ws, predict_threads, predict_in)), sock, grpc=grpc)
+            gw = build_gateway(ws, options_from(ws, predict_threads, predict_in), prestarted)
+            _serve_forever(gw, sock, grpc=grpc)
         return
+    if prestarted is not None:  # each worker starts its own
+        prestarted.close()
     metrics_dir = tempfile.mkdtemp(prefix="shipyard-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # before the workers start: they inherit it
     try:

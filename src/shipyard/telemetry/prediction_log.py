@@ -10,6 +10,12 @@ through ``put_object``. Configured columns are dropped or replaced by their HMAC
 workspace's log hash key (``log_hash_key``) before anything is written: a plain sha256 of an e-mail or a
 postcode is reversed by hashing a dictionary of candidates, a keyed hash is not without the key.
 
+pyarrow (~60 MB resident) is imported when the first record arrives, on a thread of its own, not when the
+gateway starts: a gateway that has logged nothing carries none of it (issue 18). Until the import is done
+records wait in their open chunk; the flusher converts them. ``import_guard`` wraps that import and the first
+conversion (the gateway keeps pandas out there: pyarrow's first conversion imports it only to recognise
+DataFrames, and remembers that it is absent).
+
 Why the conversion is not all in the flusher: a thread that holds the GIL for tens of milliseconds
 of Python starves the event loop, which gives the GIL up at every socket call and waits a whole
 switch interval (5 ms) to get it back; measured at 32 concurrent clients, that cut throughput by
@@ -24,10 +30,12 @@ import io
 import logging
 import os
 import random
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -76,8 +84,10 @@ class PredictionLog:
     def __init__(self, put_object: Callable[[str, bytes], str], *, sample_rate: float = 1.0,
                  drop_columns: list[str] | None = None, hash_columns: list[str] | None = None,
                  hash_key: bytes | None = None, interval_s: float = 5.0, max_rows: int = 50_000,
-                 observe: Callable[[str, str, int], None] | None = None) -> None:
+                 observe: Callable[[str, str, int], None] | None = None,
+                 import_guard: Callable[[], AbstractContextManager[Any]] = nullcontext) -> None:
         self.put_object = put_object
+        self.import_guard = import_guard  # wraps the import of pyarrow and its first conversion
         # (endpoint, "written" | "dropped", rows): the gateway's shipyard_prediction_log_rows_total
         self.observe = observe or (lambda endpoint, outcome, rows: None)
         self.sample_rate = sample_rate
@@ -91,6 +101,9 @@ class PredictionLog:
         self._sealed: dict[Key, list[Any]] = {}  # Arrow tables of CHUNK records each, per key
         self._rows = 0
         self._flushing = False
+        self._arrow_ready = False  # pyarrow imported (on the first record, by _import_arrow)
+        self._arrow_started = False
+        self._arrow_lock = threading.Lock()
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         # a failed flush is logged and its batch dropped: a failing store must not stop the gateway
@@ -112,8 +125,14 @@ class PredictionLog:
                 recs = self._open[key] = []
             recs.append((request_id, now, rows, outputs, latency_ms, lv.signature.names, shadow))
             self._rows += rows.n
-            if len(recs) >= CHUNK:
+            if len(recs) >= CHUNK and self._arrow_ready:
                 full = self._open.pop(key)
+        if not self._arrow_started:
+            self._arrow_started = True
+            if "pyarrow" in sys.modules:  # imported already (by something else): only the first conversion is left
+                self._import_arrow()
+            else:
+                threading.Thread(target=self._import_arrow, name="shipyard-predlog-import", daemon=True).start()
         if full is not None:
             table = self._convert(key, full)
             if table is not None:
@@ -123,14 +142,22 @@ class PredictionLog:
             self._flushing = True
             threading.Thread(target=self.flush, daemon=True).start()
 
+    def _import_arrow(self) -> None:
+        """Import pyarrow and make its first array conversion (which probes for pandas) under ``import_guard``;
+        off the event loop, once: the first record's thread starts it, a flush waits for it."""
+        with self._arrow_lock:
+            if self._arrow_ready:
+                return
+            with self.import_guard():
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
+                # the calls _table and flush make; in pyarrow 26 building a table from a dict is what probes
+                table = pa.table({"x": pa.array(np.zeros(1)), "s": pa.array(["s"], pa.string())})
+                pq.write_table(table, io.BytesIO())
+            self._arrow_ready = True
+
     def start(self) -> None:
-        # Import pyarrow now, and let it import its pandas shim (its first array conversion does): a first
-        # import while serving holds the GIL for ~0.5 s.
-        import pyarrow as pa
-        import pyarrow.parquet  # noqa: F401
-
-        pa.array(np.zeros(1))
-
         self._ticker.start()
 
     def stop(self) -> None:
@@ -138,15 +165,18 @@ class PredictionLog:
 
     def flush(self) -> list[str]:
         """Write everything buffered; returns the object URLs written."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
         with self._flush_lock:
             try:
                 with self._lock:
                     open_, self._open = self._open, {}
                     sealed, self._sealed = self._sealed, {}
                     self._rows = 0
+                if not open_ and not sealed:
+                    return []
+                self._import_arrow()
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
                 for key, recs in open_.items():
                     converted = self._convert(key, recs)
                     if converted is not None:

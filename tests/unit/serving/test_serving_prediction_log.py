@@ -192,3 +192,44 @@ def test_configured_log_hash_key_must_not_be_guessable() -> None:
     assert Settings().log_hash_key_bytes() is None
     with pytest.raises(InvalidInputError, match="SHIPYARD_LOG_HASH_KEY"):
         Settings(log_hash_key="short").log_hash_key_bytes()
+
+
+LAZY_ARROW = """
+import sys, threading, time, types
+import numpy as np
+from shipyard.serving.footprint import kept_out
+from shipyard.serving.signature import Rows
+from shipyard.telemetry import prediction_log as pl
+
+stored = {}
+log = pl.PredictionLog(lambda k, d: stored.setdefault(k, d) and k, interval_s=3600,
+                       import_guard=lambda: kept_out("pandas"))
+log.start()
+empty = log.flush()
+print("idle", "pyarrow" in sys.modules, empty)
+lv = types.SimpleNamespace(model="m", version=1, signature=types.SimpleNamespace(names=("a",)))
+for i in range(pl.CHUNK + 1):
+    log.record("ep", lv, f"r{i}", Rows(1, matrix=np.array([[float(i)]])), {"predict": np.array([i])}, 1.0)
+deadline = time.monotonic() + 60
+while not log._arrow_ready and time.monotonic() < deadline:
+    time.sleep(0.01)
+print("recorded", "pyarrow" in sys.modules, "pandas" in sys.modules, threading.current_thread().name)
+urls = log.flush()
+pandas_after_flush = "pandas" in sys.modules
+import pyarrow.parquet as pq, io
+print("flushed", len(urls), pq.read_table(io.BytesIO(next(iter(stored.values())))).num_rows, pandas_after_flush)
+"""
+
+
+def test_pyarrow_is_imported_with_the_first_record_not_at_start() -> None:
+    """An idle gateway carries no pyarrow (~60 MB); the first record imports it on a thread of its own, under the
+    import guard (the gateway keeps pandas out), and the records kept meanwhile are all written."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", LAZY_ARROW], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "idle False []"  # started, flushed once: nothing imported
+    assert lines[1] == "recorded True False MainThread"
+    assert lines[2] == "flushed 1 257 False"  # CHUNK + 1 rows
