@@ -19,6 +19,7 @@ from shipyard.errors import ConflictError, InvalidInputError
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 MANIFEST = "_manifest.json"
 QUARANTINE = "_quarantine"
+MONITOR = "_monitor"  # sampled rows for the prediction log, until published
 CHUNK_ROWS = 65_536
 
 
@@ -89,15 +90,15 @@ def content_hash(part: Part) -> str:
     return h.hexdigest()
 
 
-def read_chunks(part: Part, rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
-    """The part as DataFrames of at most ``rows`` rows (memory stays bounded by the chunk, not the file)."""
+def read_chunks(part: Part, rows: int = CHUNK_ROWS) -> Iterator[Any]:
+    """The part in chunks of at most ``rows`` rows: Arrow record batches (Parquet: converted only if needed)
+    or DataFrames (CSV). Memory stays bounded by one Parquet row group and one chunk, not by the file."""
     fs, path = _fs(part.uri)
     with fs.open(path, "rb") as f:
         if part.format == "parquet":
             import pyarrow.parquet as pq
 
-            for batch in pq.ParquetFile(f).iter_batches(batch_size=rows):
-                yield batch.to_pandas()
+            yield from pq.ParquetFile(f).iter_batches(batch_size=rows)
         else:
             yield from pd.read_csv(f, chunksize=rows)
 
@@ -151,7 +152,7 @@ def locked(out_dir: Path) -> Iterator[None]:
 
 def clean_temporaries(out_dir: Path) -> None:
     """Remove what a killed run left half-written (``.NAME.tmp-PID``); finished files are never touched."""
-    for folder in (out_dir, out_dir / QUARANTINE):
+    for folder in (out_dir, out_dir / QUARANTINE, out_dir / MONITOR):
         if folder.is_dir():
             for p in folder.iterdir():
                 if p.name.startswith(".") and ".tmp-" in p.name:
