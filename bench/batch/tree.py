@@ -1,11 +1,15 @@
 """Run one subject and measure its whole process tree: wall time, peak summed RSS and PSS, largest process.
 
-``os.wait4``'s ``ru_maxrss`` is the peak of ONE process (the largest of the subject and the children it
-waited for): a Dask LocalCluster's nannies and workers, or Ray's GCS server, raylet and workers, are
-separate processes and their memory never shows there. Here a sampler thread reads ``/proc`` every
-``interval`` seconds and sums, over every process of the tree, its RSS (``/proc/PID/statm``) and its PSS
-(``/proc/PID/smaps_rollup``: shared pages split between the processes sharing them, so a library or a
-shared-memory object store mapped by eight processes counts once in total). The tree is:
+``os.wait4``'s ``ru_maxrss`` is no measure here: it is the peak of ONE process (a Dask LocalCluster's
+nannies and workers, Ray's GCS server, raylet and workers are separate processes), and Linux carries the
+parent's RSS at ``fork`` into the child's ``ru_maxrss``, so every subject started by a benchmark that
+holds 300 MB reports at least 300 MB (the earlier results showed the plain loop and Ray at the same
+311.7 MB for that reason). Here a sampler thread reads ``/proc`` every ``interval`` seconds and sums,
+over every process of the tree, its RSS (``/proc/PID/statm``) and its PSS (``/proc/PID/smaps_rollup``:
+shared pages split between the processes sharing them). RSS is the headline: PSS also splits a library's
+pages with unrelated processes on the machine that map the same file, so it moves with whatever else
+runs; the summed RSS counts a library mapped by several workers once per worker (an upper bound). The
+tree is:
 
 - the subject's descendants (by parent pid, walked from the subject each sample);
 - every process in the subject's session (the subject is started with ``start_new_session``): this keeps
@@ -14,7 +18,7 @@ shared-memory object store mapped by eight processes counts once in total). The 
   its own session; still counted while it runs).
 
 A sample is ~1 ms per process; with a 50 ms interval it takes a few % of one core on a cluster's ~10
-processes. PSS is the headline: it does not count the same shared page twice.
+processes.
 """
 
 from __future__ import annotations
@@ -65,7 +69,7 @@ class TreeSampler(threading.Thread):
         super().__init__(daemon=True, name="tree-sampler")
         self.root, self.interval = root, interval
         self.seen: dict[int, int] = {}  # pid -> start time (pids are reused: the start time tells them apart)
-        self.peak_rss = self.peak_pss = self.peak_procs = 0
+        self.peak_rss = self.peak_pss = self.peak_procs = self.peak_one = 0
         self.samples = 0
         self._halt = threading.Event()
 
@@ -95,6 +99,7 @@ class TreeSampler(threading.Thread):
             mem = _memory(pid)
             if mem is not None:
                 rss, pss, n = rss + mem[0], pss + mem[1], n + 1
+                self.peak_one = max(self.peak_one, mem[0])
         self.peak_rss, self.peak_pss = max(self.peak_rss, rss), max(self.peak_pss, pss)
         self.peak_procs = max(self.peak_procs, n)
         self.samples += 1
@@ -144,8 +149,9 @@ def run(argv: list[str], *, env: dict[str, str] | None = None, timeout: float = 
             continue
     mb = 1 << 20
     return {"exit_code": proc.returncode, "wall_s": round(wall, 2),
+            "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),  # the subject and the children it waited for
             "peak_pss_mb": round(sampler.peak_pss / mb, 1), "peak_rss_sum_mb": round(sampler.peak_rss / mb, 1),
-            "max_process_rss_mb": round(usage.ru_maxrss / 1024, 1), "processes": len(sampler.seen),
+            "max_process_rss_mb": round(sampler.peak_one / mb, 1), "processes": len(sampler.seen),
             "samples": sampler.samples, "left_running": leftovers, "answer": answer,
             "stderr_tail": stderr.strip().splitlines()[-3:]}
 

@@ -25,7 +25,7 @@ def score(
                                        help="dask/ray: cluster address (default: start a local one)."),
     max_bad_rate: float = typer.Option(0.0, "--max-bad-rate",
                                        help="Largest fraction of rows allowed to fail the signature (exit 1 past it)."),
-    chunk_rows: int = typer.Option(65_536, "--chunk-rows", min=1, help="Rows read and scored at a time."),
+    chunk_rows: int = typer.Option(262_144, "--chunk-rows", min=1, help="Rows read and scored at a time."),
     monitor: str | None = typer.Option(None, "--monitor", metavar="ENDPOINT",
                                        help="Also log the rows to this endpoint's prediction log, for its monitors."),
     monitor_sample: float | None = typer.Option(None, "--monitor-sample",
