@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 import pytest
 from tests.builders import approve
 
@@ -117,7 +118,7 @@ def test_shifted_batch_data_fires_the_endpoints_drift_monitor(ws: Workspace, tmp
     assert set(log["version"].to_pylist()) == {1} and log["latency_ms"].null_count == 3000
     assert "input_f3" not in log.column_names  # log_drop_columns
     assert all(len(v) == 64 for v in log["input_f2"].to_pylist())  # log_hash_columns: HMAC hex, not the value
-    first = log.filter(pc_equal(log["request_id"], f"{job2['job']}:p1"))
+    first = log.filter(pc.equal(log["request_id"], f"{job2['job']}:p1"))
     np.testing.assert_allclose(first["input_f0"].to_numpy(), _frame(500, 21, 1.5)["f0"].to_numpy())
     proba = np.asarray(first["output_predict_proba"].to_pylist())
     assert proba.shape == (500, 2) and np.allclose(proba.sum(axis=1), 1.0)
@@ -132,12 +133,6 @@ def test_shifted_batch_data_fires_the_endpoints_drift_monitor(ws: Workspace, tmp
     assert 200 < json.loads(r.stdout)["logged"] < 400
     r = _cli(ws, "score", "credit:1", "--input", str(clean), "--output", str(tmp_path / "o4"), "--monitor", "nope")
     assert r.returncode == 2 and "--monitor" in r.stderr and "nope" in r.stderr, r.stderr
-
-
-def pc_equal(col, value):  # type: ignore[no-untyped-def]
-    import pyarrow.compute as pc
-
-    return pc.equal(col, value)
 
 
 def test_killed_monitored_job_logs_every_row_once_and_the_jobs_table_tells_its_story(

@@ -63,7 +63,9 @@ def _arrow_numeric(sig: Signature, batch: Any) -> Checked | None:
     if any(c not in names for c in sig.names):
         return None
     n = batch.num_rows
-    matrix = np.empty((n, len(sig.columns)), dtype=np.float64)
+    # Column-major: each column is one contiguous copy (filling a row-major matrix column by column took 3x
+    # as long), and tree ensembles predict as fast on it; the model process's frames make it contiguous.
+    by_column = np.empty((len(sig.columns), n), dtype=np.float64)
     for j, col in enumerate(sig.columns):
         arr = batch.column(col.name)
         kind = arr.type
@@ -71,8 +73,8 @@ def _arrow_numeric(sig: Signature, batch: Any) -> Checked | None:
             return None
         if not pa.types.is_float64(kind):
             arr = pc.cast(arr, pa.float64(), safe=False)
-        matrix[:, j] = arr.to_numpy(zero_copy_only=False)  # a null becomes NaN
-        vals = matrix[:, j]
+        by_column[j] = arr.to_numpy(zero_copy_only=False)  # a null becomes NaN
+        vals = by_column[j]
         if col.type == "integer" and not (pa.types.is_integer(kind) or pa.types.is_boolean(kind)):
             with np.errstate(invalid="ignore"):
                 if np.any(np.isfinite(vals) & (vals != np.floor(vals))):
@@ -80,6 +82,7 @@ def _arrow_numeric(sig: Signature, batch: Any) -> Checked | None:
         elif col.type == "boolean" and not pa.types.is_boolean(kind):
             if np.any(~np.isnan(vals) & (vals != 0.0) & (vals != 1.0)):
                 return None
+    matrix = by_column.T
     finite = np.isfinite(matrix)
     if not finite.all():  # NaN (null) is fine in a nullable column; inf never is
         nullable = np.array([c.nullable for c in sig.columns])

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from shipyard.batch.parts import MONITOR
-from shipyard.errors import InvalidInputError, ShipyardError
+from shipyard.errors import InvalidInputError, NotFoundError
 from shipyard.telemetry.prediction_log import BATCH_PREFIX
 
 
@@ -57,7 +57,7 @@ def resolve(ws: Any, endpoint: str, model: str, sample: float | None) -> Target:
 
     try:
         ep = ws.endpoints.get(endpoint)
-    except ShipyardError:
+    except NotFoundError:
         raise InvalidInputError(f"--monitor: no endpoint {endpoint!r}", field="--monitor", value=endpoint,
                                 expected="an existing endpoint (see `shipyard endpoints list`)") from None
     if ep.model != model:
