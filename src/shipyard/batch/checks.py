@@ -4,6 +4,10 @@ The gateway's ``Signature`` refuses a whole request at its first bad value; a ba
 good rows and quarantine each bad one with its own reason, so the checks here are vectorised per column over
 the same compiled signature (column names, types, nullability, categories). CSV has no types: numeric text
 ("1.5") in a numeric column is accepted, anything else that is not a number is a bad row.
+
+``check_chunk`` takes a Parquet record batch as it comes: for an all-numeric signature over numeric Arrow
+columns it fills the float64 matrix straight from the Arrow buffers and checks it in one vectorised pass
+(no pandas copy of the chunk); only a chunk with a bad row goes through ``check_frame`` for its reasons.
 """
 
 from __future__ import annotations
@@ -45,6 +49,58 @@ def _numeric(col: Column, s: pd.Series, null: np.ndarray) -> tuple[np.ndarray, n
             bad |= ~null & ~np.isin(vals, (0.0, 1.0))
     expected = {"float": "a finite number", "integer": "an integer", "boolean": "a boolean (0/1/true/false)"}
     return vals, bad, expected[col.type]
+
+
+def _arrow_numeric(sig: Signature, batch: Any) -> Checked | None:
+    """The fast path: every signature column present with a numeric Arrow type and every value good (a null
+    or NaN only in a nullable column) -> the checked matrix; None when it does not apply or a row is bad."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not sig.numeric or not sig.names:
+        return None
+    names = set(batch.schema.names)
+    if any(c not in names for c in sig.names):
+        return None
+    n = batch.num_rows
+    # Column-major: each column is one contiguous copy (filling a row-major matrix column by column took 3x
+    # as long), and tree ensembles predict as fast on it; the model process's frames make it contiguous.
+    by_column = np.empty((len(sig.columns), n), dtype=np.float64)
+    for j, col in enumerate(sig.columns):
+        arr = batch.column(col.name)
+        kind = arr.type
+        if not (pa.types.is_floating(kind) or pa.types.is_integer(kind) or pa.types.is_boolean(kind)):
+            return None
+        if not pa.types.is_float64(kind):
+            arr = pc.cast(arr, pa.float64(), safe=False)
+        by_column[j] = arr.to_numpy(zero_copy_only=False)  # a null becomes NaN
+        vals = by_column[j]
+        if col.type == "integer" and not (pa.types.is_integer(kind) or pa.types.is_boolean(kind)):
+            with np.errstate(invalid="ignore"):
+                if np.any(np.isfinite(vals) & (vals != np.floor(vals))):
+                    return None
+        elif col.type == "boolean" and not pa.types.is_boolean(kind):
+            if np.any(~np.isnan(vals) & (vals != 0.0) & (vals != 1.0)):
+                return None
+    matrix = by_column.T
+    finite = np.isfinite(matrix)
+    if not finite.all():  # NaN (null) is fine in a nullable column; inf never is
+        nullable = np.array([c.nullable for c in sig.columns])
+        if np.any(np.isinf(matrix)) or np.any(~finite & ~nullable):
+            return None
+    return Checked(Rows(n, matrix=matrix), np.ones(n, dtype=bool), {})
+
+
+def check_chunk(sig: Signature, chunk: Any) -> tuple[Checked, Any]:
+    """``chunk``: a pandas DataFrame (CSV) or an Arrow record batch (Parquet). Returns the checks and the
+    chunk as a DataFrame when one was needed (bad rows: their raw values go to the quarantine), else None."""
+    if isinstance(chunk, pd.DataFrame):
+        return check_frame(sig, chunk), chunk
+    fast = _arrow_numeric(sig, chunk)
+    if fast is not None:
+        return fast, None
+    df = chunk.to_pandas()
+    return check_frame(sig, df), df
 
 
 def check_frame(sig: Signature, df: pd.DataFrame) -> Checked:

@@ -2,11 +2,13 @@
 
 Output and quarantine files are written under a temporary name and renamed when complete, so a part's
 output either exists whole or not at all; the same part always writes the same file name, so a rerun
-replaces rather than duplicates it.
+replaces rather than duplicates it. With a sample rate for monitoring, the sampled rows' inputs and outputs
+go to ``_monitor/<stem>.parquet`` the same way (``service`` publishes them to the endpoint's prediction log).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -18,8 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shipyard.batch.checks import check_frame
-from shipyard.batch.parts import QUARANTINE, Part, read_chunks
+from shipyard.batch.checks import check_chunk
+from shipyard.batch.parts import MONITOR, QUARANTINE, Part, read_chunks
 from shipyard.serving.runtime import Outputs
 from shipyard.serving.signature import Rows, Signature
 
@@ -40,6 +42,7 @@ class PartResult:
     rows: int
     bad: int
     seconds: float
+    logged: int = 0  # rows sampled into _monitor/ for the prediction log
 
 
 def _ids(part: Part, idx: np.ndarray) -> Any:
@@ -59,14 +62,14 @@ def _output_frame(scorer: Scorer, part: Part, idx: np.ndarray, out: Outputs) -> 
     import pyarrow as pa
 
     n = len(idx)
+    pred = np.asarray(out["predict"])
     frame: dict[str, Any] = {
         "row_id": _ids(part, idx),
-        "part": pa.array([part.out_name.removesuffix(".parquet")] * n, type=pa.string()),
+        "part": pa.repeat(pa.scalar(part.out_name.removesuffix(".parquet"), pa.string()), n),
         "row": pa.array(idx, type=pa.int64()),
-        "model": pa.array([scorer.model] * n, type=pa.string()),
+        "model": pa.repeat(pa.scalar(scorer.model, pa.string()), n),
         "version": pa.array(np.full(n, scorer.version, dtype=np.int64)),
-        "prediction": pa.array(np.asarray(out["predict"]).tolist()
-                               if np.asarray(out["predict"]).dtype == object else out["predict"]),
+        "prediction": pa.array(pred.tolist() if pred.dtype == object else pred),
     }
     proba = out.get("predict_proba")
     if proba is not None:
@@ -74,6 +77,38 @@ def _output_frame(scorer: Scorer, part: Part, idx: np.ndarray, out: Outputs) -> 
         for j, label in enumerate(labels):
             frame[_proba_name(label)] = pa.array(np.ascontiguousarray(proba[:, j], dtype=np.float64))
     return pa.table(frame)
+
+
+def sampled(part: Part, idx: np.ndarray, rate: float) -> np.ndarray:
+    """Which rows (by index in the part) go to the prediction log at ``rate``: a hash of (part, row), so a
+    rerun of the part logs the same rows (SplitMix64 over the row index offset by the part name's hash)."""
+    if rate >= 1.0:
+        return np.ones(len(idx), dtype=bool)
+    seed = int.from_bytes(hashlib.sha256(part.out_name.encode()).digest()[:8], "little")
+    with np.errstate(over="ignore"):
+        x = idx.astype(np.uint64) + np.uint64(seed)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        x ^= x >> np.uint64(31)
+    return (x >> np.uint64(11)).astype(np.float64) < rate * float(1 << 53)
+
+
+def _monitor_frame(scorer: Scorer, rows: Rows, idx: np.ndarray, out: Outputs, keep: np.ndarray) -> Any:
+    """The sampled rows as the gateway's prediction log holds them (``input_*``, ``output_*``), keyed by
+    ``row``; the driver adds the endpoint, version, time and job when it publishes them."""
+    import pyarrow as pa
+
+    from shipyard.telemetry.prediction_log import output_arrays
+
+    cols: dict[str, Any] = {"row": pa.array(idx[keep], type=pa.int64())}
+    for j, name in enumerate(scorer.signature.names):
+        if rows.matrix is not None:
+            cols[f"input_{name}"] = pa.array(np.ascontiguousarray(rows.matrix[keep, j]), from_pandas=True)
+        else:
+            assert rows.columns is not None
+            cols[f"input_{name}"] = pa.array([v for v, k in zip(rows.columns[name], keep, strict=True) if k])
+    cols.update(output_arrays([{k: np.asarray(v)[keep] for k, v in out.items()}]))
+    return pa.table(cols)
 
 
 def _quarantine_frame(part: Part, df: pd.DataFrame, offset: int, reasons: dict[int, str]) -> pd.DataFrame:
@@ -85,7 +120,10 @@ def _quarantine_frame(part: Part, df: pd.DataFrame, offset: int, reasons: dict[i
 
 
 class _Writer:
-    """A Parquet file written chunk by chunk to ``.NAME.tmp-PID`` and renamed to NAME on ``commit``."""
+    """A Parquet file written chunk by chunk to ``.NAME.tmp-PID`` and renamed to NAME on ``commit``.
+
+    Dictionary encoding only where values repeat (the part, model, version, a label): trying it on the
+    unique row ids and probabilities costs ~40 % of the writing time and then falls back anyway."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -98,7 +136,9 @@ class _Writer:
 
         table = df if isinstance(df, pa.Table) else pa.Table.from_pandas(df, preserve_index=False)
         if self.writer is None:
-            self.writer = pq.ParquetWriter(self.tmp, table.schema)
+            repeated = [f.name for f in table.schema if f.name in REPEATED
+                        and not pa.types.is_floating(f.type)]
+            self.writer = pq.ParquetWriter(self.tmp, table.schema, use_dictionary=repeated)
         self.writer.write_table(table.cast(self.writer.schema))
 
     def commit(self, empty: pd.DataFrame | None) -> None:
@@ -113,25 +153,43 @@ class _Writer:
         os.replace(self.tmp, self.path)
 
 
-def score_part(scorer: Scorer, part: Part, out_dir: Path, chunk_rows: int) -> PartResult:
-    """Score one part into ``out_dir/<stem>.parquet`` (and ``_quarantine/<stem>.parquet`` for bad rows)."""
+REPEATED = frozenset({"part", "model", "version", "prediction", "output_predict"})
+
+
+def score_part(scorer: Scorer, part: Part, out_dir: Path, chunk_rows: int, sample: float = 0.0) -> PartResult:
+    """Score one part into ``out_dir/<stem>.parquet`` (and ``_quarantine/<stem>.parquet`` for bad rows;
+    with ``sample`` > 0, ``_monitor/<stem>.parquet`` for the rows to log). The monitor and quarantine files
+    are renamed into place before the output, so a part whose output exists has them too."""
     start = time.perf_counter()
     (out_dir / QUARANTINE).mkdir(parents=True, exist_ok=True)
     out = _Writer(out_dir / part.out_name)
     bad_out = _Writer(out_dir / QUARANTINE / part.out_name)
-    rows = bad = 0
-    for df in read_chunks(part, chunk_rows):
-        checked = check_frame(scorer.signature, df)
+    mon_out = None
+    if sample > 0:
+        (out_dir / MONITOR).mkdir(parents=True, exist_ok=True)
+        mon_out = _Writer(out_dir / MONITOR / part.out_name)
+    rows = bad = logged = 0
+    for chunk in read_chunks(part, chunk_rows):
+        checked, df = check_chunk(scorer.signature, chunk)
+        del chunk  # the record batch's buffers go back now, not when the next one is read
         if checked.rows is not None:
             idx = np.flatnonzero(checked.good) + rows
-            out.write(_output_frame(scorer, part, idx, scorer.predict(checked.rows)))
+            pred = scorer.predict(checked.rows)
+            out.write(_output_frame(scorer, part, idx, pred))
+            if mon_out is not None and (keep := sampled(part, idx, sample)).any():
+                mon_out.write(_monitor_frame(scorer, checked.rows, idx, pred, keep))
+                logged += int(keep.sum())
+            del pred
         if checked.reasons:
             bad_out.write(_quarantine_frame(part, df, rows, checked.reasons))
-        rows += len(df)
+        rows += len(checked.good)
         bad += len(checked.reasons)
+        del checked, df
     empty = pd.DataFrame({"row_id": pd.Series([], dtype=object), "part": pd.Series([], dtype=object),
                           "row": pd.Series([], dtype=np.int64), "model": pd.Series([], dtype=object),
                           "version": pd.Series([], dtype=np.int64)})
     bad_out.commit(None)
+    if mon_out is not None:
+        mon_out.commit(None)
     out.commit(empty)
-    return PartResult(rows, bad, time.perf_counter() - start)
+    return PartResult(rows, bad, time.perf_counter() - start, logged)

@@ -2,8 +2,10 @@
 
 Engines: ``local`` runs the parts one after another in this process with the model's native thread pools
 set to the machine's cores on purpose (threadpoolctl), so one predict call uses every core and nothing
-oversubscribes. The job record (lineage: input URIs and sha256 -> version -> output, counts, timings) is
-stored as a JSON artifact and audited (``batch.score``) in one transaction.
+oversubscribes. The job is a row of ``batch_jobs`` (``jobs``: inserted ``running`` under the output folder's
+lock, finished with its lineage — input URIs and sha256 -> version -> output, counts, timings — in the
+transaction of its ``batch.score`` audit event); the full record is also a JSON artifact the event names.
+With ``--monitor`` the rows also go to an endpoint's prediction log (``monitor``, ``ledger``).
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from shipyard.batch import jobs, monitor
 from shipyard.batch import parts as p
-from shipyard.batch.engines import ENGINES, ModelSpec, Runner, load_scorer, run_dask, run_local, run_ray
+from shipyard.batch.engines import ENGINES, ModelSpec, load_scorer, run_dask, run_local, run_ray
+from shipyard.batch.ledger import Ledger, Progress
 from shipyard.batch.score import Scorer
 from shipyard.core.hashing import Digest
 from shipyard.core.permissions import Permission, authorize
@@ -26,8 +31,6 @@ from shipyard.governance import audit
 from shipyard.registry.models import ModelVersion
 from shipyard.registry.refs import parse_ref
 from shipyard.serving.signature import Signature
-
-Progress = Callable[[str, int, int], None]  # (part name, parts done, parts total)
 
 
 class BadRateError(CheckFailedError):
@@ -53,6 +56,8 @@ class JobResult:
     seconds: float = 0.0
     record: str = ""
     ok: bool = True
+    monitor: str | None = None  # the endpoint whose prediction log got the rows (--monitor)
+    logged: int | None = None  # rows published to it (of this job's parts, skipped ones included)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -113,9 +118,10 @@ class BatchService:
         return Scorer(spec.model, spec.version, Signature(spec.signature), child.predict, classes), child.close
 
     def score(self, ref: str, input_uri: str, output: str, *, engine: str = "local", max_bad_rate: float = 0.0,
-              chunk_rows: int = p.CHUNK_ROWS, address: str | None = None, progress: Progress | None = None
-              ) -> JobResult:
+              chunk_rows: int = p.CHUNK_ROWS, address: str | None = None, progress: Progress | None = None,
+              monitor_endpoint: str | None = None, monitor_sample: float | None = None) -> JobResult:
         """Score every part not already finished for this version and input bytes; record and audit the job.
+        ``monitor_endpoint``: also log (a ``monitor_sample`` of) the rows to that endpoint's prediction log.
 
         Raises:
             InvalidInputError: a bad reference, option, input or output (exit 2).
@@ -130,85 +136,92 @@ class BatchService:
             raise InvalidInputError(f"--output: {output} is inside --input {input_uri}; a rerun would read the "
                                     "output as input", field="--output", value=output,
                                     expected="a folder outside the input folder")
-        started, t0 = self.ws.clock.now(), time.perf_counter()
+        target = None if monitor_endpoint is None else monitor.resolve(self.ws, monitor_endpoint, mv.model,
+                                                                       monitor_sample)
+        if engine != "local" and mv.flavor == "pyfunc":
+            raise InvalidInputError(f"{mv.ref} is a pyfunc: user code runs only in the sandboxed model process, "
+                                    f"which the {engine} engine does not use", field="--engine", value=engine,
+                                    expected="local for a pyfunc version")
         spec = self._spec(mv)
-        if engine == "local":
-            scorer, release = self._scorer(spec, chunk_rows)
-            try:
-                lineage = self._run(mv, todo, out_dir, lambda parts: run_local(scorer, parts, out_dir, chunk_rows),
-                                    progress)
-            finally:
-                release()
-        else:
-            if spec.flavor == "pyfunc":
-                raise InvalidInputError(f"{mv.ref} is a pyfunc: user code runs only in the sandboxed model process,"
-                                        f" which the {engine} engine does not use", field="--engine", value=engine,
-                                        expected="local for a pyfunc version")
-            run = run_dask if engine == "dask" else run_ray
-            lineage = self._run(mv, todo, out_dir,
-                                lambda parts: run(spec, parts, out_dir, chunk_rows, address), progress)
-        rows = sum(int(x["rows"]) for x in lineage)
-        bad = sum(int(x["bad"]) for x in lineage)
-        rate = bad / rows if rows else 0.0
         source = input_uri if "://" in input_uri else str(Path(input_uri).resolve())
-        result = JobResult(uuid.uuid4().hex[:16], mv.model, mv.version, mv.artifact_digest, source,
-                           str(out_dir.resolve()), engine, rows, bad, round(rate, 6), max_bad_rate, lineage,
-                           round(time.perf_counter() - t0, 4), ok=rate <= max_bad_rate)
-        self._record(result, started.isoformat())
-        if not result.ok:
-            err = BadRateError(
-                f"{bad} of {rows} rows ({rate:.2%}) failed the signature of {mv.ref}, more than --max-bad-rate "
-                f"{max_bad_rate:g}; good rows were scored, bad ones are in {out_dir / p.QUARANTINE}",
-                field="--max-bad-rate", value=max_bad_rate, expected=f"at least {rate:.4f} to accept this job")
-            err.job = result
-            raise err
-        return result
-
-    @staticmethod
-    def _run(mv: ModelVersion, todo: list[p.Part], out_dir: Path, runner: Runner,
-             progress: Progress | None) -> list[dict[str, Any]]:
-        """Score the parts not yet done, skipping those the manifest records as done for these bytes and this
-        version; the runner renames each finished part into place, then it is recorded in the manifest
-        (atomically, by this process only)."""
+        job = JobResult(uuid.uuid4().hex[:16], mv.model, mv.version, mv.artifact_digest, source,
+                        str(out_dir.resolve()), engine, 0, 0, 0.0, max_bad_rate,
+                        monitor=None if target is None else target.endpoint)
         out_dir.mkdir(parents=True, exist_ok=True)
         with p.locked(out_dir):
-            return BatchService._run_locked(mv, todo, out_dir, runner, progress)
+            started, t0 = self.ws.clock.now(), time.perf_counter()
+            jobs.start(self.ws.db, job=job.job, model=mv.model, version=mv.version, digest=mv.artifact_digest,
+                       engine=engine, input_uri=source, output=job.output, actor=self.ws.actor.name, at=started,
+                       max_bad_rate=max_bad_rate, monitor=job.monitor)
+            try:
+                job.parts = self._run(mv, spec, todo, out_dir, engine, chunk_rows, address, target, job.job,
+                                      progress)
+            except Exception as exc:
+                job.seconds, job.ok = round(time.perf_counter() - t0, 4), False
+                self._record(job, started, error=f"{type(exc).__name__}: {exc}")
+                raise
+        job.rows = sum(int(x["rows"]) for x in job.parts)
+        job.bad = sum(int(x["bad"]) for x in job.parts)
+        job.bad_rate = round(job.bad / job.rows if job.rows else 0.0, 6)
+        job.logged = None if target is None else sum(int(x["log"]["rows"]) for x in job.parts if x.get("log"))
+        job.seconds, job.ok = round(time.perf_counter() - t0, 4), job.bad_rate <= max_bad_rate
+        self._record(job, started)
+        if not job.ok:
+            rate = job.bad / job.rows
+            err = BadRateError(
+                f"{job.bad} of {job.rows} rows ({rate:.2%}) failed the signature of {mv.ref}, more than "
+                f"--max-bad-rate {max_bad_rate:g}; good rows were scored, bad ones are in {out_dir / p.QUARANTINE}",
+                field="--max-bad-rate", value=max_bad_rate, expected=f"at least {rate:.4f} to accept this job")
+            err.job = job
+            raise err
+        return job
 
-    @staticmethod
-    def _run_locked(mv: ModelVersion, todo: list[p.Part], out_dir: Path, runner: Runner,
-                    progress: Progress | None) -> list[dict[str, Any]]:
-        p.clean_temporaries(out_dir)
-        manifest = p.read_manifest(out_dir)
-        done = manifest["parts"]
-        hashes = {part.out_name: p.content_hash(part) for part in todo}
-        skipped = {part.out_name for part in todo if (prev := done.get(part.out_name))
-                   and prev.get("sha256") == hashes[part.out_name] and prev.get("digest") == mv.artifact_digest
-                   and (out_dir / part.out_name).exists()}
-        count = len(skipped)
-        if progress is not None and count:
-            progress("finished parts skipped", count, len(todo))
-        for part, res in runner([x for x in todo if x.out_name not in skipped]):
-            done[part.out_name] = {"input": part.uri, "sha256": hashes[part.out_name], "model": mv.model,
-                                   "version": mv.version, "digest": mv.artifact_digest,
-                                   "rows": res.rows, "bad": res.bad, "seconds": round(res.seconds, 4)}
-            p.write_manifest(out_dir, manifest)
-            count += 1
-            if progress is not None:
-                progress(part.out_name, count, len(todo))
-        return [{**done[x.out_name], "output": x.out_name, "skipped": x.out_name in skipped} for x in todo]
+    def _run(self, mv: ModelVersion, spec: ModelSpec, todo: list[p.Part], out_dir: Path, engine: str,
+             chunk_rows: int, address: str | None, target: monitor.Target | None, job: str,
+             progress: Progress | None) -> list[dict[str, Any]]:
+        ledger = Ledger(out_dir, mv, job, self.ws.artifacts, lambda: self.ws.clock.now().isoformat(), target)
+        sample = 0.0 if target is None else target.sample
+        if engine != "local":
+            run = run_dask if engine == "dask" else run_ray
+            return ledger.run(todo, lambda parts: run(spec, parts, out_dir, chunk_rows, address, sample), progress)
+        scorer, release = self._scorer(spec, chunk_rows)
+        try:
+            return ledger.run(todo, lambda parts: run_local(scorer, parts, out_dir, chunk_rows, sample), progress)
+        finally:
+            release()
 
-    def _record(self, job: JobResult, started: str) -> None:
-        """The full job record as a JSON artifact; an audit event naming it, in the same transaction as nothing
-        else (the artifact store is content-addressed, so a crash between the two leaves only an unused blob)."""
-        record = {**job.to_dict(), "started": started, "finished": self.ws.clock.now().isoformat(),
-                  "actor": self.ws.actor.name}
+    def _record(self, job: JobResult, started: datetime, error: str | None = None) -> None:
+        """The full job record as a JSON artifact; then, in one transaction, the job's row finished and an audit
+        event naming the record (the artifact store is content-addressed: a crash between the two leaves only
+        an unused blob, and the row stays ``running`` until the next run on the folder marks it interrupted)."""
+        finished = self.ws.clock.now()
+        record = {**job.to_dict(), "started": started.isoformat(), "finished": finished.isoformat(),
+                  "actor": self.ws.actor.name, "error": error}
         record.pop("record")
         digest = self.ws.artifacts.put_bytes(json.dumps(record, sort_keys=True).encode())
         job.record = str(digest)
+        status = "error" if error else "succeeded" if job.ok else "failed"
         summary = {k: record[k] for k in ("job", "input", "output", "engine", "rows", "bad", "max_bad_rate",
-                                          "ok", "seconds")}
-        summary["inputs"] = [{"input": x["input"], "sha256": x["sha256"]} for x in job.parts]
-        summary["record"] = job.record
+                                          "ok", "seconds", "monitor", "logged")}
+        summary.update(status=status, record=job.record, error=error,
+                       inputs=[{"input": x["input"], "sha256": x["sha256"]} for x in job.parts])
         with self.ws.db.begin() as conn:
+            jobs.finish(conn, job.job, status=status, at=finished, seconds=job.seconds, rows=job.rows, bad=job.bad,
+                        logged=job.logged, record=job.record, parts=job.parts, error=error)
             audit.append(conn, self.ws.actor.name, "batch.score", f"model:{job.model}:{job.version}",
                          None, summary, clock=self.ws.clock)
+
+    def list(self, model: str | None = None, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """Recorded jobs, newest first (``model`` is ``NAME`` or ``NAME:VERSION``)."""
+        authorize(self.ws.actor, Permission.READ)
+        version = None
+        if model is not None and ":" in model:
+            model, _, v = model.partition(":")
+            if not v.isdigit():
+                raise InvalidInputError(field="--model", value=f"{model}:{v}", expected="NAME or NAME:VERSION")
+            version = int(v)
+        return jobs.list_jobs(self.ws.db, model=model, version=version, status=status, limit=limit)
+
+    def show(self, job: str) -> dict[str, Any]:
+        authorize(self.ws.actor, Permission.READ)
+        return jobs.get(self.ws.db, job)

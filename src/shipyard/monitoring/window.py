@@ -2,7 +2,8 @@
 
 A window is the newest N logged rows (``("rows", N)``: read hour folders backwards, 1 h, then 24 h, then
 all, until there are N) or the rows logged in the last S seconds (``("seconds", S)``). Shadow copies are
-left out (they were never answered). The reference of a version is the dataset version its lineage names
+left out (they were never answered); rows a batch job logged for the endpoint (``shipyard batch score
+--monitor``) are in, judged like online traffic. The reference of a version is the dataset version its lineage names
 as ``train``: its stored profile (drift) and schema (data quality), so the training data is never reloaded.
 """
 
@@ -59,11 +60,12 @@ def read_window(artifacts: Any, endpoint: str, kind: str, size: float, now: date
 
     if kind == "seconds":
         start = now - timedelta(seconds=size)
-        table = answered(read_log(artifacts, endpoint, start))
+        table = answered(read_log(artifacts, endpoint, start, batch=True))
     else:
         table, n = None, int(size)
         for back in LOOKBACKS_S:
-            table = answered(read_log(artifacts, endpoint, None if back is None else now - timedelta(seconds=back)))
+            table = answered(read_log(artifacts, endpoint, None if back is None else now - timedelta(seconds=back),
+                                      batch=True))
             if table is not None and table.num_rows >= n:
                 break
         if table is not None and table.num_rows > n:

@@ -49,7 +49,7 @@ def log_view(db: Database, artifacts: Any, name: str, since: str | None, limit: 
         raise InvalidInputError(field="artifacts", value=None, expected="an EndpointService with an artifact store")
     skipped: list[str] = []
     table = read_log(artifacts, name, None if at is None else datetime.fromisoformat(at), columns=COLUMNS,
-                     skipped=skipped)
+                     skipped=skipped, batch=True)
     feedback = {(f["request_id"], f["row"]): f["label"] for f in list_for(db, name)}
     view = summarize(name, at, table, feedback, limit)
     view.skipped_files = skipped

@@ -49,6 +49,7 @@ CHUNK = 256  # records converted to Arrow at a time on the recording thread (~0.
 Key = tuple[str, str, int, int]  # endpoint, model, version, hour number
 
 
+BATCH_PREFIX = "batch-"  # predictions/{endpoint}/{day}/{hour}/batch-{job}-{part}.parquet: a batch job's rows
 KEY_FILE = "log-hash.key"  # in the workspace's .shipyard/, mode 0600, made once
 
 
@@ -270,22 +271,52 @@ class PredictionLog:
                 cols[f"input_{n}"] = pa.array(vals, from_pandas=True)  # NaN was a null in the request
             else:
                 cols[f"input_{n}"] = pa.array(vals)
-        for out in recs[0][3]:
-            arr = np.concatenate([np.asarray(r[3][out]) for r in recs])
-            if arr.dtype.kind not in "fiub":
-                arr = arr.astype(str)
-            if arr.ndim == 2:
-                cols[f"output_{out}"] = pa.FixedSizeListArray.from_arrays(pa.array(arr.ravel()), arr.shape[1])
-            else:
-                cols[f"output_{out}"] = pa.array(arr)
+        cols.update(output_arrays([r[3] for r in recs]))
         return pa.table(cols)
 
 
+def output_arrays(outputs: list[dict[str, Any]]) -> dict[str, Any]:
+    """``output_<name>`` Arrow arrays of the model outputs of several calls, one row per predicted row:
+    text for labels that are not numbers, a fixed-size list per row for 2-D outputs (probabilities)."""
+    import pyarrow as pa
+
+    cols: dict[str, Any] = {}
+    for out in outputs[0]:
+        arr = np.concatenate([np.asarray(o[out]) for o in outputs])
+        if arr.dtype.kind not in "fiub":
+            arr = arr.astype(str)
+        if arr.ndim == 2:
+            cols[f"output_{out}"] = pa.FixedSizeListArray.from_arrays(pa.array(arr.ravel()), arr.shape[1])
+        else:
+            cols[f"output_{out}"] = pa.array(arr)
+    return cols
+
+
+def private_inputs(table: Any, drop: set[str], hashed: set[str], key: bytes) -> Any:
+    """``table`` with the ``input_<name>`` columns the log must not hold as given: ``drop`` removed, ``hashed``
+    replaced by their HMAC (``hash_value``), exactly as ``PredictionLog`` treats a request's inputs."""
+    import pyarrow as pa
+
+    for name in list(table.column_names):
+        n = name.removeprefix("input_")
+        if name == n or (n not in drop and n not in hashed):
+            continue
+        i = table.column_names.index(name)
+        if n in drop:
+            table = table.remove_column(i)
+        else:
+            hashed_values = [hash_value(key, None if v != v else v) for v in table[name].to_pylist()]
+            table = table.set_column(i, name, pa.array(hashed_values, pa.string()))
+    return table
+
+
 def read_log(artifacts: Any, endpoint: str, since: datetime | None = None, columns: list[str] | None = None,
-             skipped: list[str] | None = None) -> Any:
+             skipped: list[str] | None = None, batch: bool = False) -> Any:
     """Every flushed record of ``endpoint`` (optionally from ``since`` on) as one Arrow table, or None;
     ``columns``: only these (those a file has), e.g. to skip the inputs. A file that is not readable
     Parquet (written by something else, damaged) is logged and left out, its path added to ``skipped``.
+    ``batch``: also the rows batch jobs logged (``BATCH_PREFIX`` files, with a ``batch_job`` column); only
+    monitors and the log view read them, never a rollout's judgement of live traffic.
 
     Files are found by their ``predictions/{endpoint}/{YYYY-MM-DD}/{HH}/`` folder, so hours before
     ``since`` are not even read; records whose columns cannot be unified (a model version with other
@@ -300,6 +331,8 @@ def read_log(artifacts: Any, endpoint: str, since: datetime | None = None, colum
     for path in artifacts.list_objects(f"predictions/{endpoint}/"):
         parts = path.rsplit("/", 3)
         if not path.endswith(".parquet") or len(parts) < 4 or "/".join(parts[1:3]) < (first_hour or ""):
+            continue
+        if not batch and parts[3].startswith(BATCH_PREFIX):
             continue
         try:
             source = pq.ParquetFile(io.BytesIO(artifacts.get_object(path)))

@@ -70,6 +70,7 @@ def summarize(endpoint: str, since: str | None, table: Any, feedback: dict[tuple
     for version in np.unique(versions):
         mine = versions == version
         lat = latency[mine & first]
+        lat = lat[~np.isnan(lat)]  # rows a batch job logged have no latency
         at = pc.filter(stamps, pa.array(mine))
         item: dict[str, Any] = {
             "version": int(version), "requests": int((mine & first).sum()), "rows": int(mine.sum()),
@@ -102,7 +103,7 @@ def summarize(endpoint: str, since: str | None, table: Any, feedback: dict[tuple
         view.recent.append({"time": rec["timestamp"].isoformat(), "request_id": rec["request_id"],
                             "version": int(rec["version"]), "row": int(rec["row"]), "prediction": p,
                             "label": label_of(f"{rec['request_id']}\x1f{rec['row']}", rec["request_id"], one),
-                            "latency_ms": round(float(rec["latency_ms"]), 3)})
+                            "latency_ms": None if rec["latency_ms"] is None else round(float(rec["latency_ms"]), 3)})
     return view
 
 

@@ -353,3 +353,33 @@ alerts = Table(
     Index("ix_alerts_endpoint_rule", "endpoint", "rule"),
     Index("ix_alerts_state", "state"),
 )
+
+# Batch scoring jobs (issue 19): one row per `shipyard batch score` run, inserted `running` when it starts and
+# finished (`succeeded` | `failed`: past --max-bad-rate | `error`) in the transaction of its `batch.score` audit
+# event; a run killed mid-way is marked `interrupted` by the next run on the same output folder. `parts` is the
+# lineage: per input part its URI and sha256, the output file, counts, seconds and whether it was skipped.
+batch_jobs = Table(
+    "batch_jobs", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("model", String(200), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("digest", String(64), nullable=False),  # the version's artifact sha256
+    Column("engine", String(20), nullable=False),
+    Column("input", Text, nullable=False),
+    Column("output", Text, nullable=False),
+    Column("status", String(20), nullable=False),  # running | succeeded | failed | error | interrupted
+    Column("actor", String(200), nullable=False),
+    Column("started_at", TS, nullable=False),
+    Column("finished_at", TS, nullable=True),
+    Column("seconds", Float, nullable=True),
+    Column("rows", BigInteger, nullable=True),
+    Column("bad", BigInteger, nullable=True),
+    Column("max_bad_rate", Float, nullable=False),
+    Column("monitor_endpoint", String(200), nullable=True),  # --monitor: the endpoint whose log got the rows
+    Column("logged", BigInteger, nullable=True),  # rows published to that prediction log
+    Column("record", String(64), nullable=True),  # digest of the full JSON record in the artifact store
+    Column("error", Text, nullable=True),
+    Column("parts", JSON, nullable=False),
+    Index("ix_batch_jobs_model_version", "model", "version"),
+    Index("ix_batch_jobs_started_at", "started_at"),
+)
