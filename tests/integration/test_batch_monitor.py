@@ -157,9 +157,30 @@ def test_killed_monitored_job_logs_every_row_once_and_the_jobs_table_tells_its_s
                                                                  log["row"].to_pylist(), strict=True)]
     assert len(keys) == 30_000 and len(set(keys)) == 30_000  # every (part, row) once
 
+    # the crash window between publishing a part's rows and marking them published in the manifest: the
+    # part's monitor file is still there; the next run publishes the same object again, never a second one
+    from shipyard.batch.engines import load_scorer
+    from shipyard.batch.parts import Part
+    from shipyard.batch.score import score_part
+    from shipyard.batch.service import BatchService
+
+    manifest = json.loads((out / "_manifest.json").read_text())
+    entry = manifest["parts"]["p0.parquet"]["log"]
+    key, entry["published"], entry["object"] = entry["object"], False, None
+    (out / "_manifest.json").write_text(json.dumps(manifest))
+    spec = BatchService(ws)._spec(ws.models.get_version("credit:1"))
+    score_part(load_scorer(spec), Part(str(src / "p0.parquet"), "parquet", "p0.parquet"), out, 65_536, 1.0)
+    assert (out / "_monitor" / "p0.parquet").exists()
+    r = _cli(ws, "score", "credit:1", "--input", str(src), "--output", str(out), "--monitor", "ep", "--json")
+    assert r.returncode == 0, r.stderr
+    assert all(x["skipped"] for x in json.loads(r.stdout)["parts"])
+    assert json.loads((out / "_manifest.json").read_text())["parts"]["p0.parquet"]["log"]["object"] == key
+    assert read_log(ws.artifacts, "ep", batch=True).num_rows == 30_000
+    assert not (out / "_monitor" / "p0.parquet").exists()
+
     listed = json.loads(_cli(ws, "list", "--model", "credit:1", "--json").stdout)
-    assert [j["status"] for j in listed] == ["succeeded", "interrupted"]
-    assert listed[0]["id"] == job["job"] and listed[0]["rows"] == 30_000
+    assert [j["status"] for j in listed] == ["succeeded", "succeeded", "interrupted"]
+    assert listed[1]["id"] == job["job"] and listed[1]["rows"] == 30_000
     shown = json.loads(_cli(ws, "show", job["job"], "--json").stdout)
     assert shown["digest"] == ws.models.get_version("credit:1").artifact_digest
     assert shown["monitor_endpoint"] == "ep" and shown["logged"] == 30_000 and shown["record"] == job["record"]
@@ -167,10 +188,10 @@ def test_killed_monitored_job_logs_every_row_once_and_the_jobs_table_tells_its_s
     assert set(parts) == {f"p{i}.parquet" for i in range(10)}
     assert all(len(x["sha256"]) == 64 and x["output"] == x["input"].rsplit("/", 1)[1] for x in parts.values())
     earlier = {x["job"] for x in parts.values() if x["skipped"]}
-    assert earlier == {listed[1]["id"]}  # skipped parts name the killed run that scored them
+    assert earlier == {listed[2]["id"]}  # skipped parts name the killed run that scored them
     text = _cli(ws, "show", job["job"])
     assert text.returncode == 0 and "succeeded" in text.stdout and "earlier run" in text.stdout, text.stderr
-    assert _cli(ws, "list").stdout.count("credit:1") == 2
+    assert _cli(ws, "list").stdout.count("credit:1") == 3
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

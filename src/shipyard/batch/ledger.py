@@ -16,6 +16,7 @@ from typing import Any
 
 from shipyard.batch import monitor
 from shipyard.batch import parts as p
+from shipyard.batch.engines import lower_priority
 from shipyard.batch.score import PartResult
 from shipyard.registry.models import ModelVersion
 
@@ -51,8 +52,9 @@ class Ledger:
         monitor.forget(self.out_dir, name)
 
     def run(self, todo: list[p.Part], runner: Runner, progress: Progress | None) -> list[dict[str, Any]]:
-        """Hash the parts that may be skipped now; the others are hashed on a thread while they are scored
-        (sha256 releases the GIL: it overlaps the single-threaded read/check/write phases, ~5 % of a job)."""
+        """Hash the parts that may be skipped now; the others are hashed while they are scored, on a thread
+        at the lowest priority (sha256 releases the GIL): it runs on the core the single-threaded read, check
+        and write phases leave idle, not against the model's threads (~5 % of a job's time otherwise)."""
         from concurrent.futures import Future, ThreadPoolExecutor
 
         hashes = {x.out_name: p.content_hash(x) for x in todo
@@ -63,7 +65,7 @@ class Ledger:
         count = len(skipped)
         if progress is not None and count:
             progress("finished parts skipped", count, len(todo))
-        pool = ThreadPoolExecutor(1, thread_name_prefix="shipyard-batch-hash")
+        pool = ThreadPoolExecutor(1, thread_name_prefix="shipyard-batch-hash", initializer=lower_priority)
         later: dict[str, Future[str]] = {x.out_name: pool.submit(p.content_hash, x) for x in todo
                                          if x.out_name not in skipped and x.out_name not in hashes}
         try:

