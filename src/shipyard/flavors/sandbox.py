@@ -197,13 +197,19 @@ def _answer(work: Path, entry: str, code: int | None, limits: SandboxLimits) -> 
 
 
 def _mb(limits: SandboxLimits) -> str:
+    """The memory limit in words, for error messages."""
     return "none" if not limits.memory_bytes else f"{limits.memory_bytes >> 20} MB"
 
 
 def _tail(path: Path, n: int = 400) -> str:
+    """The last ``n`` bytes of a child's log, for error messages ("" when unreadable)."""
     try:
         with open(path, "rb") as f:
             f.seek(max(0, path.stat().st_size - n))
             return f.read().decode("utf-8", "replace").strip()
     except OSError:
         return ""
+
+
+limit_text = _mb  # shared with pipeline/executors/isolated.py
+log_tail = _tail

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shipyard.errors import InvalidInputError, ShipyardError
-from shipyard.flavors.sandbox import SandboxLimits, kill_group, protect_parent, scrubbed_env
+from shipyard.flavors.sandbox import SandboxLimits, kill_group, limit_text, log_tail, protect_parent, scrubbed_env
 from shipyard.pipeline.context import RunContext
 from shipyard.pipeline.errors import TrainFunctionError
 from shipyard.pipeline.executors.base import Executor, StepExecution
@@ -159,7 +159,7 @@ def run_isolated(step: UserCodeStep, ctx: RunContext, limits: SandboxLimits, wri
             proc = subprocess.Popen(cmd, cwd=ctx.spec.root, env=env, stdin=subprocess.DEVNULL, stdout=log,
                                     stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
         ctx.log(f"{step.name}: user code in a sandboxed child (pid {proc.pid}; limits {limits.timeout_s:g} s, "
-                f"{_mb(limits)})")
+                f"{limit_text(limits)})")
         try:
             proc.wait(timeout=limits.timeout_s)
         except subprocess.TimeoutExpired:
@@ -194,7 +194,7 @@ def _answer(work: Path, step: UserCodeStep, job: dict[str, Any], code: int | Non
             ctx.log(tail)
         raise TrainFunctionError(
             f"{step.config_key}: {where} ended the sandboxed child (exit code {code}) without an answer "
-            f"(memory limit {_mb(limits)}, sandbox.train_memory_mb)" + (f": {tail[-300:]}" if tail else ""),
+            f"(memory limit {limit_text(limits)}, sandbox.train_memory_mb)" + (f": {tail[-300:]}" if tail else ""),
             field=step.config_key, value=where, expected="user code that returns or raises an exception")
     if isinstance(doc.get("log"), str) and doc["log"]:
         ctx.log(doc["log"])
@@ -214,23 +214,14 @@ def _error(err: dict[str, Any], step: UserCodeStep, where: str, limits: SandboxL
     kind, message = str(err.get("type")), str(err.get("message"))[:2000]
     if kind == "MemoryError" or (kind == "TrainFunctionError" and "MemoryError" in message):
         return TrainFunctionError(
-            f"{step.config_key}: {where} ran out of memory in the sandbox (limit {_mb(limits)}, "
+            f"{step.config_key}: {where} ran out of memory in the sandbox (limit {limit_text(limits)}, "
             "sandbox.train_memory_mb)", field=step.config_key, value=where,
-            expected=f"user code that fits in {_mb(limits)} (raise sandbox.train_memory_mb)")
+            expected=f"user code that fits in {limit_text(limits)} (raise sandbox.train_memory_mb)")
     if not err.get("shipyard"):
         return SandboxFailedError(f"{step.name}: the sandboxed child failed: {kind}: {message}")
     cls: type[ShipyardError] = TrainFunctionError if kind == "TrainFunctionError" else InvalidInputError
     return cls(message, field=err.get("field"), value=err.get("value"), expected=err.get("expected"))
 
 
-def _mb(limits: SandboxLimits) -> str:
-    return "none" if not limits.memory_bytes else f"{limits.memory_bytes >> 20} MB"
-
-
 def _tail(path: Path, n: int = 2000) -> str:
-    try:
-        with open(path, "rb") as f:
-            f.seek(max(0, path.stat().st_size - n))
-            return f.read().decode("utf-8", "replace").strip()
-    except OSError:
-        return ""
+    return log_tail(path, n)
