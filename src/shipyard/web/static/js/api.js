@@ -18,7 +18,19 @@ export const token = {
   clear: () => sessionStorage.removeItem(KEY),
 };
 
+// Calls in flight: <html data-busy> while any is pending (the header shows a progress line; tests wait on it).
+let inFlight = 0;
+function busy(delta) {
+  inFlight += delta;
+  document.documentElement.toggleAttribute("data-busy", inFlight > 0);
+}
+
 async function call(method, path, body, accept = "application/json") {
+  busy(1);
+  try { return await request(method, path, body, accept); } finally { busy(-1); }
+}
+
+async function request(method, path, body, accept) {
   const headers = { Accept: accept };
   const t = token.get();
   if (t) headers.Authorization = `Bearer ${t}`;
