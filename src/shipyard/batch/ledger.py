@@ -51,10 +51,12 @@ class Ledger:
             p.write_manifest(self.out_dir, self.manifest)
         monitor.forget(self.out_dir, name)
 
-    def run(self, todo: list[p.Part], runner: Runner, progress: Progress | None) -> list[dict[str, Any]]:
-        """Hash the parts that may be skipped now; the others are hashed while they are scored, on a thread
-        at the lowest priority (sha256 releases the GIL): it runs on the core the single-threaded read, check
-        and write phases leave idle, not against the model's threads (~5 % of a job's time otherwise)."""
+    def run(self, todo: list[p.Part], runner: Callable[[], Runner], progress: Progress | None) -> list[dict[str, Any]]:
+        """Hash the parts that may be skipped now; start hashing the others, then call ``runner()`` (which loads
+        the model) and score them with what it returns. The hashes are computed on one thread at the lowest
+        priority (sha256 releases the GIL): first on the core the model's single-threaded load leaves idle,
+        then on the one the read, check and write phases leave idle, not against the model's threads
+        (hashing in step with scoring cost ~5 % of a job's time)."""
         from concurrent.futures import Future, ThreadPoolExecutor
 
         hashes = {x.out_name: p.content_hash(x) for x in todo
@@ -69,7 +71,8 @@ class Ledger:
         later: dict[str, Future[str]] = {x.out_name: pool.submit(p.content_hash, x) for x in todo
                                          if x.out_name not in skipped and x.out_name not in hashes}
         try:
-            for part, res in runner([x for x in todo if x.out_name not in skipped]):
+            run = runner()
+            for part, res in run([x for x in todo if x.out_name not in skipped]):
                 self._record(part, res, hashes.get(part.out_name) or later[part.out_name].result())
                 count += 1
                 if progress is not None:

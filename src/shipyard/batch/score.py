@@ -64,11 +64,14 @@ def _output_frame(scorer: Scorer, part: Part, idx: np.ndarray, out: Outputs) -> 
 
     n = len(idx)
     pred = np.asarray(out["predict"])
+    # one value per part: dictionary columns (int8 indices), so neither 250k copies of the string are built
+    # nor the Parquet writer hashes each to find the one dictionary entry
+    zeros = pa.array(np.zeros(n, dtype=np.int8))
     frame: dict[str, Any] = {
         "row_id": _ids(part, idx),
-        "part": pa.repeat(pa.scalar(part.out_name.removesuffix(".parquet"), pa.string()), n),
+        "part": pa.DictionaryArray.from_arrays(zeros, pa.array([part.out_name.removesuffix(".parquet")])),
         "row": pa.array(idx, type=pa.int64()),
-        "model": pa.repeat(pa.scalar(scorer.model, pa.string()), n),
+        "model": pa.DictionaryArray.from_arrays(zeros, pa.array([scorer.model])),
         "version": pa.array(np.full(n, scorer.version, dtype=np.int64)),
         "prediction": pa.array(pred.tolist() if pred.dtype == object else pred),
     }
@@ -142,7 +145,7 @@ class _Writer:
             self.writer = pq.ParquetWriter(self.tmp, table.schema, use_dictionary=repeated)
         self.writer.write_table(table.cast(self.writer.schema))
 
-    def commit(self, empty: pd.DataFrame | None) -> None:
+    def commit(self, empty: Any) -> None:
         if self.writer is None:
             if empty is None:
                 self.path.unlink(missing_ok=True)  # nothing to write: no stale file from an earlier run either
@@ -222,9 +225,11 @@ def start_part(scorer: Scorer, part: Part, out_dir: Path, chunk_rows: int, sampl
     def finish() -> PartResult:
         for f in queued:  # all done (one thread, in order): re-raises a failed write before any rename
             f.result()
-        empty = pd.DataFrame({"row_id": pd.Series([], dtype=object), "part": pd.Series([], dtype=object),
-                              "row": pd.Series([], dtype=np.int64), "model": pd.Series([], dtype=object),
-                              "version": pd.Series([], dtype=np.int64)})
+        import pyarrow as pa
+
+        label = pa.dictionary(pa.int8(), pa.string())
+        empty = pa.schema([("row_id", pa.string()), ("part", label), ("row", pa.int64()), ("model", label),
+                           ("version", pa.int64())]).empty_table()
         bad_out.commit(None)
         if mon_out is not None:
             mon_out.commit(None)

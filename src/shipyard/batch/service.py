@@ -22,7 +22,7 @@ from typing import Any
 from shipyard.batch import jobs, monitor
 from shipyard.batch import parts as p
 from shipyard.batch.engines import ENGINES, ModelSpec, load_scorer, run_dask, run_local, run_ray
-from shipyard.batch.ledger import Ledger, Progress
+from shipyard.batch.ledger import Ledger, Progress, Runner
 from shipyard.batch.score import Scorer
 from shipyard.core.hashing import Digest
 from shipyard.core.permissions import Permission, authorize
@@ -183,12 +183,20 @@ class BatchService:
         sample = 0.0 if target is None else target.sample
         if engine != "local":
             run = run_dask if engine == "dask" else run_ray
-            return ledger.run(todo, lambda parts: run(spec, parts, out_dir, chunk_rows, address, sample), progress)
-        scorer, release = self._scorer(spec, chunk_rows)
+            return ledger.run(todo, lambda: lambda parts: run(spec, parts, out_dir, chunk_rows, address, sample),
+                              progress)
+        release: list[Callable[[], None]] = []
+
+        def load() -> Runner:  # called by the ledger once the input is being hashed: the load overlaps it
+            scorer, done = self._scorer(spec, chunk_rows)
+            release.append(done)
+            return lambda parts: run_local(scorer, parts, out_dir, chunk_rows, sample)
+
         try:
-            return ledger.run(todo, lambda parts: run_local(scorer, parts, out_dir, chunk_rows, sample), progress)
+            return ledger.run(todo, load, progress)
         finally:
-            release()
+            for done in release:
+                done()
 
     def _record(self, job: JobResult, started: datetime, error: str | None = None) -> None:
         """The full job record as a JSON artifact; then, in one transaction, the job's row finished and an audit
