@@ -7,6 +7,7 @@ service is a failure, never a skip.
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -146,3 +147,19 @@ def example_ws(workspace):  # type: ignore[no-untyped-def]
     yield make
     for ws in opened:
         ws.close()
+
+
+@pytest.fixture
+def sandbox_drop() -> Iterator[Path]:
+    """A fresh folder under /dev/shm: the one shared place a confined model process may write (its own folder
+    is private and removed with it), so a test's spy model leaves what it saw here; removed afterwards."""
+    import shutil
+    import uuid
+
+    base = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
+    folder = base / f"shipyard-test-{uuid.uuid4().hex}"
+    folder.mkdir(mode=0o700)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

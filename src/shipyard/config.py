@@ -349,6 +349,9 @@ class SandboxSpec(_Strict):
     # folders an isolated train step may write besides its private directory (a download cache, say); relative
     # to the workspace; never the store's folders
     train_writable: list[str] = Field(default_factory=list)
+    # may an isolated train step open TCP connections (a download, a remote data source)? Off: a monitor's
+    # unattended retrain runs the workspace's code with no way to send what it can read anywhere
+    train_network: bool = False
 
 
 class ProjectConfig(_Strict):

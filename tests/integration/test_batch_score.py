@@ -181,12 +181,11 @@ class Model:
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the store is not the point here
-def test_pyfunc_scores_only_in_the_sandboxed_child(ws: Workspace, tmp_path: Path) -> None:
+def test_pyfunc_scores_only_in_the_sandboxed_child(ws: Workspace, tmp_path: Path, sandbox_drop: Path) -> None:
     import io
     import zipfile
 
-    spy = tmp_path / "spy"
-    spy.mkdir()
+    spy = sandbox_drop  # the confined model process writes only its own folder and /dev/shm
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("pyfunc.json", json.dumps({"entrypoint": "model:Model"}))

@@ -58,7 +58,7 @@ def _wait(predicate, timeout: float = 30.0) -> bool:  # type: ignore[no-untyped-
 
 
 @pytest.fixture
-def served(tmp_path: Path):  # type: ignore[no-untyped-def]
+def served(tmp_path: Path, sandbox_drop: Path):  # type: ignore[no-untyped-def]
     from shipyard.config import Settings
     from shipyard.serving.server import ServerThread, build_gateway
     from shipyard.workspace import Workspace
@@ -71,7 +71,7 @@ def served(tmp_path: Path):  # type: ignore[no-untyped-def]
     gw.options.poll_interval_s = 0.2
     gw.state.interval_s = 0.2
     with ServerThread(gw, free_port()) as srv:
-        yield ws, gw, srv.url, tmp_path
+        yield ws, gw, srv.url, sandbox_drop  # markers go where the confined model process may write
     ws.close()
 
 

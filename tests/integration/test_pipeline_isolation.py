@@ -113,13 +113,16 @@ def test_the_isolated_train_step_fits_the_same_model_as_an_in_process_run(root: 
         inproc = ws.models.get_version("wine-cultivar:1")
         again = run_pipeline(ws, isolation="subprocess", force=True)
         assert again.status == "succeeded", again.error
-        # skops files are not byte-stable (member names and times); the fitted models must be identical
+        # skops files are not byte-stable (member names and times); the fitted models must be the same
         a, b = (factory.create("sklearn").load(ws.models.load_artifact(ref))
                 for ref in (inproc.ref, f"wine-cultivar:{again.version}"))
         for step in ("impute", "scale", "logreg"):
             for attr in ("statistics_", "mean_", "scale_", "coef_", "intercept_"):
                 if hasattr(a.named_steps[step], attr):
-                    assert np.array_equal(getattr(a.named_steps[step], attr), getattr(b.named_steps[step], attr))
+                    x, y = getattr(a.named_steps[step], attr), getattr(b.named_steps[step], attr)
+                    # equal to the last bits or two: BLAS's reductions in lbfgs need not round alike in two
+                    # processes (6.7e-16 apart on an AVX-512 host); a different fit is off by far more
+                    assert np.allclose(x, y, rtol=1e-12, atol=1e-14), (step, attr, float(np.max(np.abs(x - y))))
         assert list(a.feature_names_in_) == list(b.feature_names_in_)
         log = train_log(ws, again.run_id)
         assert "user code in a sandboxed child" in log and "trained sklearn.pipeline.Pipeline on 124 rows" in log

@@ -18,6 +18,7 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from tests.builders import approve
@@ -70,6 +71,16 @@ def _write(path):
         return f"refused: {type(exc).__name__}"
 
 
+def _connect(port):
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=3).close()
+        return "connected"
+    except OSError as exc:
+        return f"refused: {type(exc).__name__}"
+
+
 def spy():
     parent = os.getppid()
     grandparent = _parent_of(parent)
@@ -77,19 +88,19 @@ def spy():
            "proc_self": _read("/proc/self/environ"), "proc_parent": _read(f"/proc/{parent}/environ"),
            "proc_grandparent": _read(f"/proc/{grandparent}/environ") if grandparent else "",
            "state": {name: _read(os.path.join(".shipyard", name)) for name in ("evidence.key", "shipyard.db")},
-           "plant": _write("shipyard.yaml")}
+           "plant": _write("shipyard.yaml"), "tcp": _connect(@PORT@)}
     Path(OUT, f"train-{os.getpid()}.json").write_text(json.dumps(doc))
 '''
 
 
-def spy_workspace(root: Path, out: Path) -> None:
+def spy_workspace(root: Path, out: Path, port: int = 5432) -> None:
     """The wine example whose train function first runs the spy."""
     write_example(root, "wine")
     train = root / "pipeline" / "train.py"
     code = train.read_text()
     head, sep, body = code.partition("def train(")
     body = body.replace("    return Pipeline(", "    spy()\n    return Pipeline(", 1)
-    train.write_text(head + SPY.replace("@OUT@", repr(str(out))) + "\n\n" + sep + body)
+    train.write_text(head + SPY.replace("@OUT@", repr(str(out))).replace("@PORT@", str(port)) + "\n\n" + sep + body)
 
 
 def dumps(out: Path) -> list[dict[str, Any]]:
@@ -126,7 +137,7 @@ def test_a_monitor_retrain_runs_the_training_code_without_secrets_and_registers_
     root, out = tmp_path / "ws", tmp_path / "spy"
     out.mkdir()
     Workspace.init(root, settings=settings).close()
-    spy_workspace(root, out)
+    spy_workspace(root, out, urlsplit(pg_url).port or 5432)
     with (root / "shipyard.yaml").open("a") as fh:
         fh.write("monitor:\n  drift: {warning: 0.1, critical: 0.25}\n  retrain: {on: [drift.critical], cooldown: 1h}\n"
                  f"sandbox: {{train_writable: [{out}]}}\n")  # where the spy may write its report
@@ -197,5 +208,7 @@ def test_a_monitor_retrain_runs_the_training_code_without_secrets_and_registers_
         if landlock_abi() >= 1:  # the kernel confines the child: no write outside its private directory
             assert doc["plant"].startswith("refused"), doc["plant"]
             assert "# planted" not in (root / "shipyard.yaml").read_text()
+        if landlock_abi() >= 4:  # no TCP either (sandbox.train_network is off): nowhere to send what it read
+            assert doc["tcp"].startswith("refused: PermissionError"), doc["tcp"]
     finally:
         ws.close()

@@ -3,8 +3,10 @@ own process, and where it does run (a sandboxed child) it sees no secret; a pyfu
 refused at registration within the configured time-out.
 
 The server and the gateway run as real subprocesses with ``SHIPYARD_AUDIT_KEY``, a PostgreSQL store URL and
-other database credentials in their environment; a contributor uploads, over the API, a pyfunc that dumps
-``os.environ``, ``/proc/self/environ`` and its pid to files, at import and in ``predict``.
+other database credentials in their environment; a contributor uploads, over the API, a pyfunc that looks,
+at import and in ``predict``, for those secrets in ``os.environ``, ``/proc/self/environ`` and its parent's,
+and tries to write outside its sandbox, read the workspace's files and a credentials file in the home
+folder, and connect to the database; it fails its own load or predict, naming what it reached.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -34,28 +37,56 @@ TIMEOUT_S = 8
 SPY = '''
 import json
 import os
+import socket
+import sys
 
-OUT = @OUT@
+OUT, SECRETS, FORBIDDEN_PID, PRIVATE, DB_PORT = @OUT@, @SECRETS@, @PID@, @PRIVATE@, @DB_PORT@
 
 
-def _dump(where):
-    try:
-        with open("/proc/self/environ", "rb") as f:
-            raw = f.read().decode("utf-8", "replace")
+def _look(where):
+    # What user code can reach from where it runs. Anything found fails the load (or the predict) with a
+    # message naming it, so the test sees it in the HTTP answer; what it saw also goes to stderr.
+    seen = json.dumps(dict(os.environ))
+    for path in ("/proc/self/environ", f"/proc/{os.getppid()}/environ"):
+        try:
+            with open(path, "rb") as f:
+                seen += f.read().decode("utf-8", "replace")
+        except OSError:
+            pass
+    leaked = [s[:16] for s in SECRETS if s in seen]
+    leaked += [k for k in os.environ if k.startswith("SHIPYARD_") or k in ("DATABASE_URL", "PGPASSWORD")]
+    escaped = []
+    try:  # a folder outside its sandbox
+        with open(os.path.join(OUT, f"{where}-{os.getpid()}.txt"), "w") as f:
+            f.write("written from the sandbox")
+        escaped.append("wrote " + OUT)
     except OSError:
-        raw = ""
-    with open(os.path.join(OUT, f"{where}-{os.getpid()}.json"), "w") as f:
-        json.dump({"pid": os.getpid(), "env": dict(os.environ), "proc_environ": raw}, f)
+        pass
+    for path in PRIVATE:  # the workspace's files, a credentials file in the home folder
+        try:
+            with open(path, "rb") as f:
+                f.read(1)
+            escaped.append("read " + path)
+        except OSError:
+            pass
+    try:  # the database, on loopback
+        socket.create_connection(("127.0.0.1", DB_PORT), timeout=3).close()
+        escaped.append(f"connected to 127.0.0.1:{DB_PORT}")
+    except OSError:
+        pass
+    print("SPY", where, os.getpid(), json.dumps({"leaked": leaked, "escaped": escaped}), file=sys.stderr, flush=True)
+    if leaked or escaped or os.getpid() == FORBIDDEN_PID or "PATH" not in os.environ:
+        raise RuntimeError(f"SPY {where} in pid {os.getpid()}: leaked={leaked} escaped={escaped}")
 
 
-_dump("import")
+_look("import")
 
 
 class Model:
     feature_names = ["x"]
 
     def predict(self, X):
-        _dump("predict")
+        _look("predict")
         return [float(v) * 2 for v in X["x"]]
 '''
 
@@ -63,7 +94,7 @@ SLEEPER = '''
 import os
 import time
 
-with open(os.path.join(@OUT@, "sleeper.pid"), "w") as f:
+with open(@PIDFILE@, "w") as f:  # /dev/shm: the one shared folder the sandbox may write
     f.write(str(os.getpid()))
 time.sleep(100000)
 
@@ -74,12 +105,19 @@ class Model:
 '''
 
 
-def pyfunc_zip(source: str, out: Path) -> bytes:
+def pyfunc_zip(source: str, out: Path, **values: Any) -> bytes:
+    for key, value in {"OUT": str(out), **values}.items():
+        source = source.replace(f"@{key}@", repr(value))
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("pyfunc.json", json.dumps({"entrypoint": "model:Model"}))
-        zf.writestr("model.py", source.replace("@OUT@", repr(str(out))))
+        zf.writestr("model.py", source)
     return buf.getvalue()
+
+
+def spy_zip(stack: dict[str, Any]) -> bytes:
+    return pyfunc_zip(SPY, stack["out"], SECRETS=stack["secrets"], PID=stack["server"].pid,
+                      PRIVATE=[str(p) for p in stack["private"]], DB_PORT=stack["db_port"])
 
 
 def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 90) -> None:
@@ -128,9 +166,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory, pg_database: str) -> Iterato
     token = ws.users.create_token("carol").token
     out = tmp / "spy-out"
     out.mkdir()
+    home = tmp / "home"
+    (home / ".aws").mkdir(parents=True)
+    (home / ".aws" / "credentials").write_text("[default]\naws_secret_access_key = not-for-user-code\n")
+    private = [root / "shipyard.yaml", *sorted((root / ".shipyard").rglob("*")), home / ".aws" / "credentials"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
     env.update({"SHIPYARD_DB_URL": db_url, "SHIPYARD_AUDIT_KEY": AUDIT_KEY, "SHIPYARD_ACTOR": "alice",
-                "DATABASE_URL": db_url, "PGPASSWORD": PG_SECRET})
+                "DATABASE_URL": db_url, "PGPASSWORD": PG_SECRET, "HOME": str(home)})
     port = free_port()
     log = tmp / "server.log"
     with open(log, "wb") as logf:
@@ -140,7 +182,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory, pg_database: str) -> Iterato
     try:
         _wait_http(f"{url}/api/v1/health", proc, log)
         yield {"ws": ws, "root": root, "url": url, "token": token, "out": out, "env": env, "server": proc,
-               "secrets": [AUDIT_KEY, db_url, pg_database.rsplit("/", 1)[1], schema, PG_SECRET], "tmp": tmp}
+               "secrets": [AUDIT_KEY, db_url, pg_database.rsplit("/", 1)[1], schema, PG_SECRET], "tmp": tmp,
+               "private": [p for p in private if p.is_file()], "db_port": urlsplit(pg_database).port or 5432}
     finally:
         _stop(proc)
         ws.close()
@@ -153,35 +196,30 @@ def _upload(stack: dict[str, Any], name: str, data: bytes, **body: Any) -> httpx
                             "artifact": base64.b64encode(data).decode(), **body})
 
 
-def _dumps(out: Path, prefix: str) -> list[dict[str, Any]]:
-    return [json.loads(p.read_text()) for p in sorted(out.glob(f"{prefix}-*.json"))]
-
-
-def _assert_clean(dumps: list[dict[str, Any]], stack: dict[str, Any], forbidden_pid: int) -> None:
-    for d in dumps:
-        text = json.dumps(d)
-        for secret in stack["secrets"]:
-            assert secret not in text, f"a secret reached user code: {secret[:20]}..."
-        assert not [k for k in d["env"] if k.startswith("SHIPYARD_") or k in ("DATABASE_URL", "PGPASSWORD")]
-        assert d["pid"] != forbidden_pid, "user code ran inside the process that holds the secrets"
-        assert "PATH" in d["env"]  # the harmless variables are kept
+def _spy_lines(text: str, where: str) -> list[dict[str, Any]]:
+    return [json.loads(line.split(" ", 3)[3]) for line in text.splitlines() if line.startswith(f"SPY {where} ")]
 
 
 def test_a_contributor_pyfunc_never_runs_in_the_server_and_sees_no_secret(stack: dict[str, Any]) -> None:
-    r = _upload(stack, "spy", pyfunc_zip(SPY, stack["out"]))
+    """The spy fails its own import if it finds a secret in its environment or its parent's, runs in the
+    server's pid, can write outside its sandbox, read the workspace or a credentials file in the home folder,
+    or connect to the database; a registered version with its signature means it ran and found none."""
+    assert stack["private"], "the workspace should have files for the spy to try"
+    r = _upload(stack, "spy", spy_zip(stack))
     assert r.status_code in (200, 201), r.text
     assert r.json()["created_by"] == "carol"
     assert r.json()["signature"]["inputs"][0]["name"] == "x"  # inspection ran (in its child) and was recorded
-    dumps = _dumps(stack["out"], "import")
-    assert dumps, "the inspection never imported the module"
-    _assert_clean(dumps, stack, stack["server"].pid)
+    assert not list(stack["out"].iterdir()), "user code wrote outside its sandbox"
 
 
 def test_the_gateway_model_process_sees_no_secret(stack: dict[str, Any]) -> None:
-    if not _dumps(stack["out"], "import"):
-        r = _upload(stack, "spy", pyfunc_zip(SPY, stack["out"]))
+    from shipyard.errors import NotFoundError
+
+    try:
+        stack["ws"].models.get_version("spy:1")
+    except NotFoundError:  # this test alone
+        r = _upload(stack, "spy", spy_zip(stack))
         assert r.status_code in (200, 201), r.text
-    before = {p.name for p in stack["out"].iterdir()}
     ws = stack["ws"]
     approve(ws, "spy:1")
     ws.endpoints.deploy("spy:1")
@@ -194,18 +232,20 @@ def test_the_gateway_model_process_sees_no_secret(stack: dict[str, Any]) -> None
         url = f"http://127.0.0.1:{port}"
         _wait_http(f"{url}/v2/models/spy/ready", proc, log)
         r = httpx.post(f"{url}/v1/endpoints/spy/predict", json={"instances": [{"x": 1.5}, {"x": -2.0}]}, timeout=30)
-        assert r.status_code == 200, r.text
+        assert r.status_code == 200, r.text  # the spy's predict raises (a 500) if it found anything
         assert r.json()["predictions"] == [3.0, -4.0]
     finally:
         _stop(proc)
-    new = [p for p in stack["out"].iterdir() if p.name not in before]
-    assert any(p.name.startswith("import-") for p in new) and any(p.name.startswith("predict-") for p in new)
-    _assert_clean([json.loads(p.read_text()) for p in new], stack, proc.pid)
+    text = log.read_text(errors="replace")
+    seen = _spy_lines(text, "import") + _spy_lines(text, "predict")
+    assert _spy_lines(text, "predict") and seen == [{"leaked": [], "escaped": []}] * len(seen), text[-4000:]
+    assert not list(stack["out"].iterdir()), "user code wrote outside its sandbox"
 
 
 def test_a_pyfunc_that_hangs_at_import_is_refused_within_the_timeout(stack: dict[str, Any]) -> None:
     t0 = time.monotonic()
-    r = _upload(stack, "sleeper", pyfunc_zip(SLEEPER, stack["out"]), signature={
+    pidfile = Path(f"/dev/shm/shipyard-test-sleeper-{uuid.uuid4().hex}.pid")
+    r = _upload(stack, "sleeper", pyfunc_zip(SLEEPER, stack["out"], PIDFILE=str(pidfile)), signature={
         "inputs": [{"name": "x", "type": "float"}], "outputs": [{"name": "prediction"}]})
     elapsed = time.monotonic() - t0
     assert r.status_code == 422, r.text
@@ -213,7 +253,8 @@ def test_a_pyfunc_that_hangs_at_import_is_refused_within_the_timeout(stack: dict
     assert err["type"] == "ArtifactFormatError" and err["value"] == "model:Model"
     assert f"{TIMEOUT_S} s" in err["message"] and "sandbox.timeout_s" in err["message"], err
     assert elapsed < TIMEOUT_S + 60, "registration was not cut off by the time-out"  # a bound, not a speed claim
-    pid = int((stack["out"] / "sleeper.pid").read_text())
+    pid = int(pidfile.read_text())
+    pidfile.unlink()
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)  # the hung child was killed, not left behind
     assert httpx.get(f"{stack['url']}/api/v1/models/sleeper", timeout=30,

@@ -44,6 +44,7 @@ EXECUTE, WRITE_FILE, READ_FILE, READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
 REMOVE_DIR, REMOVE_FILE, MAKE_CHAR, MAKE_DIR, MAKE_REG = 1 << 4, 1 << 5, 1 << 6, 1 << 7, 1 << 8
 MAKE_SOCK, MAKE_FIFO, MAKE_BLOCK, MAKE_SYM, REFER, TRUNCATE = 1 << 9, 1 << 10, 1 << 11, 1 << 12, 1 << 13, 1 << 14
 SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1 << 0, 1 << 1
+NET_BIND_TCP, NET_CONNECT_TCP = 1 << 0, 1 << 1  # Landlock ABI 4 (Linux 6.7)
 
 READ = EXECUTE | READ_FILE
 WRITE_V1 = (WRITE_FILE | REMOVE_DIR | REMOVE_FILE | MAKE_CHAR | MAKE_DIR | MAKE_REG | MAKE_SOCK | MAKE_FIFO
@@ -97,12 +98,19 @@ def handled_rights(version: int) -> int:
     return rights
 
 
-def read_grants(hidden: Iterable[Path]) -> list[Path]:
-    """Paths to grant reading beneath so that everything is readable except what lies beneath ``hidden``:
-    every entry of every folder on the way from ``/`` to a hidden folder, minus that way itself. An entry
-    that resolves (symlink) onto the way or into a hidden folder is left out."""
+def read_grants(hidden: Iterable[Path], root: Path = Path("/")) -> list[Path]:
+    """Paths to grant reading beneath so that everything beneath ``root`` is readable except what lies beneath
+    ``hidden``: ``root`` itself when no hidden folder is in it, else every entry of every folder on the way
+    from ``root`` to a hidden folder, minus that way itself. An entry that resolves (symlink) onto the way or
+    into a hidden folder is left out."""
+    root = Path(os.path.realpath(root))
     hide = {Path(os.path.realpath(h)) for h in hidden}
-    on_way = {a for h in hide for a in (h, *h.parents)}
+    if root in hide or any(root.is_relative_to(h) for h in hide):
+        return []
+    hide = {h for h in hide if h.is_relative_to(root)}
+    if not hide:
+        return [root]
+    on_way = {a for h in hide for a in (h, *h.parents) if a.is_relative_to(root)}
     grants: list[Path] = []
     for folder in sorted(on_way - hide, key=lambda p: len(p.parts)):
         try:
@@ -120,26 +128,48 @@ def read_grants(hidden: Iterable[Path]) -> list[Path]:
     return grants
 
 
-def confine(writable: Iterable[Path], hidden: Iterable[Path]) -> dict[str, object]:
+def confine(writable: Iterable[Path], hidden: Iterable[Path], *, readable: Iterable[Path] | None = None,
+            network: bool = True) -> dict[str, object]:
     """Restrict this process (and its future children) as the module docstring says. Call it before running
-    any user code.
+    any user code. ``readable``: read only beneath these paths (and ``writable``), instead of everywhere
+    except ``hidden``; ``network=False``: no TCP ``connect`` or ``bind`` at all (Landlock ABI 4+).
 
     Returns:
-        ``{"landlock": ABI applied (0: unavailable, nothing restricted), "capabilities": "dropped" | "none"}``.
+        ``{"landlock": ABI applied (0: unavailable, nothing restricted), "capabilities": "dropped" | "none",
+        "network": "denied" | "allowed" | "unrestricted"}`` (unrestricted: asked to deny, the kernel cannot).
 
     Raises:
         OSError: the kernel refused a restriction it offers (the caller must not run user code then).
     """
     libc = _libc()
     if libc is None:
-        return {"landlock": 0, "capabilities": "none"}
+        return {"landlock": 0, "capabilities": "none", "network": "allowed" if network else "unrestricted"}
     caps = drop_capabilities(libc)
     version = landlock_abi()
+    deny_net = not network and version >= 4
     if version >= 1:
-        _restrict(libc, version, writable, hidden)
+        _restrict(libc, version, writable, hidden, readable, deny_net)
     elif int(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) != 0:
         raise _os_error(libc, "prctl(PR_SET_NO_NEW_PRIVS)")
-    return {"landlock": version, "capabilities": caps}
+    return {"landlock": version, "capabilities": caps,
+            "network": "allowed" if network else "denied" if deny_net else "unrestricted"}
+
+
+SYSTEM_READABLE = ("/usr", "/lib", "/lib32", "/lib64", "/bin", "/sbin", "/etc", "/proc", "/sys", "/dev")
+
+
+def python_readable() -> list[Path]:
+    """What a model process needs to read: the interpreter's and the virtualenv's prefixes, every folder on
+    ``sys.path`` (site-packages, an editable checkout's source), and the system's libraries and
+    configuration; not the home folder (``~/.aws``, ``~/.pgpass``, ``~/.ssh``), not a workspace, not
+    ``/tmp``, not ``/var``."""
+    paths = {Path(p) for p in SYSTEM_READABLE}
+    for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}:
+        paths.add(Path(prefix))
+    for entry in sys.path:
+        if entry and os.path.isdir(entry) and Path(entry).resolve() != Path.cwd().resolve():
+            paths.add(Path(entry))
+    return sorted({Path(os.path.realpath(p)) for p in paths} | paths)
 
 
 def drop_capabilities(libc: ctypes.CDLL) -> str:
@@ -166,16 +196,21 @@ def drop_capabilities(libc: ctypes.CDLL) -> str:
     return "dropped"
 
 
-def _restrict(libc: ctypes.CDLL, version: int, writable: Iterable[Path], hidden: Iterable[Path]) -> None:
+def _restrict(libc: ctypes.CDLL, version: int, writable: Iterable[Path], hidden: Iterable[Path],
+              readable: Iterable[Path] | None, deny_net: bool) -> None:
     handled = handled_rights(version)
-    attr = _RulesetAttr(handled, 0, (SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL) if version >= 6 else 0)
-    size = ctypes.sizeof(_RulesetAttr) if version >= 6 else 8
+    net = (NET_BIND_TCP | NET_CONNECT_TCP) if deny_net else 0  # handled with no rule: every port refused
+    attr = _RulesetAttr(handled, net, (SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL) if version >= 6 else 0)
+    size = ctypes.sizeof(_RulesetAttr) if version >= 6 else 16 if version >= 4 else 8
     ruleset = int(libc.syscall(SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0)))
     if ruleset < 0:
         raise _os_error(libc, "landlock_create_ruleset")
     try:
         hide = list(hidden)
-        roots = read_grants(hide) if hide else [Path("/")]
+        if readable is not None:
+            roots = [g for p in readable for g in read_grants(hide, p)]
+        else:
+            roots = read_grants(hide) if hide else [Path("/")]
         for path in roots:
             _grant(libc, ruleset, path, READ)
         for path in writable:

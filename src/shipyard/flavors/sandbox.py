@@ -63,11 +63,12 @@ class SandboxLimits:
         return cls(timeout_s=timeout_s, memory_bytes=None if memory_mb is None else memory_mb * (1 << 20))
 
 
-def scrubbed_env(environ: Mapping[str, str] | None = None, **extra: str) -> dict[str, str]:
+def scrubbed_env(environ: Mapping[str, str] | None = None, *, one_thread: bool = True, **extra: str) -> dict[str, str]:
     """The environment for a child running user code: the allowlisted variables of ``environ`` (default:
     this process's), never a ``SHIPYARD_*`` one, with shipyard's own source directory first on PYTHONPATH
     unless it is a site-packages directory (the child must import the same shipyard as this process), one
-    BLAS thread, and ``extra``."""
+    BLAS thread unless ``environ`` says otherwise (``one_thread=False``: the libraries' own defaults, for a
+    training step), and ``extra``."""
     import shipyard
 
     src = os.environ if environ is None else environ
@@ -81,8 +82,9 @@ def scrubbed_env(environ: Mapping[str, str] | None = None, **extra: str) -> dict
         env["PYTHONPATH"] = os.pathsep.join(paths)
     else:
         env.pop("PYTHONPATH", None)
-    for k, v in ONE_THREAD.items():
-        env.setdefault(k, v)
+    if one_thread:
+        for k, v in ONE_THREAD.items():
+            env.setdefault(k, v)
     env.update(extra)
     return env
 
@@ -105,6 +107,20 @@ def limit_memory(nbytes: int | None) -> None:
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     cap = nbytes if hard == resource.RLIM_INFINITY else min(nbytes, hard)
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+
+
+def confine_model_child(work: Path) -> dict[str, object]:
+    """In a child that loads models (pyfunc code included), before any of it runs: read only the Python
+    installation and the system's libraries (``confine.python_readable``), write only ``work`` (its private
+    TMPDIR and HOME) and ``/dev/shm``, no TCP connect or bind (``flavors/confine.py``). Its socket to the
+    gateway and the files of its inspection are already open or beneath ``work``.
+
+    Raises:
+        OSError: the kernel refused a restriction it offers: the child must exit without loading anything.
+    """
+    from shipyard.flavors.confine import confine, python_readable
+
+    return confine([work], [], readable=python_readable(), network=False)
 
 
 def protect_parent() -> bool:
@@ -148,8 +164,9 @@ def inspect_in_sandbox(data: bytes, entry: str, limits: SandboxLimits) -> dict[s
         (work / ARTIFACT_FILE).write_bytes(data)
         cmd = [sys.executable, "-m", "shipyard.flavors.sandbox_child", str(work), str(limits.memory_bytes or 0)]
         with open(work / LOG_FILE, "wb") as log:
-            proc = subprocess.Popen(cmd, cwd=work, env=scrubbed_env(TMPDIR=str(work)), stdin=subprocess.DEVNULL,
-                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+            proc = subprocess.Popen(cmd, cwd=work, env=scrubbed_env(TMPDIR=str(work), HOME=str(work)),
+                                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True, close_fds=True)
             try:
                 proc.wait(timeout=limits.timeout_s)
             except subprocess.TimeoutExpired:

@@ -1,10 +1,10 @@
 """The sandboxed inspection child: ``python -m shipyard.flavors.sandbox_child WORKDIR MEMORY_BYTES``.
 
 Started by ``sandbox.inspect_in_sandbox`` with a scrubbed environment in a private directory. It caps
-its own address space first, then loads the pyfunc archive ``WORKDIR/artifact.zip`` (the user's code
-runs here, and only here), describes it and writes ``WORKDIR/result.json``: ``{"info": {...}}`` or
-``{"error": {"type", "message", ...}}``. Prints from the user's code go to the child's log, not into
-the answer.
+its own address space and confines itself (``sandbox.confine_model_child``) first, then loads the pyfunc
+archive ``WORKDIR/artifact.zip`` (the user's code runs here, and only here), describes it and writes
+``WORKDIR/result.json``: ``{"info": {...}}`` or ``{"error": {"type", "message", ...}}``. Prints from the
+user's code go to the child's log, not into the answer.
 """
 
 from __future__ import annotations
@@ -31,6 +31,10 @@ def run(work: Path, memory_bytes: int) -> dict[str, Any]:
     from shipyard.flavors import pyfunc, sandbox
 
     sandbox.limit_memory(memory_bytes)
+    try:
+        sandbox.confine_model_child(work)
+    except OSError as exc:
+        return {"error": {"type": "ConfinementError", "message": f"the sandbox could not be set up: {exc}"}}
     pyfunc.enter_sandbox()
     try:
         info = pyfunc.describe((work / sandbox.ARTIFACT_FILE).read_bytes())

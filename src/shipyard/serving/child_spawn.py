@@ -105,7 +105,7 @@ def spawn(memory_bytes: int | None | str, preload: Iterable[str] = ()) -> Spawne
         fd = child_sock.fileno()
         flavors = tuple(dict.fromkeys(preload))
         cmd = [sys.executable, "-c", CHILD_CODE, str(fd), str(memory_bytes or 0), workdir, ",".join(flavors)]
-        popen = subprocess.Popen(cmd, env=scrubbed_env(TMPDIR=workdir), pass_fds=(fd,), cwd=workdir,
+        popen = subprocess.Popen(cmd, env=scrubbed_env(TMPDIR=workdir, HOME=workdir), pass_fds=(fd,), cwd=workdir,
                                  stdin=subprocess.DEVNULL)
     except BaseException:
         parent.close()

@@ -59,19 +59,27 @@ def _describe(exc: BaseException) -> dict[str, Any]:
 
 
 def child_entry() -> None:
-    """``python -c CHILD_CODE FD MEMORY_BYTES WORKDIR [FLAVORS]``: cap memory, mark the sandbox, import the
-    flavors' libraries, serve the socket ``FD``; on the way out remove ``WORKDIR`` (the private TMPDIR the
-    gateway made), also when the gateway died first."""
+    """``python -c CHILD_CODE FD MEMORY_BYTES WORKDIR [FLAVORS]``: cap memory, confine itself
+    (``sandbox.confine_model_child``: reads only Python and the system, writes only WORKDIR, no TCP), mark
+    the sandbox, import the flavors' libraries, serve the socket ``FD``; on the way out remove ``WORKDIR``
+    (the private TMPDIR the gateway made), also when the gateway died first."""
     import shutil
     from pathlib import Path
 
     from shipyard.flavors import pyfunc
-    from shipyard.flavors.sandbox import limit_memory
+    from shipyard.flavors.sandbox import confine_model_child, limit_memory
     from shipyard.serving import footprint
 
     fd, pending = int(sys.argv[1]), sys.argv[2] == LIMIT_PENDING
     workdir = Path(sys.argv[3]) if len(sys.argv) > 3 else None
     limit_memory(0 if pending else int(sys.argv[2]))  # pending: set by the LIMITS frame, before any LOAD
+    if workdir is not None:
+        try:
+            confine_model_child(workdir)
+        except OSError as exc:  # no model (no user code) loads unconfined: the gateway reports the exit
+            sys.stderr.write(f"shipyard model process: the sandbox could not be set up: {exc}\n")
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise SystemExit(3) from None
     pyfunc.enter_sandbox()
     try:
         for flavor in filter(None, (sys.argv[4] if len(sys.argv) > 4 else "").split(",")):

@@ -32,3 +32,20 @@ def test_handled_rights_follow_the_abi() -> None:
     assert confine.handled_rights(2) & confine.REFER and not confine.handled_rights(2) & confine.TRUNCATE
     assert confine.handled_rights(3) & confine.TRUNCATE
     assert confine.handled_rights(7) & confine.READ_DIR == 0  # listings stay allowed everywhere
+
+
+def test_read_grants_beneath_a_root_leave_out_what_is_hidden_in_it(tmp_path: Path) -> None:
+    venv = tmp_path / "project"
+    (venv / ".shipyard").mkdir(parents=True)
+    (venv / ".venv").mkdir()
+    assert confine.read_grants([venv / ".shipyard"], venv / ".venv") == [venv / ".venv"]  # nothing hidden in it
+    assert set(confine.read_grants([venv / ".shipyard"], venv)) == {venv / ".venv"}  # the way is never granted
+    assert confine.read_grants([venv], venv / ".venv") == []  # a root inside a hidden folder: nothing
+
+
+def test_a_model_process_may_read_python_and_the_system_but_not_home_tmp_or_the_working_folder() -> None:
+    import sys
+
+    readable = confine.python_readable()
+    assert Path(sys.prefix) in readable and Path("/usr") in readable
+    assert not {Path.home(), Path("/tmp"), Path("/var"), Path("/"), Path.cwd()} & set(readable)

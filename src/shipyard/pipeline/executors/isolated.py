@@ -75,7 +75,7 @@ def wrap(inner: Executor, mode: str, sandbox: SandboxSpec) -> Executor:
     if mode != "subprocess":
         raise InvalidInputError(field="pipeline.isolation", value=mode, expected=" | ".join(MODES))
     return IsolatedExecutor(inner, SandboxLimits.from_mb(sandbox.train_timeout_s, sandbox.train_memory_mb),
-                            list(sandbox.train_writable))
+                            list(sandbox.train_writable), sandbox.train_network)
 
 
 @dataclass
@@ -83,6 +83,7 @@ class IsolatedExecutor:
     inner: Executor
     limits: SandboxLimits
     writable: list[str] = field(default_factory=list)  # sandbox.train_writable
+    network: bool = False  # sandbox.train_network
     name: str = field(default="isolated")
 
     def close(self) -> None:
@@ -99,7 +100,8 @@ class IsolatedExecutor:
         outputs: dict[str, Any] | None = None
         error: BaseException | None = None
         try:
-            outputs = run_isolated(step, ctx, self.limits, self.writable)  # type: ignore[arg-type]
+            outputs = run_isolated(step, ctx, self.limits, self.writable,  # type: ignore[arg-type]
+                                   network=self.network)
         except Exception as exc:  # handed back to the runner, which records the step and decides
             error = exc
         return StepExecution(outputs, ctx.logbuf.getvalue(), time.perf_counter() - t0, error)
@@ -141,9 +143,10 @@ def writable_paths(root: Path, writable: list[str], hidden: list[Path]) -> list[
     return out
 
 
-def run_isolated(step: UserCodeStep, ctx: RunContext, limits: SandboxLimits, writable: list[str] | None = None
-                 ) -> dict[str, Any]:
-    """Run ``step``'s user code in a sandboxed child and return the step's outputs (computed here)."""
+def run_isolated(step: UserCodeStep, ctx: RunContext, limits: SandboxLimits, writable: list[str] | None = None,
+                 *, network: bool = False) -> dict[str, Any]:
+    """Run ``step``'s user code in a sandboxed child and return the step's outputs (computed here);
+    ``network``: may it open TCP connections (``sandbox.train_network``; else Landlock refuses them)."""
     hidden = hidden_paths(ctx.ws)
     extra = writable_paths(Path(ctx.spec.root), writable or [], hidden)
     protect_parent()
@@ -151,10 +154,10 @@ def run_isolated(step: UserCodeStep, ctx: RunContext, limits: SandboxLimits, wri
     try:
         job = step.write_inputs(ctx, work)
         doc = {**job, "memory_bytes": limits.memory_bytes or 0, "hidden": [str(p) for p in hidden],
-               "writable": [str(work), *(str(p) for p in extra)]}
+               "writable": [str(work), *(str(p) for p in extra)], "network": network}
         (work / JOB_FILE).write_text(json.dumps(doc), encoding="utf-8")
         cmd = [sys.executable, "-P", "-m", "shipyard.pipeline.executors.isolated_child", str(work)]
-        env = scrubbed_env(TMPDIR=str(work), HOME=str(work))
+        env = scrubbed_env(TMPDIR=str(work), HOME=str(work), one_thread=False)  # training uses every core
         with open(work / LOG_FILE, "wb") as log:
             proc = subprocess.Popen(cmd, cwd=ctx.spec.root, env=env, stdin=subprocess.DEVNULL, stdout=log,
                                     stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)

@@ -31,7 +31,7 @@ def run(work: Path) -> dict[str, Any]:
     limit_memory(int(job.get("memory_bytes") or 0))
     try:
         confined = confine([work, *(Path(p) for p in job.get("writable") or [])],
-                           [Path(p) for p in job.get("hidden") or []])
+                           [Path(p) for p in job.get("hidden") or []], network=bool(job.get("network")))
     except OSError as exc:
         return {"error": {"type": "ConfinementError", "message": f"the sandbox could not be set up: {exc}"}}
     module, _, name = str(job["entry"]).partition(":")
