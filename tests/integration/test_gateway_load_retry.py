@@ -111,3 +111,49 @@ def test_a_model_that_always_kills_the_process_is_given_up_on(served) -> None:  
     r = _predict(url, "poison")
     assert r.status_code == 503 and "poison" in r.text
     assert _wait(lambda: _predict(url, "steady").status_code == 200, 20)
+
+
+SLOW = '''
+import os
+import time
+
+import numpy as np
+
+STARTED, RELEASE = {started!r}, {release!r}
+
+
+class Model:
+    def __init__(self):  # a load that takes as long as the test wants: until RELEASE appears (at most 120 s)
+        open(STARTED, "w").close()
+        deadline = time.monotonic() + 120
+        while not os.path.exists(RELEASE) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def predict(self, X):
+        return np.zeros(len(X), dtype=int)
+'''
+
+
+def test_a_slow_load_does_not_hold_up_the_versions_already_served(served) -> None:  # type: ignore[no-untyped-def]
+    """While the model process loads another version (held in its constructor until the test releases it),
+    the version it already serves goes on answering; the slow one serves once its load is done."""
+    ws, gw, url, drop = served
+    started, release = drop / "slow-started", drop / "slow-release"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("pyfunc.json", json.dumps({"entrypoint": "model:Model"}))
+        zf.writestr("model.py", SLOW.format(started=str(started), release=str(release)))
+    assert _predict(url, "steady").status_code == 200
+    release.touch()  # registration's inspection may construct the model too: not held there
+    ws.models.register("slow", buf.getvalue(), "pyfunc", signature=SIG)
+    approve(ws, "slow:1")
+    started.unlink(missing_ok=True)
+    release.unlink()
+    ws.endpoints.deploy("slow:1")
+    assert _wait(started.exists), "the gateway never started loading the slow version"
+    for _ in range(5):  # the load is still held: these answers come from the steady version meanwhile
+        r = _predict(url, "steady")
+        assert r.status_code == 200 and r.json()["version"] == 1, r.text
+        assert not release.exists()
+    release.touch()
+    assert _wait(lambda: _predict(url, "slow").status_code == 200), gw.state.failures

@@ -95,59 +95,130 @@ def child_entry() -> None:
 
 def child_main(sock: socket.socket, limit_pending: bool = False) -> None:
     """The child's loop: take every frame that is waiting, merge the PREDICTs per version, answer each.
-    ``limit_pending``: started before the gateway knew its memory limit; no LOAD (no user code) until LIMITS."""
-    import gc
+    ``limit_pending``: started before the gateway knew its memory limit; no LOAD (no user code) until LIMITS.
+
+    LOADs run one at a time on a loader thread, which sends each answer when its model is in place (the
+    gateway matches answers by sequence number): predictions for the versions already loaded go on being
+    answered meanwhile. Loading a big candidate used to hold every other version's answers for the whole
+    load. The load still takes the GIL for its Python parts, so answers slow down but are not held. A
+    PREDICT for a version whose LOAD is still queued or running (a restarted process loading every version
+    again) goes to the loader's queue behind it, and is answered as soon as that load is done, as before."""
+    import queue
+    import threading
 
     from shipyard.flavors.sandbox import limit_memory
-    from shipyard.serving import footprint
-    from shipyard.serving.runtime import _limit_threads, load_model
+    from shipyard.serving.runtime import _limit_threads
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
     _limit_threads()
     models: dict[str, Any] = {}
     sock.setblocking(True)
+    send_lock, state = threading.Lock(), threading.Lock()
+    cancelled: set[str] = set()  # keys unloaded while a load of theirs waited or ran: not installed after it
+    pending: dict[str, int] = {}  # key -> its LOADs queued or running
+
+    def send(out: list[bytes | memoryview]) -> None:
+        with send_lock:
+            sock.sendall(b"".join(out))
+
+    loads: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+    loader = threading.Thread(target=_loader, args=(loads, models, state, cancelled, pending, send), daemon=True,
+                              name="shipyard-model-load")
+    loader.start()
     reader = _Reader(sock)
-    while (batch := reader.next_frames()) is not None:
-        out: list[bytes | memoryview] = []
-        groups: dict[str, list[tuple[int, dict[str, Any], dict[str, Any]]]] = {}
-        unloads: set[str] = set()  # applied after this read's predictions: frames sent before an UNLOAD are served
-        for kind, seq, meta, arrays, blob in batch:
-            if kind == frames.STOP:
-                return
-            if kind == frames.LIMITS:
-                limit_memory(int(meta["memory"]))
-                limit_pending = False
-            elif kind == frames.UNLOAD:
-                unloads.add(meta["key"])
-            elif kind == frames.LOAD and limit_pending:
-                out += frames.pack(frames.ERROR, seq, {"type": "RuntimeError", "message": "the model process has "
-                                                       "no memory limit yet: the gateway sends LIMITS first"})
-            elif kind == frames.LOAD:
-                unloads.discard(meta["key"])
-                try:
-                    footprint.preload(meta["flavor"])  # its libraries without their optional probes (issue 18)
-                    predict, classes, info = load_model(meta["flavor"], blob, meta["signature"], meta.get("labels"),
-                                                        tuple(meta.get("trusted_types") or ()))
-                    _limit_threads()  # again: the flavor just imported its native libraries (OpenMP, BLAS)
+    try:
+        while (batch := reader.next_frames()) is not None:
+            out: list[bytes | memoryview] = []
+            groups: dict[str, list[tuple[int, dict[str, Any], dict[str, Any]]]] = {}
+            unloads: set[str] = set()  # applied after this read's predictions: frames sent before it are served
+            for kind, seq, meta, arrays, blob in batch:
+                if kind == frames.STOP:
+                    return
+                if kind == frames.LIMITS:
+                    limit_memory(int(meta["memory"]))
+                    limit_pending = False
+                elif kind == frames.UNLOAD:
+                    unloads.add(meta["key"])
+                    with state:
+                        cancelled.add(meta["key"])
+                elif kind == frames.LOAD and limit_pending:
+                    out += frames.pack(frames.ERROR, seq, {"type": "RuntimeError", "message": "the model process "
+                                                           "has no memory limit yet: the gateway sends LIMITS first"})
+                elif kind == frames.LOAD:
+                    unloads.discard(meta["key"])
+                    with state:
+                        cancelled.discard(meta["key"])
+                        pending[meta["key"]] = pending.get(meta["key"], 0) + 1
+                    loads.put(("load", seq, meta, blob))
+                else:
+                    groups.setdefault(meta["key"], []).append((seq, meta, arrays))
+            for key, reqs in groups.items():
+                with state:
+                    waits = key not in models and pending.get(key, 0) > 0
+                if waits:
+                    loads.put(("predict", key, reqs))  # answered right after its load
+                else:
+                    out += _predict_group(models.get(key), key, reqs)
+            if unloads:
+                with state:
+                    for key in unloads:
+                        models.pop(key, None)
+            if out:
+                send(out)
+            if unloads:
+                del batch
+                _settle()
+    finally:
+        loads.put(None)
+
+
+def _loader(loads: Any, models: dict[str, Any], state: Any, cancelled: set[str], pending: dict[str, int],
+            send: Any) -> None:
+    """The loader thread: load each queued version through its flavor, put it in ``models`` (unless it was
+    unloaded meanwhile), answer the LOAD, then give the load's garbage back; answer the predictions that
+    waited for a load when their turn comes."""
+    from shipyard.serving import footprint
+    from shipyard.serving.runtime import _limit_threads, load_model
+
+    while (item := loads.get()) is not None:
+        if item[0] == "predict":
+            _, key, reqs = item
+            send(_predict_group(models.get(key), key, reqs))
+            continue
+        _, seq, meta, blob = item
+        try:
+            footprint.preload(meta["flavor"])  # its libraries without their optional probes (issue 18)
+            predict, classes, info = load_model(meta["flavor"], blob, meta["signature"], meta.get("labels"),
+                                                tuple(meta.get("trusted_types") or ()))
+            _limit_threads()  # again: the flavor just imported its native libraries (OpenMP, BLAS)
+            with state:
+                if meta["key"] in cancelled:
+                    cancelled.discard(meta["key"])
+                else:
                     models[meta["key"]] = predict
-                    out += frames.pack(frames.RESULT, seq, {"classes": classes, "info": info})
-                except Exception as exc:  # noqa: BLE001 - reported to the loader
-                    out += frames.pack(frames.ERROR, seq, _describe(exc))
-            else:
-                groups.setdefault(meta["key"], []).append((seq, meta, arrays))
-        for key, reqs in groups.items():
-            out += _predict_group(models.get(key), key, reqs)
-        for key in unloads:
-            models.pop(key, None)
-        sock.sendall(b"".join(out))
-        if unloads or any(frame[0] == frames.LOAD for frame in batch):  # after the answer, not before it: the gateway
-            # is ready meanwhile (issue 19). The model lives as long as the process: keep it out of the collector's
-            # walks (0.1 s with scikit-learn loaded); the artifact's bytes and the heap the load left behind go back
-            # to the OS (issue 18; a 13.7 MB model: 193 -> 155 MB)
-            del batch, blob
-            gc.collect()
-            gc.freeze()
-            footprint.release_memory()
+            reply = frames.pack(frames.RESULT, seq, {"classes": classes, "info": info})
+        except Exception as exc:  # noqa: BLE001 - reported to the loader
+            reply = frames.pack(frames.ERROR, seq, _describe(exc))
+        finally:
+            with state:
+                pending[meta["key"]] -= 1
+        send(reply)
+        del item, blob
+        _settle()
+
+
+def _settle() -> None:
+    """After a load or an unload, once answered (the gateway is ready meanwhile, issue 19): the models live
+    as long as the process, so keep them out of the collector's walks (0.1 s with scikit-learn loaded); the
+    artifact's bytes and the heap the load left behind go back to the OS (issue 18; a 13.7 MB model:
+    193 -> 155 MB)."""
+    import gc
+
+    from shipyard.serving import footprint
+
+    gc.collect()
+    gc.freeze()
+    footprint.release_memory()
 
 
 def _predict_group(predict: Any, key: str, reqs: list[tuple[int, dict[str, Any], dict[str, Any]]]
