@@ -128,14 +128,14 @@ class TreeSampler(threading.Thread):
 
 
 def run(argv: list[str], *, env: dict[str, str] | None = None, timeout: float = 3600,
-        interval: float = 0.05) -> dict[str, Any]:
+        interval: float = 0.05, cwd: Path | None = None) -> dict[str, Any]:
     """Run ``argv`` to the end in its own session: exit code, wall seconds, the tree's peak summed PSS and
     RSS (MB), the largest single process (``ru_maxrss``), processes seen, and the last JSON line of stdout.
     Whatever the subject left running in its session when it exits is killed (and reported)."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         started = time.perf_counter()
         proc = subprocess.Popen(argv, stdout=out, stderr=err, env={**os.environ, **(env or {})},
-                                start_new_session=True)
+                                start_new_session=True, cwd=cwd)
         sampler = TreeSampler(proc.pid, interval)
         sampler.start()
         deadline = started + timeout

@@ -1,17 +1,16 @@
-"""Run one benchmark subject in its own process: wall time of the whole process, peak RSS, its JSON answer.
+"""Run one benchmark subject in its own process: wall time of the whole process, peak memory, its JSON answer.
 
-``os.wait4`` returns the resource usage of exactly that child (and the descendants it waited for), so
-``ru_maxrss`` is the subject's own peak, not the largest of all children so far. Output goes to files,
-so a chatty subject never blocks on a full pipe.
+Memory is the peak of the subject's whole process tree, sampled from /proc by ``bench/batch/tree.py``
+(summed RSS as ``peak_rss_mb``, PSS beside it). ``os.wait4``'s ``ru_maxrss`` was used before and is no
+measure: it is one process's peak, and Linux seeds it at ``fork`` with the parent's RSS, so every subject
+started by a benchmark holding 300 MB read at least 300 MB. Output goes to files, so a chatty subject never
+blocks on a full pipe.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import tempfile
-import time
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,9 @@ DATA = ROOT / "bench" / ".data"
 RESULTS = ROOT / "bench" / "results"
 PEERS = Path(os.environ.get("PEERS_DIR", "/work/peers-venv"))
 PROJECT_PY = os.environ.get("PROJECT_PYTHON", str(ROOT / ".venv" / "bin" / "python"))
+
+sys.path.insert(0, str(ROOT / "bench" / "batch"))
+import tree  # noqa: E402  (bench/batch/tree.py: the whole process tree's peak memory)
 
 
 def peer_python(peer: str) -> str | None:
@@ -30,32 +32,8 @@ def peer_python(peer: str) -> str | None:
 
 def run(argv: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
         timeout: float = 1800) -> dict[str, Any]:
-    """Run ``argv`` to the end: exit code, wall seconds, peak RSS in MB, and the last JSON line of stdout."""
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        started = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=out, stderr=err, env={**os.environ, **(env or {})}, cwd=cwd)
-        deadline = started + timeout
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.perf_counter() > deadline:
-                proc.kill()
-            time.sleep(0.02)
-        wall = time.perf_counter() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read(), err.read()
-    answer: Any = None
-    try:
-        answer = json.loads(stdout)
-    except ValueError:
-        for line in reversed(stdout.strip().splitlines()):
-            try:
-                answer = json.loads(line)
-                break
-            except ValueError:
-                continue
-    return {"exit_code": proc.returncode, "wall_s": round(wall, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
-            "answer": answer, "stderr_tail": stderr.strip().splitlines()[-3:]}
+    """Run ``argv`` to the end: exit code, wall seconds, peak memory of its process tree in MB (summed RSS,
+    and PSS), and the last JSON line of stdout."""
+    r = tree.run(argv, env=env, timeout=timeout, cwd=cwd)
+    return {"exit_code": r["exit_code"], "wall_s": r["wall_s"], "peak_rss_mb": r["peak_rss_sum_mb"],
+            "peak_pss_mb": r["peak_pss_mb"], "answer": r["answer"], "stderr_tail": r["stderr_tail"]}
