@@ -283,3 +283,36 @@ def test_deploy_without_a_rollout_when_nothing_is_to_roll_out(ws):
     assert again.rollout is None and "already serves" in again.note
     with pytest.raises(RolloutNotFoundError):
         ws.rollouts.status("ep")
+
+
+def test_an_analysis_waits_for_every_live_gateway_to_flush_through_its_interval(ws):
+    """Each gateway marks how far its metric windows are in the store (``window_store.mark``). The controller
+    judges an interval only when every gateway seen recently has flushed past its end; one silent for longer
+    than STALE_LAGS x lag is gone and no longer waited for."""
+    from datetime import timedelta
+
+    from shipyard.telemetry import window_store
+
+    ws.rollouts.deploy_spec = spec()
+    ws.rollouts.deploy("m:2", "ep")
+    c = controller(ws)  # lag_s 0: the interval ends now; only gateways that flushed at `now` count as seen
+    traffic(ws)
+    now = ws.clock.now()
+    window_store.mark(ws.db, "gw-a", now, now)
+    window_store.mark(ws.db, "gw-b", now - timedelta(seconds=10), now)  # alive, behind the interval's end
+    assert c.tick() == 0
+    assert weights(ws) == {1: 90, 2: 10} and ws.rollouts.status("ep").analyses == []  # not judged yet
+    window_store.mark(ws.db, "gw-b", now, now)  # caught up
+    assert c.tick() == 1 and weights(ws) == {1: 50, 2: 50}
+
+    traffic(ws)
+    now = ws.clock.now()
+    window_store.mark(ws.db, "gw-a", now, now)
+    window_store.mark(ws.db, "gw-b", now - timedelta(seconds=10), now - timedelta(seconds=7))  # silent: gone
+    assert c.tick() == 1 and weights(ws) == {2: 100}  # gw-b is gone: not waited for
+    assert len(ws.rollouts.status("ep").analyses) == 2
+    assert set(window_store.watermarks(ws.db, now - timedelta(seconds=60))) == {"gw-a", "gw-b"}
+    ws.clock.advance(15 * 86400)
+    window_store.mark(ws.db, "gw-c", ws.clock.now(), ws.clock.now())
+    c.housekeeping()
+    assert set(window_store.watermarks(ws.db, now - timedelta(days=30))) == {"gw-c"}  # retention

@@ -118,5 +118,5 @@ def test_two_gateway_processes_add_up(tmp_path, db_url) -> None:
     from shipyard.telemetry import window_store
 
     gateways = {r["gateway"] for r in window_store.read(ws.db, "ep", start, datetime.now(UTC) + timedelta(seconds=5))}
-    assert {g.rsplit(":", 1)[1] for g in gateways} == {str(p.pid) for p in procs}  # host:pid of each process
+    assert {g.split(":")[1] for g in gateways} == {str(p.pid) for p in procs}  # host:pid:nonce of each process
     ws.close()

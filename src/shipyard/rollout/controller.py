@@ -59,6 +59,10 @@ def create_provider(cfg: RolloutConfig, db: Database) -> MetricProvider:
     return make(cfg.prometheus_url) if cfg.provider == "prometheus" else make(db)
 
 
+STALE_LAGS = 3.0  # a gateway whose last flush is older than this many lags is no longer waited for
+WINDOW_RETENTION = timedelta(days=14)  # metric windows kept (rollout analyses and the dashboard's charts)
+
+
 @dataclass
 class Controller:
     db: Database
@@ -153,6 +157,10 @@ class Controller:
             if st.state is State.PAUSED and event is Event.SMOKE_PASSED:
                 event = Event.ANALYSIS_PASSED
         else:
+            waiting = self._lagging(end, now)
+            if waiting:  # judged on a later tick, when they have flushed past `end` or are gone
+                log.debug("rollout %s: waiting for gateway(s) %s to flush through %s", row.id, waiting, end)
+                return 0
             event, reason, verdict, checks = self._analyse(row, cfg, step_start, start, end)
         try:
             tr = machine.transition(cfg.core, st, event, reason)
@@ -160,6 +168,15 @@ class Controller:
             log.warning("rollout %s: %s", row.id, exc)
             return 0
         return self._apply(row, tr, nxt, start, end, verdict, checks)
+
+    def _lagging(self, end: datetime, now: datetime) -> list[str]:
+        """The gateways seen flushing within ``STALE_LAGS x lag_s`` whose metric windows are not all in the store
+        up to ``end`` (``telemetry.window_store.watermarks``): an analysis summed now would miss their requests.
+        A gateway silent for longer is gone (stopped, or cut off from the store) and no longer waited for."""
+        from shipyard.telemetry import window_store
+
+        marks = window_store.watermarks(self.db, now - timedelta(seconds=STALE_LAGS * self.lag_s))
+        return sorted(g for g, through in marks.items() if through < end)
 
     def _analyse(self, row: Row[Any], cfg: RolloutConfig, step_start: datetime, start: datetime, end: datetime
                  ) -> tuple[Event, str | None, str, list[dict[str, Any]]]:
@@ -237,8 +254,12 @@ class Controller:
 
     def housekeeping(self) -> None:
         """For each endpoint's newest promoted rollout: the candidate is production and champion; after the
-        grace period the previous stable becomes ``retired`` (still loadable for a rollback)."""
+        grace period the previous stable becomes ``retired`` (still loadable for a rollback). Metric windows
+        and gateway watermarks older than ``WINDOW_RETENTION`` are deleted."""
+        from shipyard.telemetry import window_store
+
         now = self.clock.now()
+        window_store.prune(self.db, now - WINDOW_RETENTION)
         with self.db.read() as conn:
             newest = {}
             for r in conn.execute(select(t.rollouts).where(t.rollouts.c.state == State.PROMOTED.value)

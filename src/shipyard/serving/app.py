@@ -67,7 +67,8 @@ class Gateway:
                                      observe=self.metrics.observe_predlog)
         self.feedback = FeedbackBuffer(deps.record_feedback, max_items=self.options.feedback_buffer,
                                        on_drop=self.metrics.observe_feedback_dropped)
-        self.windows = MetricWindows(deps.record_windows, self.options.metrics_interval_s)
+        self.windows = MetricWindows(deps.record_windows, self.options.metrics_interval_s,
+                                     watermark=deps.record_watermark)
         self._windows_ticker = Ticker(self.windows.flush, self.options.metrics_interval_s, "shipyard-windows",
                                       "metric windows flush failed; will retry")
         if self.options.auth_required and deps.tokens is None:  # never fail open

@@ -45,6 +45,8 @@ class GatewayDeps:
     options: GatewayOptions = field(default_factory=GatewayOptions)
     # Callable[[list[dict]], int]: stores closed metric windows (telemetry.window_store.write); None: not kept
     record_windows: Any = None
+    # Callable[[str, datetime, datetime], None]: how far this gateway has flushed them (window_store.mark)
+    record_watermark: Any = None
     tokens: TokenSource | None = None  # valid token digests (auth: required); None: feedback needs no token
     # Callable[[Callable[[], object]], Callable[[], None] | None]: calls its argument from any thread when a routing
     # change commits (EndpointService.watch); returns how to stop. None: routing is only polled

@@ -71,7 +71,8 @@ def build_gateway(ws: Any, options: GatewayOptions | None = None, prestarted: Sp
     tokens = functools.partial(token_grants, ws.db, ws.clock, Permission.FEEDBACK)
     return Gateway(GatewayDeps(routing=eps.snapshot, versions=eps.version_spec, artifacts=ws.artifacts,
                                record_feedback=eps.record_feedback, options=options or options_from(ws),
-                               record_windows=functools.partial(window_store.write, ws.db), tokens=tokens,
+                               record_windows=functools.partial(window_store.write, ws.db),
+                               record_watermark=functools.partial(window_store.mark, ws.db), tokens=tokens,
                                routing_changes=eps.watch, prestarted=prestarted))
 
 

@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import bisect
 import logging
+import math
 import os
+import secrets
 import socket
 import time
 from collections.abc import Callable, Mapping
@@ -48,6 +50,7 @@ VALUE_EDGES: tuple[float, ...] = (*(-e for e in reversed(_POS)), 0.0, *_POS)
 MAX_LABELS = 100  # distinct labels counted per window (more: counted under "(other)")
 MAX_PENDING = 5000  # windows kept across failed flushes
 GRACE_S = 0.5  # a window is taken this long after it closed (a request in flight may still count into it)
+FINAL = datetime(9999, 12, 31, tzinfo=UTC)  # the watermark of a gateway that stopped: it has flushed everything
 FLUSH_SLACK_S = 1.0  # allowance for a flush's own write beyond its tick (a busy thread, a slow store), at least
 
 
@@ -62,8 +65,9 @@ Key = tuple[int, str, int, bool]  # window index, endpoint, version, shadow
 
 
 def gateway_id() -> str:
-    """This gateway process: ``host:pid``."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """This gateway: ``host:pid:nonce`` (the nonce tells apart gateways in one process, as tests start them,
+    and a pid reused after a restart)."""
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 class Counts:
@@ -180,10 +184,14 @@ class MetricWindows:
     """Counts per (window, endpoint, version, shadow); ``flush`` hands closed windows to ``sink``."""
 
     def __init__(self, sink: Callable[[list[dict[str, Any]]], Any] | None, interval_s: float = 5.0,
-                 gateway: str | None = None, clock: Callable[[], float] = time.time) -> None:
+                 gateway: str | None = None, clock: Callable[[], float] = time.time,
+                 watermark: Callable[[str, datetime, datetime], Any] | None = None) -> None:
+        """``watermark(gateway, flushed_through, at)``: called after every successful flush (also one with no
+        window to write) with the end of the newest window this gateway can no longer add to, so readers
+        know its windows up to there are all in the store (``window_store.mark``)."""
         if not interval_s > 0:
             raise ValueError(f"serving.metrics_interval: got {interval_s}, expected seconds > 0")
-        self.sink, self.interval_s, self.clock = sink, float(interval_s), clock
+        self.sink, self.interval_s, self.clock, self.watermark = sink, float(interval_s), clock, watermark
         self.gateway = gateway or gateway_id()
         self._open: dict[Key, Counts] = {}
         self._pending: list[WindowRecord] = []  # taken, not yet accepted by the sink (flusher thread only)
@@ -219,10 +227,10 @@ class MetricWindows:
         c.latency[bisect.bisect_left(LATENCY_EDGES_MS, latency_ms)] += 1
 
     # -- flusher thread ------------------------------------------------------------------
-    def take(self, everything: bool = False) -> list[WindowRecord]:
+    def take(self, everything: bool = False, now: float | None = None) -> list[WindowRecord]:
         """Remove and return the windows closed at least ``GRACE_S`` ago (``everything``: the open ones too,
         at shutdown)."""
-        now = self.clock()
+        now = self.clock() if now is None else now
         out = []
         for key in list(self._open):  # list() of a dict is one C call: safe while the loop inserts
             idx, endpoint, version, shadow = key
@@ -237,20 +245,30 @@ class MetricWindows:
         return out
 
     def flush(self, everything: bool = False) -> int:
-        """Write the closed windows (and those a failed flush kept); returns how many were written."""
-        batch = self._pending + self.take(everything)
+        """Write the closed windows (and those a failed flush kept), then the watermark; returns how many
+        windows were written."""
+        now = self.clock()
+        batch = self._pending + self.take(everything, now)
         self._pending = []
-        if not batch or self.sink is None:
+        if self.sink is None:
             return 0
-        try:
-            self.sink([w.to_row() for w in batch])
-        except Exception:
-            keep = batch[-MAX_PENDING:]
-            if len(batch) > len(keep):
-                self.dropped += len(batch) - len(keep)
-                log.warning("metric windows: dropped %d window(s) the store did not take", len(batch) - len(keep))
-            self._pending = keep
-            raise
+        if batch:
+            try:
+                self.sink([w.to_row() for w in batch])
+            except Exception:
+                keep = batch[-MAX_PENDING:]
+                if len(batch) > len(keep):
+                    self.dropped += len(batch) - len(keep)
+                    log.warning("metric windows: dropped %d window(s) the store did not take",
+                                len(batch) - len(keep))
+                self._pending = keep
+                raise
+        if self.watermark is not None:
+            # every window ending at or before this was taken above; at shutdown every window it will ever
+            # have was: nobody need wait for this gateway any more (FINAL)
+            through = FINAL if everything else datetime.fromtimestamp(
+                math.floor((now - GRACE_S) / self.interval_s) * self.interval_s, UTC)
+            self.watermark(self.gateway, through, datetime.fromtimestamp(now, UTC))
         return len(batch)
 
 

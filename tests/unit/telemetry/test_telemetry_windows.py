@@ -198,3 +198,38 @@ def test_the_controller_lag_covers_the_latest_flush_of_a_window(interval: float)
     taken_after = clock.t - end
     assert taken_after + w.FLUSH_SLACK_S <= w.complete_after(interval)
     assert w.complete_after(interval) >= 2 * interval  # never shorter than the lag it replaced
+
+
+def test_each_flush_marks_how_far_the_gateway_has_written_and_a_failed_one_does_not() -> None:
+    marks: list[tuple[str, datetime, datetime]] = []
+    written: list[dict] = []  # type: ignore[type-arg]
+    fail = [False]
+
+    def sink(rows):  # type: ignore[no-untyped-def]
+        if fail[0]:
+            raise OSError("store down")
+        written.extend(rows)
+
+    clock = FakeClock(1000.0)
+    mw = MetricWindows(sink, 5.0, gateway="h:1", clock=clock, watermark=lambda *a: marks.append(a))
+    mw.record("ep", 1, False, 1.0, 1, {"predict": np.array([1])})
+    clock.t = 1003.0
+    assert mw.flush() == 0  # nothing closed yet; still a mark: everything up to 995 (-> 1000) is written
+    assert marks[-1][:2] == ("h:1", datetime.fromtimestamp(1000, UTC))
+    clock.t = 1005.0 + w.GRACE_S
+    assert mw.flush() == 1 and marks[-1][1] == datetime.fromtimestamp(1005, UTC)
+    mw.record("ep", 1, False, 1.0, 1, {"predict": np.array([1])})
+    clock.t = 1010.0 + w.GRACE_S
+    fail[0] = True
+    with pytest.raises(OSError):
+        mw.flush()
+    assert marks[-1][1] == datetime.fromtimestamp(1005, UTC) and len(marks) == 2  # not past what is unwritten
+    fail[0] = False
+    clock.t = 1012.0
+    mw.record("ep", 1, False, 1.0, 1, {"predict": np.array([1])})
+    assert mw.flush(everything=True) == 2  # the kept window and, at shutdown, the open one
+    assert marks[-1][1] == w.FINAL  # a stopped gateway has written all it ever will: nobody waits for it
+
+
+def test_gateways_in_one_process_have_their_own_ids() -> None:
+    assert w.gateway_id() != w.gateway_id()

@@ -314,6 +314,16 @@ metric_windows = Table(
     Index("ix_metric_windows_endpoint_start", "endpoint", "start"),
 )
 
+# How far each gateway process (host:pid) has flushed its metric windows: every window of it that ends at or
+# before `flushed_through` is in `metric_windows`; `seen_at` is its last flush (the rollout controller waits for
+# the gateways seen recently to pass the end of the interval it judges).
+gateway_watermarks = Table(
+    "gateway_watermarks", metadata,
+    Column("gateway", String(100), primary_key=True),
+    Column("flushed_through", TS, nullable=False),
+    Column("seen_at", TS, nullable=False),
+)
+
 # Endpoint monitors (issue 16): one row per check run (drift, quality, performance) over a window of the
 # prediction log; `metrics` holds the flat numbers alert rules read, `detail` the per-column breakdown.
 monitor_results = Table(
