@@ -356,6 +356,14 @@ class RegistryService:
                                      expected="a registered model (see `shipyard models list`)")
         return m
 
+    def version_for_update(self, conn: Connection, ref: ModelRef) -> ModelVersion:
+        """The version as of ``conn``'s write transaction, its row locked (PostgreSQL ``FOR UPDATE``; SQLite
+        holds the write lock from BEGIN IMMEDIATE): a concurrent stage change cannot slip between a check on
+        it and the write that depends on the check."""
+        row = self._row(conn, ref)
+        conn.execute(select(MV.c.id).where(MV.c.id == row.id).with_for_update())
+        return self._version(conn, self._row_by_id(conn, row.id))
+
     def _row_by_id(self, conn: Connection, vid: int) -> Row[Any]:
         return conn.execute(self._vq().where(MV.c.id == vid)).one()
 

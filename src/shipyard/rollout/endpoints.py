@@ -126,15 +126,15 @@ class EndpointService:
         """
         authorize(self.actor, Permission.DEPLOY)
         mref = parse_ref(ref)
-        mv = self._resolve(ref)
+        mv = self.resolve_version(ref)
         name = check_name(endpoint or mref.name, "endpoint")
-        self._check_servable(mv, answering=weight != 0)  # early, readable refusal; checked again below
-        self._check_artifact(mv)
+        self.check_servable(mv, answering=weight != 0)  # early, readable refusal; checked again below
+        self.check_artifact(mv)
         now = self.clock.now()
         with self.db.begin() as conn:
-            mv = self._locked(conn, mv.model, mv.version)  # the stage as of this write (issue 18: no race)
-            self._check_servable(mv, answering=weight != 0)
-            self._check_signature(mv)
+            mv = self.locked_version(conn, mv.model, mv.version)  # the stage as of this write (issue 18: no race)
+            self.check_servable(mv, answering=weight != 0)
+            self.check_signature(mv)
             row = conn.execute(select(E).where(E.c.name == name)).first()
             if row is None:
                 table = routing.single(mv.version) if weight in (None, 100) else None
@@ -147,39 +147,39 @@ class EndpointService:
                 audit.append(conn, self.actor.name, "endpoint.create", f"endpoint:{name}", None,
                              {"model": mv.model, "routing": table.to_dict()}, self.clock)
             else:
-                self._same_model(row, mv.model)
+                self.check_same_model(row, mv.model)
                 records.refuse_if_active(conn, name, "deploy")
                 old = routing.parse(row.routing)
                 table = routing.with_weight(old, mv.version, 100 if weight is None else weight)
                 self._write(conn, row, table, "endpoint.deploy", now)
-            return self._endpoint(self._row(conn, name))
+            return self.endpoint_of(self.endpoint_row(conn, name))
 
     def set_routing(self, name: str, table: RoutingTable | dict[str, Any]) -> Endpoint:
         """Replace the endpoint's routing table (validated; every version must exist)."""
         authorize(self.actor, Permission.DEPLOY)
         tbl = table if isinstance(table, RoutingTable) else routing.parse(table)
         with self.db.begin() as conn:
-            row = self._row(conn, name)
+            row = self.endpoint_row(conn, name)
         served = set(tbl.served)
         for v in tbl.versions:
-            mv = self._resolve(f"{row.model}:{v}")
-            self._check_servable(mv, answering=v in served)
-            self._check_artifact(mv)  # every version the gateways will load, shadows included
+            mv = self.resolve_version(f"{row.model}:{v}")
+            self.check_servable(mv, answering=v in served)
+            self.check_artifact(mv)  # every version the gateways will load, shadows included
         now = self.clock.now()
         with self.db.begin() as conn:
-            row = self._row(conn, name)
+            row = self.endpoint_row(conn, name)
             records.refuse_if_active(conn, name, "change its routing")
             for v in tbl.versions:  # re-read under the write lock: a stage moved meanwhile counts
-                mv = self._locked(conn, row.model, v)
-                self._check_servable(mv, answering=v in served)
-                self._check_signature(mv)
+                mv = self.locked_version(conn, row.model, v)
+                self.check_servable(mv, answering=v in served)
+                self.check_signature(mv)
             self._write(conn, row, tbl, "endpoint.route", now)
-            return self._endpoint(self._row(conn, name))
+            return self.endpoint_of(self.endpoint_row(conn, name))
 
     def write_routing(self, conn: Connection, name: str, table: RoutingTable) -> int:
         """A rollout transition's routing change inside its transaction (the rollout's audit event records it;
         ``rollout.records.commit``); returns the endpoint's generation (bumped only if the table changed)."""
-        row = self._row(conn, name)
+        row = self.endpoint_row(conn, name)
         if routing.parse(row.routing) == table:
             return int(row.generation)
         conn.execute(E.update().where(E.c.name == name).values(
@@ -205,12 +205,12 @@ class EndpointService:
     def get(self, name: str) -> Endpoint:
         authorize(self.actor, Permission.READ)
         with self.db.read() as conn:
-            return self._endpoint(self._row(conn, name))
+            return self.endpoint_of(self.endpoint_row(conn, name))
 
     def list(self) -> list[Endpoint]:
         authorize(self.actor, Permission.READ)
         with self.db.read() as conn:
-            return [self._endpoint(r) for r in conn.execute(select(E).order_by(E.c.name))]
+            return [self.endpoint_of(r) for r in conn.execute(select(E).order_by(E.c.name))]
 
     def snapshot(self) -> dict[str, EndpointState]:
         """Every endpoint's routing and generation (the gateway's poll; one small query)."""
@@ -224,7 +224,7 @@ class EndpointService:
         return notify.listen(self.db, notify.ROUTING, on_change)
 
     def version_spec(self, model: str, version: int) -> VersionSpec:
-        mv = self._resolve(f"{model}:{version}")
+        mv = self.resolve_version(f"{model}:{version}")
         prov = mv.provenance or {}
         art = prov.get("artifact") or {}
         trust = getattr(self.registry, "trusted_for", None)
@@ -233,12 +233,12 @@ class EndpointService:
                            tuple(trust(mv)) if trust is not None else ())
 
     # -- helpers -------------------------------------------------------------------------
-    def _resolve(self, ref: str) -> Any:
+    def resolve_version(self, ref: str) -> Any:
         if self.registry is None:
             raise InvalidInputError(field="registry", value=None, expected="an EndpointService built with a registry")
         return self.registry.get_version(ref)
 
-    def _check_servable(self, mv: Any, *, answering: bool) -> None:
+    def check_servable(self, mv: Any, *, answering: bool) -> None:
         """Refuse a version that may not get traffic: rejected or archived ones never; while the workspace
         requires approvals (``approval.required``), a version that answers clients must be approved (or be,
         or have been, in production). A shadow never answers, so an unapproved candidate may be shadowed
@@ -258,18 +258,16 @@ class EndpointService:
                 field="stage", value=stage.value,
                 expected=" | ".join(s.value for s in SERVABLE))
 
-    def _locked(self, conn: Connection, model: str, version: int) -> Any:
+    def locked_version(self, conn: Connection, model: str, version: int) -> Any:
         """The version as of this write transaction, its row locked (PostgreSQL ``FOR UPDATE``; SQLite holds
         the write lock from BEGIN IMMEDIATE), so a concurrent stage change cannot slip between check and write."""
         reg = self.registry
-        if reg is None or not hasattr(reg, "_row"):
-            return self._resolve(f"{model}:{version}")
-        row = reg._row(conn, parse_ref(f"{model}:{version}"))
-        conn.execute(select(t.model_versions.c.id).where(t.model_versions.c.id == row.id).with_for_update())
-        return reg._version(conn, reg._row_by_id(conn, row.id))
+        if reg is None or not hasattr(reg, "version_for_update"):
+            return self.resolve_version(f"{model}:{version}")
+        return reg.version_for_update(conn, parse_ref(f"{model}:{version}"))
 
     @staticmethod
-    def _check_signature(mv: Any) -> None:
+    def check_signature(mv: Any) -> None:
         """A version without a signature (its input columns) could only answer 422 to every request: refuse it
         at deploy and say how to attach one (issue 18, item 8)."""
         inputs = (mv.signature or {}).get("inputs") if isinstance(mv.signature, dict) else None
@@ -282,14 +280,14 @@ class EndpointService:
                 '({"inputs": [{"name": ..., "type": ...}], "outputs": [{"name": "prediction"}]})',
                 field="signature", value=None, expected="a signature with at least one input column")
 
-    def _check_artifact(self, mv: Any) -> None:
+    def check_artifact(self, mv: Any) -> None:
         """The stored artifact still hashes to the digest it was registered with (the gateway checks again at
         load; failing here tells the deployer now instead of in a gateway log)."""
         if self.artifacts is not None:
             self.artifacts.get_bytes(mv.artifact_digest)
 
     @staticmethod
-    def _same_model(row: Row[Any], model: str) -> None:
+    def check_same_model(row: Row[Any], model: str) -> None:
         if row.model != model:
             raise ConflictError(f"endpoint {row.name} serves model {row.model}, not {model}",
                                 field="model", value=model, expected=row.model)
@@ -303,7 +301,7 @@ class EndpointService:
                      {"routing": table.to_dict(), "generation": int(row.generation) + 1}, self.clock)
 
     @staticmethod
-    def _row(conn: Connection, name: str) -> Row[Any]:
+    def endpoint_row(conn: Connection, name: str) -> Row[Any]:
         row = conn.execute(select(E).where(E.c.name == name)).first()
         if row is None:
             raise EndpointNotFoundError(field="endpoint", value=name,
@@ -311,6 +309,6 @@ class EndpointService:
         return row
 
     @staticmethod
-    def _endpoint(r: Row[Any]) -> Endpoint:
+    def endpoint_of(r: Row[Any]) -> Endpoint:
         return Endpoint(r.name, r.model, r.routing, int(r.generation), r.config or {},
                         iso(r.created_at), iso(r.updated_at))

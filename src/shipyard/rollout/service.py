@@ -76,12 +76,12 @@ class RolloutService:
         if weight is not None or current is None:
             return DeployResult(self.endpoints.deploy(ref, name, weight),
                                 note="" if current is not None else "a new endpoint serves its first version at 100%")
-        mv = self.endpoints._resolve(ref)
-        served = [r.version for r in self.endpoints._endpoint(current).table.routes if r.weight > 0]
+        mv = self.endpoints.resolve_version(ref)
+        served = [r.version for r in self.endpoints.endpoint_of(current).table.routes if r.weight > 0]
         if served == [mv.version]:
-            return DeployResult(self.endpoints._endpoint(current), note=f"{mv.model}:{mv.version} already serves "
+            return DeployResult(self.endpoints.endpoint_of(current), note=f"{mv.model}:{mv.version} already serves "
                                                                        f"100% of {name}")
-        stable = max(self.endpoints._endpoint(current).table.routes, key=lambda r: r.weight).version
+        stable = max(self.endpoints.endpoint_of(current).table.routes, key=lambda r: r.weight).version
         if stable == mv.version:  # it already takes most of the traffic: all of it, nothing to roll out
             return DeployResult(self.endpoints.deploy(ref, name), note=f"{mv.model}:{mv.version} was the heaviest "
                                                                        "version: now 100%, no rollout")
@@ -89,16 +89,16 @@ class RolloutService:
 
     def start(self, name: str, mv: Any, stable: int, cfg: RolloutConfig) -> DeployResult:
         """Start a rollout of ``mv`` on ``name`` (serving ``stable``): one transaction with its routing."""
-        self.endpoints._check_servable(mv, answering=cfg.strategy is not Strategy.SHADOW)
-        self.endpoints._check_artifact(mv)
+        self.endpoints.check_servable(mv, answering=cfg.strategy is not Strategy.SHADOW)
+        self.endpoints.check_artifact(mv)
         st = machine.start(cfg.core, stable, mv.version)
         now = self.clock.now()
         with self.db.begin() as conn:
-            row = self.endpoints._row(conn, name)
-            self.endpoints._same_model(row, mv.model)
-            locked = self.endpoints._locked(conn, mv.model, mv.version)  # the stage as of this write (no race)
-            self.endpoints._check_servable(locked, answering=cfg.strategy is not Strategy.SHADOW)
-            self.endpoints._check_signature(locked)
+            row = self.endpoints.endpoint_row(conn, name)
+            self.endpoints.check_same_model(row, mv.model)
+            locked = self.endpoints.locked_version(conn, mv.model, mv.version)  # the stage as of this write (no race)
+            self.endpoints.check_servable(locked, answering=cfg.strategy is not Strategy.SHADOW)
+            self.endpoints.check_signature(locked)
             records.refuse_if_active(conn, name, "deploy again")
             rid = records.insert_rollout(conn, name, mv.model, st, cfg, self.actor.name, now)
             table = machine.routing_for(st, cfg.core, row.routing.get("sticky_header"))
@@ -109,7 +109,7 @@ class RolloutService:
                                   "routing": table.to_dict(), "generation": generation, "spec": cfg.to_dict()},
                                  self.clock)
             view = records.view(records.by_id(conn, rid))  # type: ignore[arg-type]
-            ep = self.endpoints._endpoint(self.endpoints._row(conn, name))
+            ep = self.endpoints.endpoint_of(self.endpoints.endpoint_row(conn, name))
         self.notify("start", view)
         return DeployResult(ep, view, f"rollout {rid} started ({cfg.strategy.value})")
 
@@ -120,7 +120,7 @@ class RolloutService:
         with self.db.read() as conn:
             row = records.latest(conn, endpoint)
             if row is None:
-                self.endpoints._row(conn, endpoint)  # an unknown endpoint is its own 404
+                self.endpoints.endpoint_row(conn, endpoint)  # an unknown endpoint is its own 404
                 raise RolloutNotFoundError(field="endpoint", value=endpoint,
                                            expected="an endpoint with a rollout (`shipyard deploy` starts one)")
             return records.view(row, records.analyses(conn, int(row.id), limit))
@@ -146,7 +146,7 @@ class RolloutService:
             with self.db.begin() as conn:
                 row = records.active(conn, endpoint)
                 if row is None:
-                    self.endpoints._row(conn, endpoint)
+                    self.endpoints.endpoint_row(conn, endpoint)
                     last = records.latest(conn, endpoint)
                     if last is not None:  # finished: the machine says why nothing applies (409)
                         machine.transition(records.config_of(last).core, records.state_of(last), event)
