@@ -66,24 +66,12 @@ class RegistryService:
         return [t for t in recorded if t in self.trusted_types]
 
     # -- writing -------------------------------------------------------------------------
-    def register(
-        self,
-        name: str,
-        artifact: Path | bytes,
-        flavor: str,
-        *,
-        signature: dict[str, Any] | None = None,
-        provenance: dict[str, Any] | None = None,
-        evaluation: dict[str, Any] | None = None,
-        reports: dict[str, Any] | None = None,
-        lineage: Iterable[dict[str, Any]] = (),
-        stage: Stage = Stage.CANDIDATE,
-        run_id: str | None = None,
-        description: str = "",
-        tags: dict[str, str] | None = None,
-        inspect: bool = True,
-        gate_run: ev.GateRun | None = None,
-    ) -> ModelVersion:
+    def register(self, name: str, artifact: Path | bytes, flavor: str, *, signature: dict[str, Any] | None = None,
+                 provenance: dict[str, Any] | None = None, evaluation: dict[str, Any] | None = None,
+                 reports: dict[str, Any] | None = None, lineage: Iterable[dict[str, Any]] = (),
+                 stage: Stage = Stage.CANDIDATE, run_id: str | None = None, description: str = "",
+                 tags: dict[str, str] | None = None, inspect: bool = True, gate_run: ev.GateRun | None = None,
+                 ) -> ModelVersion:
         """Store the artifact and create the next version of ``name`` in one transaction.
 
         ``stage=validated`` needs ``gate_run``: gates shipyard evaluated in this process (the pipeline's
@@ -358,8 +346,7 @@ class RegistryService:
 
     def version_for_update(self, conn: Connection, ref: ModelRef) -> ModelVersion:
         """The version as of ``conn``'s write transaction, its row locked (PostgreSQL ``FOR UPDATE``; SQLite
-        holds the write lock from BEGIN IMMEDIATE): a concurrent stage change cannot slip between a check on
-        it and the write that depends on the check."""
+        holds the write lock from BEGIN IMMEDIATE): no stage change slips between a check and its write."""
         row = self._row(conn, ref)
         conn.execute(select(MV.c.id).where(MV.c.id == row.id).with_for_update())
         return self._version(conn, self._row_by_id(conn, row.id))
