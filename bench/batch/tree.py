@@ -130,7 +130,8 @@ class TreeSampler(threading.Thread):
 def run(argv: list[str], *, env: dict[str, str] | None = None, timeout: float = 3600,
         interval: float = 0.05, cwd: Path | None = None) -> dict[str, Any]:
     """Run ``argv`` to the end in its own session: exit code, wall seconds, the tree's peak summed PSS and
-    RSS (MB), the largest single process (``ru_maxrss``), processes seen, and the last JSON line of stdout.
+    RSS (MB), the largest single process (``ru_maxrss``), processes seen, and stdout as JSON (or its last JSON
+    line).
     Whatever the subject left running in its session when it exits is killed (and reported)."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         started = time.perf_counter()
@@ -154,12 +155,15 @@ def run(argv: list[str], *, env: dict[str, str] | None = None, timeout: float = 
         err.seek(0)
         stdout, stderr = out.read(), err.read()
     answer: Any = None
-    for line in reversed(stdout.strip().splitlines()):
-        try:
-            answer = json.loads(line)
-            break
-        except ValueError:
-            continue
+    try:
+        answer = json.loads(stdout)  # the whole output is one (pretty-printed) document
+    except ValueError:
+        for line in reversed(stdout.strip().splitlines()):  # else its last JSON line
+            try:
+                answer = json.loads(line)
+                break
+            except ValueError:
+                continue
     mb = 1 << 20
     return {"exit_code": proc.returncode, "wall_s": round(wall, 2),
             "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),  # the subject and the children it waited for

@@ -9,6 +9,7 @@ blocks on a full pipe.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -20,8 +21,19 @@ RESULTS = ROOT / "bench" / "results"
 PEERS = Path(os.environ.get("PEERS_DIR", "/work/peers-venv"))
 PROJECT_PY = os.environ.get("PROJECT_PYTHON", str(ROOT / ".venv" / "bin" / "python"))
 
-sys.path.insert(0, str(ROOT / "bench" / "batch"))
-import tree  # noqa: E402  (bench/batch/tree.py: the whole process tree's peak memory)
+
+def _load_tree() -> Any:
+    """bench/batch/tree.py (the whole process tree's peak memory), loaded by path: putting bench/batch on
+    sys.path would shadow this folder's ``run`` module with bench/batch/run.py."""
+    spec = importlib.util.spec_from_file_location("shipyard_bench_tree", ROOT / "bench" / "batch" / "tree.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+tree = _load_tree()
 
 
 def peer_python(peer: str) -> str | None:

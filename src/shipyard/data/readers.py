@@ -95,7 +95,8 @@ def _check_unique(path: Path, names: list[str]) -> None:
 
 
 def _read_parquet(path: Path, as_strings: bool) -> pa.Table:
-    table = pq.read_table(path)
+    # a file through ParquetFile: read_table imports pyarrow.dataset (~0.15 s, a sixth of a `data validate`)
+    table = pq.read_table(path) if path.is_dir() else pq.ParquetFile(path).read()
     if not as_strings:
         return table
     return pa.table({name: table[name].cast(pa.string()) for name in table.column_names})
