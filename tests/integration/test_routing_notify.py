@@ -48,6 +48,25 @@ def test_a_commit_notifies_and_a_rollback_does_not(tmp_path, pg_url) -> None:  #
         ws.close()
 
 
+def test_closing_the_workspace_stops_its_listeners(tmp_path, pg_url) -> None:  # type: ignore[no-untyped-def]
+    """A listener nobody stopped (a gateway whose loop was torn down) ends when its workspace closes, instead of
+    retrying for the rest of the process against a store nobody uses (seen in CI: a dropped test database)."""
+    from shipyard.config import Settings
+    from shipyard.workspace import Workspace
+
+    ws = Workspace.init(tmp_path / "ws", settings=Settings(db_url=pg_url, actor="alice"))
+    connected = threading.Event()
+    before = set(threading.enumerate())
+    assert ws.endpoints.watch(connected.set) is not None
+    assert connected.wait(10)
+    listeners = [t for t in set(threading.enumerate()) - before if t.name == f"shipyard-listen-{notify.ROUTING}"]
+    assert len(listeners) == 1
+    ws.close()
+    for t in listeners:
+        t.join(5)  # it looks at its stop flag at least once a second
+    assert not any(t.is_alive() for t in listeners)
+
+
 @pytest.mark.parametrize("backend", ["postgres", "sqlite"])
 def test_a_gateway_applies_a_committed_change_without_waiting_for_its_poll(tmp_path, request, backend) -> None:  # type: ignore[no-untyped-def]
     from shipyard.config import Settings

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +82,7 @@ class Database:
         self.engine = make_engine(self.url)
         self.dialect = self.engine.dialect.name
         self.audit_key = audit_key or None  # HMAC key for audit events appended through this database
+        self._on_dispose: list[Callable[[], object]] = []  # background users (notify listeners) to stop
 
     @contextlib.contextmanager
     def begin(self) -> Iterator[Connection]:
@@ -113,7 +114,15 @@ class Database:
 
         _migrate.upgrade(self)
 
+    def on_dispose(self, stop: Callable[[], object]) -> None:
+        """Call ``stop`` when this database is disposed (its workspace closed): a background thread using it
+        (a LISTEN connection) ends with it instead of retrying against a store nobody uses any more."""
+        self._on_dispose.append(stop)
+
     def dispose(self) -> None:
+        stops, self._on_dispose = self._on_dispose, []
+        for stop in stops:
+            stop()
         self.engine.dispose()
 
     def ping(self) -> None:

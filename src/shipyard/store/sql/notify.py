@@ -39,6 +39,7 @@ def listen(db: Database, channel: str, on_change: Callable[[], object], retry_s:
     if db.dialect != "postgresql":
         return None
     listener = _Listener(db, channel, on_change, retry_s)
+    db.on_dispose(listener.stop)  # a closed workspace takes its listeners with it
     listener.thread.start()
     return listener.stop
 
