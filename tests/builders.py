@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import signal
 import socket
+import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -11,6 +15,34 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def wait_ready(proc: subprocess.Popen[str], url: str, timeout: float = 60,
+               also: Callable[[], bool] = lambda: True) -> None:
+    """Poll ``url`` until it answers 200 (and ``also()`` holds); fail with the process's output if it exits,
+    or after ``timeout`` seconds."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        assert proc.poll() is None, f"serve exited {proc.returncode}: {proc.stdout.read() if proc.stdout else ''}"
+        try:
+            if httpx.get(url, timeout=1).status_code == 200 and also():
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, f"gateway did not become ready in {timeout:g} s"
+        time.sleep(0.1)
+
+
+def interrupt(proc: subprocess.Popen[str], timeout: float = 20) -> None:
+    """Ctrl-C a gateway (it drains and flushes), killing it if it has not exited within ``timeout``."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def make_skops_model(path: Path, n_features: int = 4, seed: int = 0) -> Path:

@@ -55,20 +55,15 @@ def _rss(pid: int) -> int | None:
         return None
 
 
-def _memory(pid: int) -> tuple[int, int] | None:
-    """(RSS, PSS) of ``pid`` in bytes, or None when it is gone (or a kernel thread)."""
-    rss = _rss(pid)
-    if rss is None:
-        return None
-    pss = rss
+def _pss(pid: int, rss: int) -> int:
+    """PSS of ``pid`` in bytes; ``rss`` where there is no ``smaps_rollup`` (old kernel, not ours to read)."""
     try:
         for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
             if line.startswith("Pss:"):
-                pss = int(line.split()[1]) * 1024
-                break
+                return int(line.split()[1]) * 1024
     except OSError:
-        pass  # no smaps_rollup (old kernel, or not ours to read): RSS stands in
-    return rss, pss
+        pass
+    return rss
 
 
 class TreeSampler(threading.Thread):
@@ -114,7 +109,7 @@ class TreeSampler(threading.Thread):
         self.peak_rss = max(self.peak_rss, rss)
         if self.samples % 10 == 1 or (peak and self.samples - self._pss_at >= 4):
             self._pss_at = self.samples
-            pss = sum(mem[1] for pid in sizes if (mem := _memory(pid)) is not None)
+            pss = sum(_pss(pid, rss) for pid, rss in sizes.items())
             self.peak_pss = max(self.peak_pss, pss)
 
     def run(self) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from tests.builders import approve, free_port
+from tests.builders import approve, free_port, wait_ready
 from tests.integration.test_gateway_multiworker import CLI, COLUMNS, children, cli_env, make_model
 
 pytestmark = pytest.mark.slow
@@ -42,16 +42,7 @@ def test_serve_grpc_port_with_two_workers(tmp_path) -> None:
     proc = _serve(_workspace(tmp_path), "--port", str(port), "--grpc-port", str(gport), "--workers", "2")
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, proc.stdout.read()  # type: ignore[union-attr]
-            try:
-                if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200 and len(children(proc.pid)) >= 2:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "gateway did not become ready in 60 s"
-            time.sleep(0.1)
+        wait_ready(proc, f"{url}/v2/health/ready", also=lambda: len(children(proc.pid)) >= 2)
         x = np.linspace(-1, 1, 3 * len(COLUMNS)).reshape(3, len(COLUMNS))
         rest = httpx.post(f"{url}/v2/models/ep/infer", json={"inputs": [
             {"name": "x", "shape": list(x.shape), "datatype": "FP64", "data": x.ravel().tolist()}]}).json()

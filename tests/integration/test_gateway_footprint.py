@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -25,7 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.builders import approve, free_port, make_skops_model
+from tests.builders import approve, free_port, interrupt, make_skops_model, wait_ready
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(sys.platform != "linux", reason="reads /proc/<pid>/maps")]
 
@@ -70,17 +69,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"serve exited {proc.returncode}: {proc.stdout.read()}")  # type: ignore[union-attr]
-            try:
-                if httpx.get(f"{url}/v2/models/ep/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "gateway did not become ready in 60 s"
-            time.sleep(0.1)
+        wait_ready(proc, f"{url}/v2/models/ep/ready")
         idle = mapped_libraries(proc.pid)  # ready, not one prediction served yet
         with httpx.Client(base_url=url, timeout=10) as c:
             # > 256 records of one version: the prediction log turns them into an Arrow table on the gateway's
@@ -98,12 +87,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
                 time.sleep(0.2)
         yield {"proc": proc, "idle": idle}
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        interrupt(proc)
 
 
 def test_an_idle_gateway_process_has_not_imported_pyarrow_either(served: dict[str, Any]) -> None:
@@ -136,26 +120,12 @@ def test_a_gateway_serving_no_scikit_learn_model_carries_none(tmp_path: Path) ->
     proc = subprocess.Popen([*CLI, "serve", "--port", str(port), "--log-level", "warning"], cwd=tmp_path / "ws",
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, proc.stdout.read()  # type: ignore[union-attr]
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/v2/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "gateway did not become ready in 60 s"
-            time.sleep(0.1)
+        wait_ready(proc, f"http://127.0.0.1:{port}/v2/health/ready")
         kids = {pid: mapped_libraries(pid) for pid in descendants(proc.pid)}
         assert len(kids) == 1, kids  # one model process: the speculating one is gone
         assert not set().union(*kids.values(), mapped_libraries(proc.pid)) & {"sklearn", "scipy", "pandas"}, kids
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        interrupt(proc)
 
 
 PIPELINE_CHILD = textwrap.dedent("""

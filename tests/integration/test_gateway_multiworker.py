@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.builders import approve, free_port
+from tests.builders import approve, free_port, interrupt
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(sys.platform != "linux", reason="pidfd_getfd is Linux-only")]
 
@@ -168,12 +168,7 @@ def served(tmp_path_factory) -> Iterator[dict[str, Any]]:
     finally:
         for c in clients:
             c.close()
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        interrupt(proc)
 
 
 def requests_total(text: str, endpoint: str) -> float:

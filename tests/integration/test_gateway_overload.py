@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.builders import approve, free_port
+from tests.builders import approve, free_port, wait_ready
 
 COLUMNS = [f"f{i}" for i in range(4)]
 SIG = {"inputs": [{"name": c, "type": "float", "nullable": False} for c in COLUMNS],
@@ -105,17 +105,8 @@ def sleepy(tmp_path_factory) -> Iterator[dict[str, Any]]:
                             env={**env, "SHIPYARD_ACTOR": "alice"}, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
     try:
-        while True:
-            assert proc.poll() is None, f"serve exited {proc.returncode}: {proc.stdout.read()}"  # type: ignore[union-attr]
-            try:
-                if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "gateway did not become ready in 60 s"
-            time.sleep(0.1)
+        wait_ready(proc, f"{url}/v2/health/ready")
         yield {"url": url, "flag": flag, "pid": proc.pid, "root": root}
     finally:
         proc.terminate()
